@@ -1,0 +1,20 @@
+# Everyday verbs. `make run` and `make test` are the README's two commands.
+.PHONY: run test lint format typecheck bench
+
+run:
+	./scripts/run.sh
+
+test:
+	./scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
+
+typecheck:
+	.venv/bin/mypy eventstore orders
+
+bench:
+	./scripts/bench.sh

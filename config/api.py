@@ -1,0 +1,173 @@
+"""HTTP plumbing shared by every API view: the one error shape, body limits, JSON 404s."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from orders.domain.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error the API answers in the contract's shape; services raise subclasses of it."""
+
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "bad_request"
+
+    def __init__(
+        self, message: str, *, details: Mapping[str, Any] | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = dict(details or {})
+        if code is not None:
+            self.code = code
+
+
+class ValidationFailed(ApiError):
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "validation_error"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+
+
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": dict(details or {})}}
+
+
+def error_response(
+    status_code: int, code: str, message: str, details: Mapping[str, Any] | None = None
+) -> Response:
+    return Response(error_body(code, message, details), status=status_code)
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON parser that refuses oversized bodies and keeps numbers exact (Decimal, not float)."""
+
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise ValidationFailed(
+                f"Request body is larger than {limit} bytes.",
+                details={"body": [f"At most {limit} bytes are accepted."]},
+            )
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(
+                raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant
+            )
+            # Lone surrogates ("\\ud800") parse but can't be stored as UTF-8: refuse them here.
+            json.dumps(data, cls=_DecimalEncoder, ensure_ascii=False).encode("utf-8")
+        except (ValueError, UnicodeError, RecursionError) as exc:
+            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+        return data
+
+
+class _DecimalEncoder(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        return str(o) if isinstance(o, Decimal) else super().default(o)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# Domain errors carry codes, not statuses; every code not listed is a rule violation (409).
+_DOMAIN_STATUS = {
+    "validation_error": status.HTTP_400_BAD_REQUEST,
+    "order_not_found": status.HTTP_404_NOT_FOUND,
+    "item_not_found": status.HTTP_404_NOT_FOUND,
+    "version_mismatch": status.HTTP_412_PRECONDITION_FAILED,
+    "idempotency_key_reused": status.HTTP_422_UNPROCESSABLE_ENTITY,
+}
+
+_DRF_CODES = {
+    status.HTTP_401_UNAUTHORIZED: "not_authenticated",
+    status.HTTP_403_FORBIDDEN: "permission_denied",
+    status.HTTP_404_NOT_FOUND: "not_found",
+    status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
+    status.HTTP_406_NOT_ACCEPTABLE: "not_acceptable",
+    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
+    status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
+}
+
+
+def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | None:
+    """Translate every exception a view can raise into the contract's error shape."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status_code, exc.code, exc.message, exc.details)
+    if isinstance(exc, DomainError):
+        status_code = _DOMAIN_STATUS.get(exc.code, status.HTTP_409_CONFLICT)
+        return error_response(status_code, exc.code, exc.message, exc.details)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable: %s", exc)
+        return error_response(503, "service_unavailable", "The database cannot be reached.")
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return error_response(400, "validation_error", "The request is invalid.", details)
+    if isinstance(exc, exceptions.ParseError):
+        return error_response(400, "validation_error", str(exc.detail), {"body": [str(exc.detail)]})
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        response = drf_exception_handler(exc, dict(context))
+        if response is not None:
+            response.data = error_body("not_authenticated", str(exc.detail))
+        return response
+    response = drf_exception_handler(exc, dict(context))
+    if response is not None:
+        code = _DRF_CODES.get(response.status_code, "error")
+        detail = getattr(exc, "detail", str(exc))
+        response.data = error_body(code, str(detail))
+        return response
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        return error_response(503, "service_unavailable", "The database failed to answer.")
+    return None
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 404 handler: JSON in the contract's shape under /api/, a plain page elsewhere."""
+    return JsonResponse(error_body("not_found", f"No endpoint at {request.path}."), status=404)
+
+
+def json_server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("internal_error", "Unexpected server error."), status=500)
+
+
+class ErrorDetailSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """The one error shape of every endpoint (documented in the OpenAPI schema)."""
+
+    error = ErrorDetailSerializer()
+
+
+def error_responses(*statuses: int) -> dict[int, Any]:
+    """OpenAPI responses for the given error statuses (401, 503 always included)."""
+    return {code: ErrorSerializer for code in sorted({*statuses, 400, 401, 503})}

@@ -1,0 +1,1 @@
+"""The generic event store: append-only streams of events in one log, read gap-safely."""

@@ -1,0 +1,37 @@
+"""The event log table. Only eventstore.store writes it; PostgreSQL refuses UPDATE/DELETE."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class Event(models.Model):
+    # On PostgreSQL the table also has tx_id xid8 (the writing transaction, filled by default),
+    # added by migration 0002 and read only through raw SQL in eventstore.store.
+    global_position = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    stream_id = models.CharField(max_length=255)
+    stream_type = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=100)
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    data = models.JSONField(encoder=DjangoJSONEncoder)
+    metadata = models.JSONField(encoder=DjangoJSONEncoder, default=dict)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "eventstore_event"
+        ordering = ["global_position"]
+        constraints = [
+            models.UniqueConstraint(fields=["stream_id", "version"], name="eventstore_stream_version")
+        ]
+        indexes = [
+            models.Index(fields=["stream_type", "global_position"], name="eventstore_type_pos"),
+            models.Index(fields=["recorded_at"], name="eventstore_recorded_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.global_position} {self.stream_id} v{self.version} {self.event_type}"

@@ -1,0 +1,1 @@
+"""The order domain (pure Python core in orders.domain) and its command and history API."""

@@ -1,0 +1,1 @@
+"""The order domain core: commands, events, the Order aggregate and its handlers. No Django here."""

@@ -1,0 +1,80 @@
+"""Value objects shared by commands and events: money, lines and addresses, with their limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from orders.domain.errors import InvalidCommand
+
+MAX_QUANTITY = 10_000
+MAX_UNIT_PRICE = Decimal("1000000.00")
+MAX_DISTINCT_PRODUCTS = 500
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal | str | int) -> Decimal:
+    """An exact amount with two decimal places; refuses more precision than cents."""
+    amount = Decimal(value)
+    if not amount.is_finite() or amount != amount.quantize(CENT):
+        raise InvalidCommand(f"{value!r} is not an amount with at most two decimal places")
+    return amount.quantize(CENT)
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.quantity <= MAX_QUANTITY:
+            raise InvalidCommand(f"quantity must be 1..{MAX_QUANTITY}", product_id=self.product_id)
+        if not Decimal(0) <= self.unit_price <= MAX_UNIT_PRICE:
+            raise InvalidCommand(
+                f"unit_price must be 0.00..{MAX_UNIT_PRICE}", product_id=self.product_id
+            )
+
+    @property
+    def line_total(self) -> Decimal:
+        return (self.unit_price * self.quantity).quantize(CENT)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "quantity": self.quantity,
+            "unit_price": str(self.unit_price),
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> LineItem:
+        return cls(data["product_id"], int(data["quantity"]), money(data["unit_price"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    line1: str
+    city: str
+    postal_code: str
+    country: str
+    line2: str = ""
+
+    def to_payload(self) -> dict[str, str]:
+        return {
+            "line1": self.line1,
+            "line2": self.line2,
+            "city": self.city,
+            "postal_code": self.postal_code,
+            "country": self.country,
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Address:
+        return cls(
+            line1=data["line1"],
+            line2=data.get("line2") or "",
+            city=data["city"],
+            postal_code=data["postal_code"],
+            country=data["country"],
+        )

@@ -1,0 +1,27 @@
+"""Write-side bookkeeping: idempotency records. Orders themselves live only in the event log."""
+
+from __future__ import annotations
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a command sent with an Idempotency-Key, per user."""
+
+    actor = models.CharField(max_length=150)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(encoder=DjangoJSONEncoder, null=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["actor", "key"], name="orders_idempotency_actor_key")
+        ]
+        # The permission a user needs to send order commands (see the API contract).
+        permissions = [("issue_order_commands", "Can issue order commands")]
+
+    def __str__(self) -> str:
+        return f"{self.actor}:{self.key}"

@@ -1,0 +1,63 @@
+"""The order repository on the event store: one stream per order, metadata on every event."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+from eventstore import store
+from orders.domain.errors import ConcurrencyConflict, OrderNotFound
+from orders.domain.events import event_from_stored
+from orders.domain.handlers import CommandResult
+from orders.domain.model import Order
+
+STREAM_TYPE: Final = "Order"
+
+
+def stream_id_for(order_id: uuid.UUID) -> str:
+    return f"{STREAM_TYPE}-{order_id}"
+
+
+def order_from_events(order_id: uuid.UUID, events: list[store.RecordedEvent]) -> Order:
+    return Order.from_events(order_id, (event_from_stored(e.event_type, e.data) for e in events))
+
+
+class EventStoreOrderRepository:
+    """Loads orders from their streams and appends their new events with the given metadata."""
+
+    def __init__(self, metadata: Mapping[str, Any]) -> None:
+        self.metadata = dict(metadata)
+
+    def get(self, order_id: uuid.UUID) -> Order:
+        events = store.read_stream(stream_id_for(order_id))
+        if not events:
+            raise OrderNotFound(f"Order {order_id} does not exist.", order_id=str(order_id))
+        return order_from_events(order_id, events)
+
+    def save(self, order: Order) -> CommandResult:
+        new_events = [
+            store.NewEvent(
+                event_type=e.event_type,
+                data=e.to_payload(),
+                metadata=self.metadata,
+                schema_version=e.schema_version,
+            )
+            for e in order.pending
+        ]
+        try:
+            result = store.append_to_stream(
+                stream_id_for(order.id),
+                STREAM_TYPE,
+                new_events,
+                expected_version=order.version or store.NO_STREAM,
+            )
+        except store.ConcurrencyError as exc:
+            raise ConcurrencyConflict(
+                f"Order {order.id} was changed by another request; reload and retry.",
+                expected=order.version,
+                actual=exc.actual,
+            ) from exc
+        order.version = result.version
+        order.pending = []
+        return CommandResult(order.id, result.version, result.last_position)

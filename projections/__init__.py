@@ -1,0 +1,1 @@
+"""The generic projection runner, the order read models and the query API."""

@@ -1,0 +1,37 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.backends.postgresql.operations import DatabaseOperations
+
+
+def _sql_flush_with_escape_hatch(self: DatabaseOperations, style: Any, tables: Any, **kw: Any) -> list[str]:
+    # Django's test runner empties tables with TRUNCATE between transactional tests; the event
+    # table's trigger refuses that unless this transaction-local setting opens it (tests only).
+    statements = _original_sql_flush(self, style, tables, **kw)
+    if statements and "eventstore_event" in tables:
+        statements.insert(0, "SET LOCAL eventstore.allow_destructive = 'on'")
+    return statements
+
+
+_original_sql_flush = DatabaseOperations.sql_flush
+DatabaseOperations.sql_flush = _sql_flush_with_escape_hatch  # type: ignore[method-assign]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords or "celery_worker" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def on_postgres() -> Iterator[bool]:
+    yield connection.vendor == "postgresql"
