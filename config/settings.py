@@ -149,10 +149,12 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_BROKER_CONNECTION_MAX_RETRIES = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 # --- Projections ----------------------------------------------------------------------------
 PROJECTION_BATCH_SIZE = env.int("PROJECTION_BATCH_SIZE", default=500)
 PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=3)
+PROJECTION_RETRY_BACKOFF_SECONDS = env.float("PROJECTION_RETRY_BACKOFF_SECONDS", default=1.0)
 PROJECTION_STALLED_SECONDS = env.float("PROJECTION_STALLED_SECONDS", default=30.0)
 
 LOGGING = {

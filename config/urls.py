@@ -5,6 +5,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import json_not_found
+from orders.api import CancelOrderByDeleteView
+from projections.api import OrderDetailView
+
+
+class OrderResourceView(CancelOrderByDeleteView, OrderDetailView):
+    """/api/orders/{id}: GET reads the order view, DELETE cancels the order (a command)."""
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,10 +19,12 @@ urlpatterns = [
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include("projections.urls")),
     path("api/", include("orders.urls")),
+    re_path(
+        r"^api/orders/(?P<order_id>[^/]+)/?$", OrderResourceView.as_view(), name="order-detail"
+    ),
+    # Unknown paths under /api/ answer in the contract's error shape (also with DEBUG on).
+    re_path(r"^api/", json_not_found),
 ]
 
 handler404 = "config.api.json_not_found"
 handler500 = "config.api.json_server_error"
-
-# Unknown paths under /api/ answer in the contract's error shape (also with DEBUG on).
-urlpatterns.append(re_path(r"^api/", json_not_found))

@@ -7,3 +7,9 @@ class ProjectionsConfig(AppConfig):
     name = "projections"
     verbose_name = "Projections and read models"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from projections import tasks  # noqa: F401 - registers the catch-up task
+        from projections.read_models import register_all
+
+        register_all()

@@ -1,0 +1,300 @@
+"""The query API: views translate HTTP into queries and answers, with read-your-writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ApiError, ValidationFailed, error_response, error_responses
+from config.serializers import IdentifierField, MoneyField, StrictSerializer, validated
+from orders.api import OrderViewOut, parse_order_id
+from projections import queries
+from projections.consistency import wait_until_applied
+from projections.selectors import bus
+
+MAX_CONSISTENCY_TIMEOUT = 30.0
+DEFAULT_CONSISTENCY_TIMEOUT = 5.0
+
+CONSISTENCY_PARAMETERS = [
+    OpenApiParameter(
+        "min_position",
+        int,
+        OpenApiParameter.QUERY,
+        required=False,
+        description="Wait until the projections behind this endpoint applied this log position "
+        "(also as header X-Min-Position). The answer carries X-Consistency: fresh or stale.",
+    ),
+    OpenApiParameter(
+        "consistency_timeout",
+        float,
+        OpenApiParameter.QUERY,
+        required=False,
+        description="Seconds to wait for min_position (default 5, at most 30).",
+    ),
+]
+
+
+class ConsistencyParams(serializers.Serializer[Any]):
+    min_position = serializers.IntegerField(min_value=0, required=False)
+    consistency_timeout = serializers.FloatField(
+        min_value=0, max_value=MAX_CONSISTENCY_TIMEOUT, required=False
+    )
+
+
+def wait_for_consistency(request: Request, feeds: tuple[str, ...]) -> str | None:
+    """Honour min_position / X-Min-Position; returns the X-Consistency value (or None)."""
+    raw: dict[str, Any] = {
+        k: request.query_params[k]
+        for k in ("min_position", "consistency_timeout")
+        if k in request.query_params
+    }
+    if "min_position" not in raw and "X-Min-Position" in request.headers:
+        raw["min_position"] = request.headers["X-Min-Position"]
+    params = validated(ConsistencyParams, raw)
+    if "min_position" not in params:
+        return None
+    timeout = params.get("consistency_timeout", DEFAULT_CONSISTENCY_TIMEOUT)
+    fresh = wait_until_applied(feeds, params["min_position"], timeout)
+    return "fresh" if fresh else "stale"
+
+
+class QueryView(APIView):
+    """Reads need any authenticated user (the default permission)."""
+
+    allowed_params: frozenset[str] = frozenset()
+
+    def query_params(self, request: Request) -> dict[str, str]:
+        params = request.query_params.dict()
+        unknown = set(params) - self.allowed_params - {"min_position", "consistency_timeout", "format"}
+        if unknown:
+            raise ValidationFailed(
+                "Unknown query parameters.",
+                details={name: ["Unknown parameter."] for name in sorted(unknown)},
+            )
+        return {k: v for k, v in params.items() if k in self.allowed_params}
+
+    def answer(self, request: Request, query: queries.Query) -> Response:
+        consistency = wait_for_consistency(request, query.feeds)
+        try:
+            data = bus.dispatch(query)
+        except ApiError as exc:
+            data = None
+            response = error_response(exc.status_code, exc.code, exc.message, exc.details)
+        else:
+            response = Response(data)
+        if consistency is not None:
+            response["X-Consistency"] = consistency
+        if isinstance(data, dict) and "version" in data and "order_id" in data:
+            response["ETag"] = f'"{data["version"]}"'
+        return response
+
+
+class PageParams(StrictSerializer):
+    page = serializers.IntegerField(min_value=1, required=False, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, required=False, default=20)
+
+
+def page_serializer(name: str) -> Any:
+    return inline_serializer(
+        name,
+        {
+            "items": OrderViewOut(many=True),
+            "total": serializers.IntegerField(),
+            "page": serializers.IntegerField(),
+            "page_size": serializers.IntegerField(),
+            "total_pages": serializers.IntegerField(),
+        },
+    )
+
+
+class OrderDetailView(QueryView):
+    @extend_schema(
+        operation_id="get_order",
+        parameters=CONSISTENCY_PARAMETERS,
+        responses={200: OrderViewOut, **error_responses(404)},
+    )
+    def get(self, request: Request, order_id: str) -> Response:
+        self.query_params(request)
+        return self.answer(request, queries.GetOrderById(order_id=parse_order_id(order_id)))
+
+
+class CustomerOrdersParams(PageParams):
+    status = serializers.ChoiceField(choices=queries.STATUSES, required=False)
+
+
+class CustomerPath(StrictSerializer):
+    customer_id = IdentifierField()
+
+
+class CustomerOrdersView(QueryView):
+    allowed_params = frozenset({"status", "page", "page_size"})
+
+    @extend_schema(
+        operation_id="list_customer_orders",
+        parameters=[
+            OpenApiParameter("status", str, enum=list(queries.STATUSES), required=False),
+            OpenApiParameter("page", int, required=False),
+            OpenApiParameter("page_size", int, required=False),
+            *CONSISTENCY_PARAMETERS,
+        ],
+        responses={200: page_serializer("OrderPage"), **error_responses()},
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        customer = validated(CustomerPath, {"customer_id": customer_id})["customer_id"]
+        params = validated(CustomerOrdersParams, self.query_params(request))
+        return self.answer(request, queries.GetCustomerOrders(customer_id=customer, **params))
+
+
+class SearchParams(PageParams):
+    q = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=queries.STATUSES, required=False)
+    customer_id = IdentifierField(required=False)
+    min_total = MoneyField(min_value=0, required=False)
+    max_total = MoneyField(min_value=0, required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    sort_by = serializers.ChoiceField(choices=queries.SORT_FIELDS, required=False, default="created_at")
+    sort_order = serializers.ChoiceField(choices=["asc", "desc"], required=False, default="desc")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        low, high = attrs.get("min_total"), attrs.get("max_total")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"min_total": ["Must not exceed max_total."]})
+        return attrs
+
+
+class SearchOrdersView(QueryView):
+    allowed_params = frozenset(SearchParams().fields)
+
+    @extend_schema(
+        operation_id="search_orders",
+        parameters=[
+            OpenApiParameter("q", str, required=False, description="Customer id, product ids, "
+                             "city or cancel reason (full text on PostgreSQL)."),
+            OpenApiParameter("status", str, enum=list(queries.STATUSES), required=False),
+            OpenApiParameter("customer_id", str, required=False),
+            OpenApiParameter("min_total", str, required=False),
+            OpenApiParameter("max_total", str, required=False),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME, required=False),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME, required=False),
+            OpenApiParameter("sort_by", str, enum=list(queries.SORT_FIELDS), required=False),
+            OpenApiParameter("sort_order", str, enum=["asc", "desc"], required=False),
+            OpenApiParameter("page", int, required=False),
+            OpenApiParameter("page_size", int, required=False),
+            *CONSISTENCY_PARAMETERS,
+        ],
+        responses={200: page_serializer("OrderSearchPage"), **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        params = validated(SearchParams, self.query_params(request))
+        if not params.get("q"):
+            params.pop("q", None)
+        return self.answer(request, queries.SearchOrders(**params))
+
+
+class CustomerSummaryView(QueryView):
+    @extend_schema(
+        operation_id="get_customer_summary",
+        parameters=CONSISTENCY_PARAMETERS,
+        responses={
+            200: inline_serializer(
+                "CustomerSummary",
+                {
+                    "customer_id": serializers.CharField(),
+                    "order_count": serializers.IntegerField(),
+                    "open_order_count": serializers.IntegerField(),
+                    "cancelled_count": serializers.IntegerField(),
+                    "lifetime_value": serializers.DecimalField(max_digits=18, decimal_places=2),
+                    "last_order_at": serializers.DateTimeField(allow_null=True),
+                },
+            ),
+            **error_responses(),
+        },
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        self.query_params(request)
+        customer = validated(CustomerPath, {"customer_id": customer_id})["customer_id"]
+        return self.answer(request, queries.GetCustomerSummary(customer_id=customer))
+
+
+class DailySalesView(QueryView):
+    allowed_params = frozenset({"from", "to"})
+
+    @extend_schema(
+        operation_id="daily_sales_report",
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATE, required=False),
+            OpenApiParameter("to", OpenApiTypes.DATE, required=False),
+            *CONSISTENCY_PARAMETERS,
+        ],
+        responses={
+            200: inline_serializer(
+                "DailySalesRow",
+                {
+                    "date": serializers.DateField(),
+                    "orders_placed": serializers.IntegerField(),
+                    "orders_cancelled": serializers.IntegerField(),
+                    "orders_shipped": serializers.IntegerField(),
+                    "gross_revenue": serializers.DecimalField(max_digits=18, decimal_places=2),
+                    "items_sold": serializers.IntegerField(),
+                },
+                many=True,
+            ),
+            **error_responses(),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        params = self.query_params(request)
+        parsed = validated(_DateRange, params)
+        return self.answer(
+            request, queries.GetDailySales(date_from=parsed.get("from"), date_to=parsed.get("to"))
+        )
+
+
+class _DateRange(serializers.Serializer[Any]):
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        # "from" is a Python keyword, so the fields are declared here rather than as attributes.
+        return {
+            "from": serializers.DateField(required=False),
+            "to": serializers.DateField(required=False),
+        }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("from") and attrs.get("to") and attrs["from"] > attrs["to"]:
+            raise serializers.ValidationError({"from": ["Must not be after to."]})
+        return attrs
+
+
+class ProjectionsView(QueryView):
+    @extend_schema(
+        operation_id="list_projections",
+        parameters=CONSISTENCY_PARAMETERS,
+        responses={
+            200: inline_serializer(
+                "ProjectionStatus",
+                {
+                    "name": serializers.CharField(),
+                    "position": serializers.IntegerField(),
+                    "head_position": serializers.IntegerField(),
+                    "lag_events": serializers.IntegerField(),
+                    "lag_seconds": serializers.FloatField(),
+                    "status": serializers.ChoiceField(
+                        choices=["running", "stalled", "failed", "rebuilding"]
+                    ),
+                    "last_error": serializers.CharField(allow_null=True),
+                    "updated_at": serializers.DateTimeField(),
+                },
+                many=True,
+            ),
+            **error_responses(),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        self.query_params(request)
+        return self.answer(request, queries.GetProjectionStatus())

@@ -1,0 +1,53 @@
+"""What a projection is to the runner: a name, the event types it handles, its tables, a batch apply."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+from django.db import models
+
+from eventstore.store import RecordedEvent
+
+
+class Projection(ABC):
+    """Turns batches of log events into rows of its own tables, for one generation at a time.
+
+    ``apply`` runs inside the runner's transaction, together with the checkpoint move, so it
+    must write only through the database connection (no side effects outside it).
+    """
+
+    name: ClassVar[str]
+    handles: ClassVar[frozenset[str]]
+    tables: ClassVar[tuple[type[models.Model], ...]]
+
+    @abstractmethod
+    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
+        """Apply ``events`` (already filtered to ``handles``, in log order) to ``generation``."""
+
+
+_registry: dict[str, Projection] = {}
+
+
+def register(projection: Projection) -> Projection:
+    if projection.name in _registry and _registry[projection.name] is not projection:
+        raise ValueError(f"A projection named {projection.name!r} is already registered")
+    _registry[projection.name] = projection
+    return projection
+
+
+def unregister(name: str) -> None:
+    _registry.pop(name, None)
+
+
+def get(name: str) -> Projection:
+    try:
+        return _registry[name]
+    except KeyError:
+        known = ", ".join(sorted(_registry)) or "none"
+        raise LookupError(f"No projection named {name!r} (known: {known})") from None
+
+
+def all_projections() -> list[Projection]:
+    return [_registry[name] for name in sorted(_registry)]

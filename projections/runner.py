@@ -1,0 +1,297 @@
+"""The projection runner: follow the log past a checkpoint, apply, move the checkpoint — exactly once.
+
+Each batch is applied and its checkpoint advanced in ONE transaction, with a compare-and-swap on
+the checkpoint, so a crash anywhere means neither loss nor double application, and two workers
+can never both apply the same events. On PostgreSQL a worker also holds an advisory lock per
+(projection, generation) while it runs, so a second worker returns at once instead of racing.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Final
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from eventstore.store import Checkpoint, RecordedEvent, read_all
+from projections import base
+from projections.models import ProjectionSkip, ProjectionState, ProjectionStatus
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL: Final = "projections"
+MAX_BACKOFF_SECONDS: Final = 60.0
+
+Progress = Callable[[int], None]
+
+
+class CheckpointMoved(Exception):
+    """Another worker advanced the checkpoint first; this batch was rolled back."""
+
+
+class ProjectionError(Exception):
+    """An operator action that does not apply to the projection's current state."""
+
+
+def checkpoint_of(state: ProjectionState) -> Checkpoint:
+    return Checkpoint(state.tx_id, state.position)
+
+
+def active_state(name: str) -> ProjectionState:
+    """The generation queries read; created (empty, at the log's start) on first use."""
+    base.get(name)
+    state = ProjectionState.objects.filter(name=name, active=True).first()
+    if state is not None:
+        return state
+    try:
+        with transaction.atomic():
+            return ProjectionState.objects.create(name=name, generation=1, active=True)
+    except IntegrityError:
+        return ProjectionState.objects.get(name=name, active=True)
+
+
+@contextmanager
+def projection_lock(name: str, generation: int, *, wait: bool = False) -> Iterator[bool]:
+    """Hold the advisory lock owning (projection, generation); yields False if another has it."""
+    if connection.vendor != "postgresql":
+        yield True  # SQLite serializes writers; the checkpoint compare-and-swap still guards.
+        return
+    function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(hashtext(%s), %s)", [name, generation])
+        row = cursor.fetchone()
+    acquired = wait or bool(row and row[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s), %s)", [name, generation])
+
+
+def run(name: str, *, generation: int | None = None, progress: Progress | None = None) -> int:
+    """Catch one projection generation up with the log; returns the number of events read.
+
+    Returns at once if another worker owns it, if it has failed, or if it waits for a retry.
+    """
+    projection = base.get(name)
+    state = active_state(name) if generation is None else _state(name, generation)
+    read = 0
+    while True:
+        with projection_lock(name, state.generation) as acquired:
+            if not acquired:
+                return read
+            state.refresh_from_db()
+            if not _runnable(state):
+                return read
+            read += _drain(projection, state, progress)
+        # A wake-up that found the lock taken relies on the holder to look once more after
+        # releasing it: anything committed before that wake-up is visible to this check.
+        if state.status == ProjectionStatus.FAILED or state.attempts:
+            return read
+        if not read_all(checkpoint_of(state), limit=1):
+            return read
+
+
+def _state(name: str, generation: int) -> ProjectionState:
+    return ProjectionState.objects.get(name=name, generation=generation)
+
+
+def _runnable(state: ProjectionState) -> bool:
+    if state.status == ProjectionStatus.FAILED:
+        return False
+    return state.retry_at is None or state.retry_at <= timezone.now()
+
+
+def _drain(projection: base.Projection, state: ProjectionState, progress: Progress | None) -> int:
+    read = 0
+    batch_size = settings.PROJECTION_BATCH_SIZE
+    while True:
+        events = read_all(checkpoint_of(state), limit=batch_size)
+        if not events:
+            return read
+        try:
+            _apply(projection, state, events)
+        except CheckpointMoved:
+            state.refresh_from_db()
+            continue
+        except Exception:
+            logger.warning("batch failed for %s; isolating the event", projection.name)
+            read += _apply_one_by_one(projection, state, events)
+            return read
+        read += len(events)
+        if progress is not None:
+            progress(len(events))
+
+
+def _apply(projection: base.Projection, state: ProjectionState, events: Sequence[RecordedEvent]) -> None:
+    relevant = [e for e in events if e.event_type in projection.handles]
+    with transaction.atomic():
+        if relevant:
+            projection.apply(relevant, state.generation)
+        _advance(state, events[-1].checkpoint, applied=len(relevant))
+
+
+def _advance(state: ProjectionState, to: Checkpoint, *, applied: int) -> None:
+    """Compare-and-swap the checkpoint; raises CheckpointMoved (rolling back) if it moved."""
+    moved = ProjectionState.objects.filter(
+        pk=state.pk, tx_id=state.tx_id, position=state.position
+    ).update(
+        tx_id=to.tx_id,
+        position=to.position,
+        events_applied=F("events_applied") + applied,
+        attempts=0,
+        last_error="",
+        error_position=None,
+        retry_at=None,
+        updated_at=timezone.now(),
+    )
+    if moved != 1:
+        raise CheckpointMoved(f"{state.name} moved past {state.position} concurrently")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, state.name])
+    state.tx_id, state.position = to.tx_id, to.position
+    state.events_applied += applied
+    state.attempts, state.last_error, state.error_position, state.retry_at = 0, "", None, None
+
+
+def _apply_one_by_one(
+    projection: base.Projection, state: ProjectionState, events: Sequence[RecordedEvent]
+) -> int:
+    """Apply events singly to find the one that fails; record it and stop before it."""
+    for read, event in enumerate(events):
+        try:
+            _apply(projection, state, [event])
+        except CheckpointMoved:
+            state.refresh_from_db()
+            return read
+        except Exception as exc:
+            _record_failure(state, event, exc)
+            return read
+    return len(events)
+
+
+def _record_failure(state: ProjectionState, event: RecordedEvent, exc: Exception) -> None:
+    attempts = state.attempts + 1 if state.error_position == event.global_position else 1
+    failed = attempts >= settings.PROJECTION_MAX_ATTEMPTS
+    backoff = min(settings.PROJECTION_RETRY_BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
+    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    state.attempts = attempts
+    state.error_position = event.global_position
+    state.last_error = f"{event.event_type} at position {event.global_position}: {error}"[:4000]
+    state.retry_at = None if failed else timezone.now() + timedelta(seconds=backoff)
+    if failed:
+        state.status = ProjectionStatus.FAILED
+    state.save(update_fields=["attempts", "error_position", "last_error", "retry_at", "status", "updated_at"])
+    log = logger.error if failed else logger.warning
+    log("projection %s failed on %s (attempt %s): %s", state.name, event.global_position, attempts, error)
+
+
+# --- operator actions (the admin and the management commands call these) --------------------
+def retry(name: str) -> ProjectionState:
+    """Clear a failure (or a pending backoff) so the next run tries the event again."""
+    state = _failing_state(name)
+    state.status = (
+        ProjectionStatus.RUNNING if state.active else ProjectionStatus.REBUILDING
+    )
+    state.attempts = 0
+    state.retry_at = None
+    state.save(update_fields=["status", "attempts", "retry_at", "updated_at"])
+    return state
+
+
+def skip(name: str, *, reason: str, actor: str) -> ProjectionSkip:
+    """Step over the event the projection is stuck on, recording who skipped it and why."""
+    if not reason.strip():
+        raise ProjectionError("A skip needs a reason.")
+    state = _failing_state(name)
+    with projection_lock(name, state.generation, wait=True), transaction.atomic():
+        state.refresh_from_db()
+        events = read_all(checkpoint_of(state), limit=1)
+        if not events or events[0].global_position != state.error_position:
+            raise ProjectionError(
+                f"{name} is not stopped at event {state.error_position}; nothing skipped."
+            )
+        event = events[0]
+        record = ProjectionSkip.objects.create(
+            name=name,
+            generation=state.generation,
+            position=event.global_position,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            error=state.last_error,
+            reason=reason,
+            actor=actor,
+        )
+        _advance(state, event.checkpoint, applied=0)
+        ProjectionState.objects.filter(pk=state.pk).update(
+            status=ProjectionStatus.RUNNING if state.active else ProjectionStatus.REBUILDING
+        )
+    return record
+
+
+def _failing_state(name: str) -> ProjectionState:
+    base.get(name)
+    state = (
+        ProjectionState.objects.filter(name=name, error_position__isnull=False)
+        .order_by("-generation")
+        .first()
+    )
+    if state is None:
+        raise ProjectionError(f"{name} has no failed event to retry or skip.")
+    return state
+
+
+# --- rebuild --------------------------------------------------------------------------------
+def start_rebuild(name: str) -> ProjectionState:
+    """The generation being rebuilt: resumed if a rebuild was interrupted, else a new one."""
+    base.get(name)
+    active_state(name)
+    pending = ProjectionState.objects.filter(name=name, active=False).order_by("-generation").first()
+    if pending is not None:
+        return pending
+    with transaction.atomic():
+        top = ProjectionState.objects.filter(name=name).aggregate(top=Max("generation"))["top"]
+        return ProjectionState.objects.create(
+            name=name, generation=(top or 0) + 1, status=ProjectionStatus.REBUILDING
+        )
+
+
+def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
+    """Replay the whole log into a new generation while the old one serves, then switch.
+
+    Resumable: an interrupted rebuild continues from its own checkpoint when run again.
+    """
+    projection = base.get(name)
+    target = start_rebuild(name)
+    run(name, generation=target.generation, progress=progress)
+    target.refresh_from_db()
+    if target.status == ProjectionStatus.FAILED or target.error_position is not None:
+        raise ProjectionError(f"Rebuild of {name} stopped: {target.last_error}")
+    live = active_state(name)
+    # Hold the live generation still while the new one takes the last events and takes over.
+    with projection_lock(name, live.generation, wait=True), projection_lock(
+        name, target.generation, wait=True
+    ):
+        target.refresh_from_db()
+        _drain(projection, target, progress)
+        if target.error_position is not None:
+            raise ProjectionError(f"Rebuild of {name} stopped: {target.last_error}")
+        with transaction.atomic():
+            ProjectionState.objects.filter(pk=live.pk).update(active=False)
+            ProjectionState.objects.filter(pk=target.pk).update(
+                active=True, status=ProjectionStatus.RUNNING
+            )
+    for model in projection.tables:
+        model.objects.filter(generation=live.generation).delete()  # type: ignore[attr-defined]
+    ProjectionState.objects.filter(pk=live.pk).delete()
+    target.refresh_from_db()
+    return target
