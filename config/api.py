@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import IO, Any
+from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -55,44 +51,6 @@ def error_response(
     status_code: int, code: str, message: str, details: Mapping[str, Any] | None = None
 ) -> Response:
     return Response(error_body(code, message, details), status=status_code)
-
-
-class LimitedJSONParser(JSONParser):
-    """JSON parser that refuses oversized bodies and keeps numbers exact (Decimal, not float)."""
-
-    def parse(
-        self,
-        stream: IO[Any],
-        media_type: str | None = None,
-        parser_context: Mapping[str, Any] | None = None,
-    ) -> Any:
-        limit = settings.API_MAX_BODY_BYTES
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise ValidationFailed(
-                f"Request body is larger than {limit} bytes.",
-                details={"body": [f"At most {limit} bytes are accepted."]},
-            )
-        if not raw.strip():
-            return {}
-        try:
-            data = json.loads(
-                raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant
-            )
-            # Lone surrogates ("\\ud800") parse but can't be stored as UTF-8: refuse them here.
-            json.dumps(data, cls=_DecimalEncoder, ensure_ascii=False).encode("utf-8")
-        except (ValueError, UnicodeError, RecursionError) as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
-        return data
-
-
-class _DecimalEncoder(json.JSONEncoder):
-    def default(self, o: Any) -> Any:
-        return str(o) if isinstance(o, Decimal) else super().default(o)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 # Domain errors carry codes, not statuses; every code not listed is a rule violation (409).
@@ -170,4 +128,4 @@ class ErrorSerializer(serializers.Serializer[Any]):
 
 def error_responses(*statuses: int) -> dict[int, Any]:
     """OpenAPI responses for the given error statuses (401, 503 always included)."""
-    return {code: ErrorSerializer for code in sorted({*statuses, 400, 401, 503})}
+    return dict.fromkeys(sorted({*statuses, 400, 401, 503}), ErrorSerializer)

@@ -26,7 +26,9 @@ class Event(models.Model):
         db_table = "eventstore_event"
         ordering = ["global_position"]
         constraints = [
-            models.UniqueConstraint(fields=["stream_id", "version"], name="eventstore_stream_version")
+            models.UniqueConstraint(
+                fields=["stream_id", "version"], name="eventstore_stream_version"
+            )
         ]
         indexes = [
             models.Index(fields=["stream_type", "global_position"], name="eventstore_type_pos"),

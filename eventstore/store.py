@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -121,7 +121,9 @@ def _expected_number(expected: ExpectedVersion) -> int | None:
     if expected == NO_STREAM:
         return 0
     if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
-        raise ValueError(f"expected_version must be 'any', 'no_stream' or an int >= 0, not {expected!r}")
+        raise ValueError(
+            f"expected_version must be 'any', 'no_stream' or an int >= 0, not {expected!r}"
+        )
     return expected
 
 
@@ -165,10 +167,14 @@ def append_to_stream(
         try:
             with transaction.atomic(savepoint=False):
                 if _is_postgres():
-                    return _append_postgres(stream_id, stream_type, events, expected, expected_version)
+                    return _append_postgres(
+                        stream_id, stream_type, events, expected, expected_version
+                    )
                 return _append_sqlite(stream_id, stream_type, events, expected, expected_version)
         except IntegrityError as exc:
-            if _STREAM_VERSION_CONSTRAINT in str(exc) or "stream_id, eventstore_event.version" in str(exc):
+            if _STREAM_VERSION_CONSTRAINT in str(
+                exc
+            ) or "stream_id, eventstore_event.version" in str(exc):
                 if attempt + 1 < retries:
                     continue
                 raise ConcurrencyError(stream_id, expected_version, None) from exc
@@ -188,7 +194,7 @@ def _append_postgres(
     expected: int | None,
     expected_version: ExpectedVersion,
 ) -> AppendResult:
-    params = {
+    params: dict[str, Any] = {
         "stream_id": stream_id,
         "stream_type": stream_type,
         "recorded_at": timezone.now(),
@@ -242,7 +248,8 @@ def current_version(stream_id: str) -> int:
     """The number of events in the stream (0 when it does not exist)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT coalesce(max(version), 0) FROM eventstore_event WHERE stream_id = %s", [stream_id]
+            "SELECT coalesce(max(version), 0) FROM eventstore_event WHERE stream_id = %s",
+            [stream_id],
         )
         row = cursor.fetchone()
     return int(row[0]) if row else 0
@@ -277,13 +284,10 @@ def read_stream(
     return [_recorded(e) for e in events]
 
 
-_COLUMNS: Final = (
-    "global_position, event_id, stream_id, stream_type, version, event_type, schema_version, "
-    "data, metadata, recorded_at"
-)
-
-_PG_READ_ALL: Final = f"""
-SELECT {_COLUMNS}, tx_id::text::bigint FROM eventstore_event
+_PG_READ_ALL: Final = """
+SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version,
+       data, metadata, recorded_at, tx_id::text::bigint
+FROM eventstore_event
 WHERE (tx_id, global_position) > (%s::text::xid8, %s)
   AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
 ORDER BY tx_id, global_position
@@ -311,7 +315,7 @@ def _row_to_event(row: Sequence[Any]) -> RecordedEvent:
     schema_version, data = upcast(event_type, raw_version, _loads(row[7]))
     recorded_at = row[9]
     if timezone.is_naive(recorded_at):
-        recorded_at = timezone.make_aware(recorded_at, timezone.utc)
+        recorded_at = timezone.make_aware(recorded_at, UTC)
     return RecordedEvent(
         global_position=row[0],
         event_id=row[1] if isinstance(row[1], uuid.UUID) else uuid.UUID(str(row[1])),
@@ -374,7 +378,7 @@ def backlog(after: Checkpoint) -> Backlog:
     if isinstance(oldest, str):
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and timezone.is_naive(oldest):
-        oldest = timezone.make_aware(oldest, timezone.utc)
+        oldest = timezone.make_aware(oldest, UTC)
     return Backlog(int(count), oldest)
 
 
@@ -392,13 +396,19 @@ EXPORT_FIELDS: Final = (
 )
 
 
-def export_records(stream_id: str | None = None, *, chunk_size: int = 2000) -> Iterable[dict[str, Any]]:
+def export_records(
+    stream_id: str | None = None, *, chunk_size: int = 2000
+) -> Iterable[dict[str, Any]]:
     """The stored rows as plain dicts in position order, payloads as stored (not upcast)."""
     events = Event.objects.order_by("global_position")
     if stream_id is not None:
         events = events.filter(stream_id=stream_id)
     for row in events.values(*EXPORT_FIELDS).iterator(chunk_size=chunk_size):
-        yield {**row, "event_id": str(row["event_id"]), "recorded_at": row["recorded_at"].isoformat()}
+        yield {
+            **row,
+            "event_id": str(row["event_id"]),
+            "recorded_at": row["recorded_at"].isoformat(),
+        }
 
 
 def import_records(records: Sequence[Mapping[str, Any]]) -> int:

@@ -12,7 +12,7 @@ _upcasters: dict[tuple[str, int], Upcaster] = {}
 
 
 def register_upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
-    """Register ``fn`` to turn ``event_type`` payloads of ``from_version`` into ``from_version + 1``."""
+    """Register a function turning ``event_type`` payloads of ``from_version`` into the next."""
 
     def decorator(fn: Upcaster) -> Upcaster:
         key = (event_type, from_version)

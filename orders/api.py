@@ -10,7 +10,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,7 +61,7 @@ class ItemIn(StrictSerializer):
 
 class CreateOrderIn(StrictSerializer):
     customer_id = IdentifierField()
-    items = ItemIn(many=True, allow_empty=False, max_length=500)
+    items = serializers.ListField(child=ItemIn(), allow_empty=False, max_length=500)
     shipping_address = AddressIn()
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, default="USD")
 
@@ -168,7 +168,10 @@ class CommandView(APIView):
         return response
 
     def order_command_kwargs(self, request: Request, order_id: str) -> dict[str, Any]:
-        return {"order_id": parse_order_id(order_id), "expected_version": _expected_version(request)}
+        return {
+            "order_id": parse_order_id(order_id),
+            "expected_version": _expected_version(request),
+        }
 
 
 def _request_hash(request: Request) -> str:
@@ -280,32 +283,36 @@ class CancelOrderByDeleteView(CommandView):
     )
     def delete(self, request: Request, order_id: str) -> Response:
         kwargs = self.order_command_kwargs(request, order_id)
-        body = request.data if request.data else {}
-        if "reason" in request.query_params:
+        body: Any = request.data if request.data else {}
+        if "reason" in request.query_params and isinstance(body, dict):
             body = {**body, "reason": request.query_params["reason"]}
         reason = validated(CancelIn, body)["reason"]
         return self.run(request, cmd.CancelOrder(reason=reason, **kwargs))
 
 
 # --- log-backed reads -----------------------------------------------------------------------
-class HistoryEventOut(serializers.Serializer[Any]):
-    position = serializers.IntegerField()
-    version = serializers.IntegerField()
-    event_type = serializers.CharField()
-    schema_version = serializers.IntegerField()
-    data = serializers.DictField()
-    metadata = serializers.DictField()
-    recorded_at = serializers.DateTimeField()
+HISTORY_EVENT = inline_serializer(
+    "HistoryEvent",
+    {
+        "position": serializers.IntegerField(),
+        "version": serializers.IntegerField(),
+        "event_type": serializers.CharField(),
+        "schema_version": serializers.IntegerField(),
+        "data": serializers.DictField(),
+        "metadata": serializers.DictField(),
+        "recorded_at": serializers.DateTimeField(),
+    },
+    many=True,
+)
 
 
 class OrderHistoryView(APIView):
     @extend_schema(
         operation_id="order_history",
-        responses={200: HistoryEventOut(many=True), **error_responses(404)},
+        responses={200: HISTORY_EVENT, **error_responses(404)},
     )
     def get(self, request: Request, order_id: str) -> Response:
-        events = order_history_get(parse_order_id(order_id))
-        return Response(HistoryEventOut(events, many=True).data)
+        return Response(order_history_get(parse_order_id(order_id)))
 
 
 class OrderStateQuery(StrictSerializer):

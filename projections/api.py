@@ -71,7 +71,9 @@ class QueryView(APIView):
 
     def query_params(self, request: Request) -> dict[str, str]:
         params = request.query_params.dict()
-        unknown = set(params) - self.allowed_params - {"min_position", "consistency_timeout", "format"}
+        unknown = (
+            set(params) - self.allowed_params - {"min_position", "consistency_timeout", "format"}
+        )
         if unknown:
             raise ValidationFailed(
                 "Unknown query parameters.",
@@ -159,7 +161,9 @@ class SearchParams(PageParams):
     max_total = MoneyField(min_value=0, required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
-    sort_by = serializers.ChoiceField(choices=queries.SORT_FIELDS, required=False, default="created_at")
+    sort_by = serializers.ChoiceField(
+        choices=queries.SORT_FIELDS, required=False, default="created_at"
+    )
     sort_order = serializers.ChoiceField(choices=["asc", "desc"], required=False, default="desc")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -175,8 +179,13 @@ class SearchOrdersView(QueryView):
     @extend_schema(
         operation_id="search_orders",
         parameters=[
-            OpenApiParameter("q", str, required=False, description="Customer id, product ids, "
-                             "city or cancel reason (full text on PostgreSQL)."),
+            OpenApiParameter(
+                "q",
+                str,
+                required=False,
+                description="Customer id, product ids, "
+                "city or cancel reason (full text on PostgreSQL).",
+            ),
             OpenApiParameter("status", str, enum=list(queries.STATUSES), required=False),
             OpenApiParameter("customer_id", str, required=False),
             OpenApiParameter("min_total", str, required=False),

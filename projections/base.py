@@ -1,4 +1,4 @@
-"""What a projection is to the runner: a name, the event types it handles, its tables, a batch apply."""
+"""What a projection is to the runner: a name, its event types, its tables, a batch apply."""
 
 from __future__ import annotations
 

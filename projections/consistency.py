@@ -25,9 +25,7 @@ def applied(names: Sequence[str], position: int) -> bool:
         "tx_id", "position"
     )
     found = list(states)
-    return len(found) == len(set(names)) and all(
-        Checkpoint(tx, pos) >= target for tx, pos in found
-    )
+    return len(found) == len(set(names)) and all(Checkpoint(tx, pos) >= target for tx, pos in found)
 
 
 def wait_until_applied(names: Sequence[str], position: int, timeout: float) -> bool:

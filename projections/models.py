@@ -84,7 +84,7 @@ class OrderView(models.Model):
     updated_at = models.DateTimeField()
     shipped_at = models.DateTimeField(null=True)
     cancelled_at = models.DateTimeField(null=True)
-    cancel_reason = models.CharField(max_length=500, null=True)
+    cancel_reason = models.CharField(max_length=500, null=True)  # noqa: DJ001 - null: none given
     carrier = models.CharField(max_length=100, blank=True, default="")
     tracking_number = models.CharField(max_length=100, blank=True, default="")
     version = models.PositiveIntegerField()
@@ -156,6 +156,9 @@ class CustomerOrderFact(OrderFact):
         ]
         indexes = [models.Index(fields=["generation", "customer_id"], name="cof_customer")]
 
+    def __str__(self) -> str:
+        return f"Order {self.order_id} of {self.customer_id}"
+
 
 class SalesOrderFact(OrderFact):
     class Meta:
@@ -167,6 +170,9 @@ class SalesOrderFact(OrderFact):
             models.Index(fields=["generation", "shipped_at"], name="sof_shipped"),
             models.Index(fields=["generation", "cancelled_at"], name="sof_cancelled"),
         ]
+
+    def __str__(self) -> str:
+        return f"Order {self.order_id} placed {self.created_at:%Y-%m-%d}"
 
 
 class CustomerSummary(models.Model):
@@ -201,7 +207,9 @@ class DailySales(models.Model):
     items_sold = models.IntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["generation", "date"], name="daily_sales_date")]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "date"], name="daily_sales_date")
+        ]
         verbose_name_plural = "daily sales"
         ordering = ["date"]
 

@@ -91,5 +91,7 @@ class QueryBus:
         try:
             handler = self._handlers[type(query)]
         except KeyError:
-            raise NoHandlerError(f"No handler registered for query {type(query).__name__}") from None
+            raise NoHandlerError(
+                f"No handler registered for query {type(query).__name__}"
+            ) from None
         return handler(query)

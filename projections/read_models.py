@@ -2,7 +2,7 @@
 
 Each projection loads the current rows of the orders a batch touches, folds the batch's events
 with the domain's rules, and writes back with a few set-based statements. Report projections
-keep per-order facts and move their aggregates by deltas (new contribution − old), so a batch
+keep per-order facts and move their aggregates by deltas (new contribution minus old), so a batch
 costs the same however many orders a day or a customer already has.
 """
 

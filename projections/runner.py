@@ -1,4 +1,4 @@
-"""The projection runner: follow the log past a checkpoint, apply, move the checkpoint — exactly once.
+"""The projection runner: read past a checkpoint, apply, move the checkpoint, exactly once.
 
 Each batch is applied and its checkpoint advanced in ONE transaction, with a compare-and-swap on
 the checkpoint, so a crash anywhere means neither loss nor double application, and two workers
@@ -131,7 +131,9 @@ def _drain(projection: base.Projection, state: ProjectionState, progress: Progre
             progress(len(events))
 
 
-def _apply(projection: base.Projection, state: ProjectionState, events: Sequence[RecordedEvent]) -> None:
+def _apply(
+    projection: base.Projection, state: ProjectionState, events: Sequence[RecordedEvent]
+) -> None:
     relevant = [e for e in events if e.event_type in projection.handles]
     with transaction.atomic():
         if relevant:
@@ -182,7 +184,9 @@ def _apply_one_by_one(
 def _record_failure(state: ProjectionState, event: RecordedEvent, exc: Exception) -> None:
     attempts = state.attempts + 1 if state.error_position == event.global_position else 1
     failed = attempts >= settings.PROJECTION_MAX_ATTEMPTS
-    backoff = min(settings.PROJECTION_RETRY_BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
+    backoff = min(
+        settings.PROJECTION_RETRY_BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS
+    )
     error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     state.attempts = attempts
     state.error_position = event.global_position
@@ -190,18 +194,31 @@ def _record_failure(state: ProjectionState, event: RecordedEvent, exc: Exception
     state.retry_at = None if failed else timezone.now() + timedelta(seconds=backoff)
     if failed:
         state.status = ProjectionStatus.FAILED
-    state.save(update_fields=["attempts", "error_position", "last_error", "retry_at", "status", "updated_at"])
+    state.save(
+        update_fields=[
+            "attempts",
+            "error_position",
+            "last_error",
+            "retry_at",
+            "status",
+            "updated_at",
+        ]
+    )
     log = logger.error if failed else logger.warning
-    log("projection %s failed on %s (attempt %s): %s", state.name, event.global_position, attempts, error)
+    log(
+        "projection %s failed on %s (attempt %s): %s",
+        state.name,
+        event.global_position,
+        attempts,
+        error,
+    )
 
 
 # --- operator actions (the admin and the management commands call these) --------------------
 def retry(name: str) -> ProjectionState:
     """Clear a failure (or a pending backoff) so the next run tries the event again."""
     state = _failing_state(name)
-    state.status = (
-        ProjectionStatus.RUNNING if state.active else ProjectionStatus.REBUILDING
-    )
+    state.status = ProjectionStatus.RUNNING if state.active else ProjectionStatus.REBUILDING
     state.attempts = 0
     state.retry_at = None
     state.save(update_fields=["status", "attempts", "retry_at", "updated_at"])
@@ -255,7 +272,9 @@ def start_rebuild(name: str) -> ProjectionState:
     """The generation being rebuilt: resumed if a rebuild was interrupted, else a new one."""
     base.get(name)
     active_state(name)
-    pending = ProjectionState.objects.filter(name=name, active=False).order_by("-generation").first()
+    pending = (
+        ProjectionState.objects.filter(name=name, active=False).order_by("-generation").first()
+    )
     if pending is not None:
         return pending
     with transaction.atomic():
@@ -278,8 +297,9 @@ def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
         raise ProjectionError(f"Rebuild of {name} stopped: {target.last_error}")
     live = active_state(name)
     # Hold the live generation still while the new one takes the last events and takes over.
-    with projection_lock(name, live.generation, wait=True), projection_lock(
-        name, target.generation, wait=True
+    with (
+        projection_lock(name, live.generation, wait=True),
+        projection_lock(name, target.generation, wait=True),
     ):
         target.refresh_from_db()
         _drain(projection, target, progress)

@@ -78,7 +78,9 @@ def order_get(query: queries.GetOrderById) -> dict[str, Any]:
     generation = _generation("order_views")
     row = OrderView.objects.filter(generation=generation, order_id=query.order_id).first()
     if row is None:
-        raise OrderNotFound(f"Order {query.order_id} does not exist.", details={"order_id": str(query.order_id)})
+        raise OrderNotFound(
+            f"Order {query.order_id} does not exist.", details={"order_id": str(query.order_id)}
+        )
     return _order_views([row], generation)[0]
 
 
@@ -108,7 +110,7 @@ def order_search(query: queries.SearchOrders) -> dict[str, Any]:
     rows = OrderView.objects.filter(generation=generation)
     if query.q:
         if connection.vendor == "postgresql":
-            rows = rows.extra(  # noqa: S610 - fixed SQL, the search terms are a parameter
+            rows = rows.extra(  # fixed SQL; the search terms are a parameter
                 where=["to_tsvector('simple', search_text) @@ plainto_tsquery('simple', %s)"],
                 params=[query.q],
             )
@@ -135,7 +137,9 @@ def order_search(query: queries.SearchOrders) -> dict[str, Any]:
 
 def customer_summary_get(query: queries.GetCustomerSummary) -> dict[str, Any]:
     generation = _generation("customer_summaries")
-    row = CustomerSummary.objects.filter(generation=generation, customer_id=query.customer_id).first()
+    row = CustomerSummary.objects.filter(
+        generation=generation, customer_id=query.customer_id
+    ).first()
     return {
         "customer_id": query.customer_id,
         "order_count": row.order_count if row else 0,
@@ -167,17 +171,19 @@ def daily_sales_list(query: queries.GetDailySales) -> list[dict[str, Any]]:
     ]
 
 
-def projection_status_list(query: queries.GetProjectionStatus | None = None) -> list[dict[str, Any]]:
+def projection_status_list(
+    query: queries.GetProjectionStatus | None = None,
+) -> list[dict[str, Any]]:
     head = head_position()
     now = timezone.now()
-    rebuilding = set(
-        ProjectionState.objects.filter(active=False).values_list("name", flat=True)
-    )
+    rebuilding = set(ProjectionState.objects.filter(active=False).values_list("name", flat=True))
     result = []
     for projection in base.all_projections():
         state = active_state(projection.name)
         behind = backlog(checkpoint_of(state))
-        lag_seconds = (now - behind.oldest_recorded_at).total_seconds() if behind.oldest_recorded_at else 0.0
+        lag_seconds = (
+            (now - behind.oldest_recorded_at).total_seconds() if behind.oldest_recorded_at else 0.0
+        )
         result.append(
             {
                 "name": projection.name,

@@ -10,7 +10,9 @@ from django.db import connection
 from django.db.backends.postgresql.operations import DatabaseOperations
 
 
-def _sql_flush_with_escape_hatch(self: DatabaseOperations, style: Any, tables: Any, **kw: Any) -> list[str]:
+def _sql_flush_with_escape_hatch(
+    self: DatabaseOperations, style: Any, tables: Any, **kw: Any
+) -> list[str]:
     # Django's test runner empties tables with TRUNCATE between transactional tests; the event
     # table's trigger refuses that unless this transaction-local setting opens it (tests only).
     statements = _original_sql_flush(self, style, tables, **kw)

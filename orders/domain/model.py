@@ -71,14 +71,14 @@ class Order:
     ) -> Order:
         merged: dict[str, LineItem] = {}
         for item in items:
-            if item.product_id in merged:
-                previous = merged[item.product_id]
-                item = _merge(previous, item)
-            merged[item.product_id] = item
+            previous = merged.get(item.product_id)
+            merged[item.product_id] = item if previous is None else _merge(previous, item)
         if not merged:
             raise InvalidCommand("An order needs at least one item.")
         if len(merged) > MAX_DISTINCT_PRODUCTS:
-            raise InvalidCommand(f"An order holds at most {MAX_DISTINCT_PRODUCTS} distinct products.")
+            raise InvalidCommand(
+                f"An order holds at most {MAX_DISTINCT_PRODUCTS} distinct products."
+            )
         if len(currency) != CURRENCIES_PATTERN_LENGTH or not currency.isalpha():
             raise InvalidCommand("currency must be a three-letter ISO 4217 code.")
         order = cls(order_id)

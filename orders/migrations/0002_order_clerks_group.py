@@ -9,7 +9,9 @@ def forward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     ContentType = apps.get_model("contenttypes", "ContentType")
     Permission = apps.get_model("auth", "Permission")
     Group = apps.get_model("auth", "Group")
-    content_type, _ = ContentType.objects.get_or_create(app_label="orders", model="idempotencyrecord")
+    content_type, _ = ContentType.objects.get_or_create(
+        app_label="orders", model="idempotencyrecord"
+    )
     permission, _ = Permission.objects.get_or_create(
         content_type=content_type,
         codename="issue_order_commands",

@@ -5,172 +5,281 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ProjectionSkip',
+            name="ProjectionSkip",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('generation', models.PositiveIntegerField()),
-                ('position', models.BigIntegerField()),
-                ('event_id', models.UUIDField()),
-                ('event_type', models.CharField(max_length=100)),
-                ('error', models.TextField(blank=True, default='')),
-                ('reason', models.TextField()),
-                ('actor', models.CharField(max_length=150)),
-                ('skipped_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("generation", models.PositiveIntegerField()),
+                ("position", models.BigIntegerField()),
+                ("event_id", models.UUIDField()),
+                ("event_type", models.CharField(max_length=100)),
+                ("error", models.TextField(blank=True, default="")),
+                ("reason", models.TextField()),
+                ("actor", models.CharField(max_length=150)),
+                ("skipped_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-skipped_at'],
+                "ordering": ["-skipped_at"],
             },
         ),
         migrations.CreateModel(
-            name='CustomerOrderFact',
+            name="CustomerOrderFact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('generation', models.PositiveIntegerField()),
-                ('order_id', models.UUIDField()),
-                ('customer_id', models.CharField(max_length=64)),
-                ('status', models.CharField(max_length=20)),
-                ('lines', models.JSONField(default=list, encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('total_amount', models.DecimalField(decimal_places=2, max_digits=16)),
-                ('item_count', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField()),
-                ('shipped_at', models.DateTimeField(null=True)),
-                ('cancelled_at', models.DateTimeField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("generation", models.PositiveIntegerField()),
+                ("order_id", models.UUIDField()),
+                ("customer_id", models.CharField(max_length=64)),
+                ("status", models.CharField(max_length=20)),
+                (
+                    "lines",
+                    models.JSONField(
+                        default=list, encoder=django.core.serializers.json.DjangoJSONEncoder
+                    ),
+                ),
+                ("total_amount", models.DecimalField(decimal_places=2, max_digits=16)),
+                ("item_count", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField()),
+                ("shipped_at", models.DateTimeField(null=True)),
+                ("cancelled_at", models.DateTimeField(null=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['generation', 'customer_id'], name='cof_customer')],
-                'constraints': [models.UniqueConstraint(fields=('generation', 'order_id'), name='customer_fact_order')],
+                "indexes": [
+                    models.Index(fields=["generation", "customer_id"], name="cof_customer")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("generation", "order_id"), name="customer_fact_order"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CustomerSummary',
+            name="CustomerSummary",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('generation', models.IntegerField()),
-                ('customer_id', models.CharField(max_length=64)),
-                ('order_count', models.IntegerField()),
-                ('open_order_count', models.IntegerField()),
-                ('cancelled_count', models.IntegerField()),
-                ('lifetime_value', models.DecimalField(decimal_places=2, max_digits=18)),
-                ('last_order_at', models.DateTimeField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("generation", models.IntegerField()),
+                ("customer_id", models.CharField(max_length=64)),
+                ("order_count", models.IntegerField()),
+                ("open_order_count", models.IntegerField()),
+                ("cancelled_count", models.IntegerField()),
+                ("lifetime_value", models.DecimalField(decimal_places=2, max_digits=18)),
+                ("last_order_at", models.DateTimeField(null=True)),
             ],
             options={
-                'verbose_name_plural': 'customer summaries',
-                'constraints': [models.UniqueConstraint(fields=('generation', 'customer_id'), name='customer_summary_customer')],
+                "verbose_name_plural": "customer summaries",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("generation", "customer_id"), name="customer_summary_customer"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DailySales',
+            name="DailySales",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('generation', models.IntegerField()),
-                ('date', models.DateField()),
-                ('orders_placed', models.IntegerField()),
-                ('orders_cancelled', models.IntegerField()),
-                ('orders_shipped', models.IntegerField()),
-                ('gross_revenue', models.DecimalField(decimal_places=2, max_digits=18)),
-                ('items_sold', models.IntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("generation", models.IntegerField()),
+                ("date", models.DateField()),
+                ("orders_placed", models.IntegerField()),
+                ("orders_cancelled", models.IntegerField()),
+                ("orders_shipped", models.IntegerField()),
+                ("gross_revenue", models.DecimalField(decimal_places=2, max_digits=18)),
+                ("items_sold", models.IntegerField()),
             ],
             options={
-                'verbose_name_plural': 'daily sales',
-                'ordering': ['date'],
-                'constraints': [models.UniqueConstraint(fields=('generation', 'date'), name='daily_sales_date')],
+                "verbose_name_plural": "daily sales",
+                "ordering": ["date"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("generation", "date"), name="daily_sales_date")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OrderView',
+            name="OrderView",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('generation', models.PositiveIntegerField()),
-                ('order_id', models.UUIDField()),
-                ('customer_id', models.CharField(max_length=64)),
-                ('status', models.CharField(max_length=20)),
-                ('currency', models.CharField(max_length=3)),
-                ('total_amount', models.DecimalField(decimal_places=2, max_digits=16)),
-                ('item_count', models.PositiveIntegerField()),
-                ('shipping_address', models.JSONField(encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('shipped_at', models.DateTimeField(null=True)),
-                ('cancelled_at', models.DateTimeField(null=True)),
-                ('cancel_reason', models.CharField(max_length=500, null=True)),
-                ('carrier', models.CharField(blank=True, default='', max_length=100)),
-                ('tracking_number', models.CharField(blank=True, default='', max_length=100)),
-                ('version', models.PositiveIntegerField()),
-                ('search_text', models.TextField(default='')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("generation", models.PositiveIntegerField()),
+                ("order_id", models.UUIDField()),
+                ("customer_id", models.CharField(max_length=64)),
+                ("status", models.CharField(max_length=20)),
+                ("currency", models.CharField(max_length=3)),
+                ("total_amount", models.DecimalField(decimal_places=2, max_digits=16)),
+                ("item_count", models.PositiveIntegerField()),
+                (
+                    "shipping_address",
+                    models.JSONField(encoder=django.core.serializers.json.DjangoJSONEncoder),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("shipped_at", models.DateTimeField(null=True)),
+                ("cancelled_at", models.DateTimeField(null=True)),
+                ("cancel_reason", models.CharField(max_length=500, null=True)),
+                ("carrier", models.CharField(blank=True, default="", max_length=100)),
+                ("tracking_number", models.CharField(blank=True, default="", max_length=100)),
+                ("version", models.PositiveIntegerField()),
+                ("search_text", models.TextField(default="")),
             ],
             options={
-                'indexes': [models.Index(fields=['generation', 'customer_id', '-created_at'], name='ov_customer'), models.Index(fields=['generation', '-created_at'], name='ov_created'), models.Index(fields=['generation', 'status', '-created_at'], name='ov_status'), models.Index(fields=['generation', 'total_amount'], name='ov_total'), models.Index(fields=['generation', 'item_count'], name='ov_item_count'), models.Index(fields=['generation', 'updated_at'], name='ov_updated')],
-                'constraints': [models.UniqueConstraint(fields=('generation', 'order_id'), name='order_view_order')],
+                "indexes": [
+                    models.Index(
+                        fields=["generation", "customer_id", "-created_at"], name="ov_customer"
+                    ),
+                    models.Index(fields=["generation", "-created_at"], name="ov_created"),
+                    models.Index(fields=["generation", "status", "-created_at"], name="ov_status"),
+                    models.Index(fields=["generation", "total_amount"], name="ov_total"),
+                    models.Index(fields=["generation", "item_count"], name="ov_item_count"),
+                    models.Index(fields=["generation", "updated_at"], name="ov_updated"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("generation", "order_id"), name="order_view_order"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OrderViewItem',
+            name="OrderViewItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('generation', models.PositiveIntegerField()),
-                ('order_id', models.UUIDField()),
-                ('line_no', models.PositiveIntegerField()),
-                ('product_id', models.CharField(max_length=64)),
-                ('quantity', models.PositiveIntegerField()),
-                ('unit_price', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('line_total', models.DecimalField(decimal_places=2, max_digits=16)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("generation", models.PositiveIntegerField()),
+                ("order_id", models.UUIDField()),
+                ("line_no", models.PositiveIntegerField()),
+                ("product_id", models.CharField(max_length=64)),
+                ("quantity", models.PositiveIntegerField()),
+                ("unit_price", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("line_total", models.DecimalField(decimal_places=2, max_digits=16)),
             ],
             options={
-                'ordering': ['order_id', 'line_no'],
-                'indexes': [models.Index(fields=['generation', 'product_id'], name='ovi_product')],
-                'constraints': [models.UniqueConstraint(fields=('generation', 'order_id', 'product_id'), name='order_view_item_product')],
+                "ordering": ["order_id", "line_no"],
+                "indexes": [models.Index(fields=["generation", "product_id"], name="ovi_product")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("generation", "order_id", "product_id"),
+                        name="order_view_item_product",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ProjectionState',
+            name="ProjectionState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('generation', models.PositiveIntegerField(default=1)),
-                ('active', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('failed', 'Failed'), ('rebuilding', 'Rebuilding')], default='running', max_length=20)),
-                ('tx_id', models.BigIntegerField(default=0)),
-                ('position', models.BigIntegerField(default=0)),
-                ('events_applied', models.BigIntegerField(default=0)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('error_position', models.BigIntegerField(blank=True, null=True)),
-                ('retry_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("generation", models.PositiveIntegerField(default=1)),
+                ("active", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("failed", "Failed"),
+                            ("rebuilding", "Rebuilding"),
+                        ],
+                        default="running",
+                        max_length=20,
+                    ),
+                ),
+                ("tx_id", models.BigIntegerField(default=0)),
+                ("position", models.BigIntegerField(default=0)),
+                ("events_applied", models.BigIntegerField(default=0)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("error_position", models.BigIntegerField(blank=True, null=True)),
+                ("retry_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name', 'generation'],
-                'constraints': [models.UniqueConstraint(fields=('name', 'generation'), name='projection_generation'), models.UniqueConstraint(condition=models.Q(('active', True)), fields=('name',), name='projection_one_active')],
+                "ordering": ["name", "generation"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("name", "generation"), name="projection_generation"
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("active", True)),
+                        fields=("name",),
+                        name="projection_one_active",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SalesOrderFact',
+            name="SalesOrderFact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('generation', models.PositiveIntegerField()),
-                ('order_id', models.UUIDField()),
-                ('customer_id', models.CharField(max_length=64)),
-                ('status', models.CharField(max_length=20)),
-                ('lines', models.JSONField(default=list, encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('total_amount', models.DecimalField(decimal_places=2, max_digits=16)),
-                ('item_count', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField()),
-                ('shipped_at', models.DateTimeField(null=True)),
-                ('cancelled_at', models.DateTimeField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("generation", models.PositiveIntegerField()),
+                ("order_id", models.UUIDField()),
+                ("customer_id", models.CharField(max_length=64)),
+                ("status", models.CharField(max_length=20)),
+                (
+                    "lines",
+                    models.JSONField(
+                        default=list, encoder=django.core.serializers.json.DjangoJSONEncoder
+                    ),
+                ),
+                ("total_amount", models.DecimalField(decimal_places=2, max_digits=16)),
+                ("item_count", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField()),
+                ("shipped_at", models.DateTimeField(null=True)),
+                ("cancelled_at", models.DateTimeField(null=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['generation', 'created_at'], name='sof_created'), models.Index(fields=['generation', 'shipped_at'], name='sof_shipped'), models.Index(fields=['generation', 'cancelled_at'], name='sof_cancelled')],
-                'constraints': [models.UniqueConstraint(fields=('generation', 'order_id'), name='sales_fact_order')],
+                "indexes": [
+                    models.Index(fields=["generation", "created_at"], name="sof_created"),
+                    models.Index(fields=["generation", "shipped_at"], name="sof_shipped"),
+                    models.Index(fields=["generation", "cancelled_at"], name="sof_cancelled"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("generation", "order_id"), name="sales_fact_order"
+                    )
+                ],
             },
         ),
     ]

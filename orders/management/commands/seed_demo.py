@@ -1,0 +1,65 @@
+"""Load demo orders through the command service (so the log and read models are real)."""
+
+from __future__ import annotations
+
+import random
+from argparse import ArgumentParser
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from eventstore.models import Event
+from orders.domain import commands as cmd
+from orders.domain.values import Address, LineItem
+from orders.services import execute_command
+from projections.tasks import catch_up
+
+CITIES = ["Berlin", "Lisbon", "Oslo", "Austin", "Kyoto", "Lyon"]
+PRODUCTS = [f"SKU-{n:03d}" for n in range(1, 31)]
+
+
+class Command(BaseCommand):
+    help = "Create demo orders (skipped when the log already has events unless --force)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--orders", type=int, default=40)
+        parser.add_argument("--force", action="store_true")
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if Event.objects.exists() and not options["force"]:
+            self.stdout.write("Demo data: the log already has events; nothing added.")
+            return
+        rng = random.Random(options["seed"])
+
+        def run(command: cmd.Command) -> None:
+            execute_command(command, actor="demo", correlation_id=str(command.command_id))
+
+        for _ in range(options["orders"]):
+            items = tuple(
+                LineItem(pid, rng.randint(1, 5), Decimal(rng.randint(199, 9999)) / 100)
+                for pid in rng.sample(PRODUCTS, rng.randint(1, 4))
+            )
+            city = rng.choice(CITIES)
+            create = cmd.CreateOrder(
+                customer_id=f"customer-{rng.randint(1, 8)}",
+                items=items,
+                shipping_address=Address(f"{rng.randint(1, 99)} Main St", city, "10115", "DE"),
+            )
+            run(create)
+            roll = rng.random()
+            if roll < 0.3:
+                run(
+                    cmd.AddOrderItem(
+                        order_id=create.order_id, item=LineItem("SKU-100", 1, Decimal("4.50"))
+                    )
+                )
+            if roll < 0.5:
+                run(
+                    cmd.ShipOrder(order_id=create.order_id, carrier="DHL", tracking_number="JD0001")
+                )
+            elif roll > 0.85:
+                run(cmd.CancelOrder(order_id=create.order_id, reason="customer changed their mind"))
+        catch_up()
+        self.stdout.write(f"Demo data: {options['orders']} orders, {Event.objects.count()} events.")

@@ -1,0 +1,24 @@
+"""Print each projection's position, head, lag and status (the same as GET /api/projections)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from projections.selectors import projection_status_list
+
+
+class Command(BaseCommand):
+    help = "Show each projection's position, head, lag (events and seconds) and status."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        header = f"{'projection':<20} {'position':>10} {'head':>10} {'lag':>8} {'lag s':>9}  status"
+        self.stdout.write(header)
+        for row in projection_status_list():
+            self.stdout.write(
+                f"{row['name']:<20} {row['position']:>10} {row['head_position']:>10} "
+                f"{row['lag_events']:>8} {row['lag_seconds']:>9.1f}  {row['status']}"
+            )
+            if row["last_error"]:
+                self.stdout.write(f"    last error: {row['last_error']}")

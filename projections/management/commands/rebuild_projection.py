@@ -1,0 +1,48 @@
+"""Replay the log into a fresh generation of a projection, then switch queries over to it."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from eventstore.store import head_position
+from projections import base, runner
+
+
+class Command(BaseCommand):
+    help = "Rebuild one projection (or --all) from the log while the old tables keep serving."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("name", nargs="?", help="Projection name.")
+        parser.add_argument("--all", action="store_true", help="Rebuild every projection.")
+        parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["all"] == bool(options["name"]):
+            raise CommandError("Name one projection or pass --all.")
+        try:
+            names = (
+                [p.name for p in base.all_projections()] if options["all"] else [options["name"]]
+            )
+            for name in names:
+                base.get(name)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from exc
+        for name in names:
+            with tqdm(
+                total=head_position(),
+                desc=name,
+                unit="ev",
+                disable=options["no_progress"],
+                file=self.stderr,
+            ) as bar:
+                try:
+                    state = runner.rebuild(name, progress=bar.update)
+                except runner.ProjectionError as exc:
+                    raise CommandError(str(exc)) from exc
+            self.stdout.write(
+                f"{name}: generation {state.generation} is live at position {state.position}."
+            )
