@@ -17,6 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ValidationFailed, error_responses
+from config.consistency import (
+    CONSISTENCY_PARAMETERS,
+    CONSISTENCY_QUERY_PARAMS,
+    wait_for_consistency,
+    with_consistency,
+)
 from config.serializers import (
     IdentifierField,
     MoneyField,
@@ -309,10 +315,13 @@ HISTORY_EVENT = inline_serializer(
 class OrderHistoryView(APIView):
     @extend_schema(
         operation_id="order_history",
+        parameters=CONSISTENCY_PARAMETERS,
         responses={200: HISTORY_EVENT, **error_responses(404)},
     )
     def get(self, request: Request, order_id: str) -> Response:
-        return Response(order_history_get(parse_order_id(order_id)))
+        order_uuid = parse_order_id(order_id)
+        consistency = wait_for_consistency(request, feeds=())
+        return with_consistency(Response(order_history_get(order_uuid)), consistency)
 
 
 class OrderStateQuery(StrictSerializer):
@@ -374,6 +383,7 @@ class OrderStateView(APIView):
         parameters=[
             OpenApiParameter("version", int, OpenApiParameter.QUERY, required=False),
             OpenApiParameter("at", OpenApiTypes.DATETIME, OpenApiParameter.QUERY, required=False),
+            *CONSISTENCY_PARAMETERS,
         ],
         responses={
             200: OrderViewOut,
@@ -382,13 +392,17 @@ class OrderStateView(APIView):
     )
     def get(self, request: Request, order_id: str) -> Response:
         order_uuid = parse_order_id(order_id)
-        query = validated(OrderStateQuery, request.query_params.dict())
+        consistency = wait_for_consistency(request, feeds=())
+        params = request.query_params.dict()
+        query = validated(
+            OrderStateQuery, {k: v for k, v in params.items() if k not in CONSISTENCY_QUERY_PARAMS}
+        )
         state = order_state_get(order_uuid, version=query.get("version"), at=query.get("at"))
         if query.get("version") and state["version"] < query["version"]:
             raise ValidationFailed(
                 f"The order has only {state['version']} versions.",
                 details={"version": [f"At most {state['version']}."]},
             )
-        response = Response(state)
+        response = with_consistency(Response(state), consistency)
         response["ETag"] = f'"{state["version"]}"'
         return response

@@ -12,56 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ApiError, ValidationFailed, error_response, error_responses
+from config.consistency import (
+    CONSISTENCY_PARAMETERS,
+    wait_for_consistency,
+    with_consistency,
+)
 from config.serializers import IdentifierField, MoneyField, StrictSerializer, validated
 from orders.api import OrderViewOut, parse_order_id
 from projections import queries
-from projections.consistency import wait_until_applied
 from projections.selectors import bus
-
-MAX_CONSISTENCY_TIMEOUT = 30.0
-DEFAULT_CONSISTENCY_TIMEOUT = 5.0
-
-CONSISTENCY_PARAMETERS = [
-    OpenApiParameter(
-        "min_position",
-        int,
-        OpenApiParameter.QUERY,
-        required=False,
-        description="Wait until the projections behind this endpoint applied this log position "
-        "(also as header X-Min-Position). The answer carries X-Consistency: fresh or stale.",
-    ),
-    OpenApiParameter(
-        "consistency_timeout",
-        float,
-        OpenApiParameter.QUERY,
-        required=False,
-        description="Seconds to wait for min_position (default 5, at most 30).",
-    ),
-]
-
-
-class ConsistencyParams(serializers.Serializer[Any]):
-    min_position = serializers.IntegerField(min_value=0, required=False)
-    consistency_timeout = serializers.FloatField(
-        min_value=0, max_value=MAX_CONSISTENCY_TIMEOUT, required=False
-    )
-
-
-def wait_for_consistency(request: Request, feeds: tuple[str, ...]) -> str | None:
-    """Honour min_position / X-Min-Position; returns the X-Consistency value (or None)."""
-    raw: dict[str, Any] = {
-        k: request.query_params[k]
-        for k in ("min_position", "consistency_timeout")
-        if k in request.query_params
-    }
-    if "min_position" not in raw and "X-Min-Position" in request.headers:
-        raw["min_position"] = request.headers["X-Min-Position"]
-    params = validated(ConsistencyParams, raw)
-    if "min_position" not in params:
-        return None
-    timeout = params.get("consistency_timeout", DEFAULT_CONSISTENCY_TIMEOUT)
-    fresh = wait_until_applied(feeds, params["min_position"], timeout)
-    return "fresh" if fresh else "stale"
 
 
 class QueryView(APIView):
@@ -90,8 +49,7 @@ class QueryView(APIView):
             response = error_response(exc.status_code, exc.code, exc.message, exc.details)
         else:
             response = Response(data)
-        if consistency is not None:
-            response["X-Consistency"] = consistency
+        with_consistency(response, consistency)
         if isinstance(data, dict) and "version" in data and "order_id" in data:
             response["ETag"] = f'"{data["version"]}"'
         return response

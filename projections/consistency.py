@@ -17,10 +17,15 @@ from projections.runner import NOTIFY_CHANNEL
 
 
 def applied(names: Sequence[str], position: int) -> bool:
-    """True when every named projection's active generation has applied ``position``."""
+    """True when every named projection's active generation has applied ``position``.
+
+    With no names, the reader is the log itself: true once the event is committed.
+    """
     target = checkpoint_of(position)
     if target is None:
         return False  # not committed (yet): nothing can have applied it
+    if not names:
+        return True
     states = ProjectionState.objects.filter(name__in=names, active=True).values_list(
         "tx_id", "position"
     )
@@ -30,10 +35,10 @@ def applied(names: Sequence[str], position: int) -> bool:
 
 def wait_until_applied(names: Sequence[str], position: int, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for ``applied``; True if it happened (fresh)."""
-    if not names or applied(names, position):
+    if applied(names, position):
         return True
     deadline = time.monotonic() + timeout
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+    if names and connection.vendor == "postgresql" and not connection.in_atomic_block:
         return _wait_notified(names, position, deadline)
     delay = 0.005
     while (remaining := deadline - time.monotonic()) > 0:

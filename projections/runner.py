@@ -88,8 +88,7 @@ def run(name: str, *, generation: int | None = None, progress: Progress | None =
         with projection_lock(name, state.generation) as acquired:
             if not acquired:
                 return read
-            state.refresh_from_db()
-            if not _runnable(state):
+            if not _reload(state) or not _runnable(state):
                 return read
             read += _drain(projection, state, progress)
         # A wake-up that found the lock taken relies on the holder to look once more after
@@ -102,6 +101,15 @@ def run(name: str, *, generation: int | None = None, progress: Progress | None =
 
 def _state(name: str, generation: int) -> ProjectionState:
     return ProjectionState.objects.get(name=name, generation=generation)
+
+
+def _reload(state: ProjectionState) -> bool:
+    """Refresh ``state``; False if its generation is gone (a rebuild replaced it)."""
+    try:
+        state.refresh_from_db()
+    except ProjectionState.DoesNotExist:
+        return False
+    return True
 
 
 def _runnable(state: ProjectionState) -> bool:
@@ -120,7 +128,8 @@ def _drain(projection: base.Projection, state: ProjectionState, progress: Progre
         try:
             _apply(projection, state, events)
         except CheckpointMoved:
-            state.refresh_from_db()
+            if not _reload(state):
+                return read
             continue
         except Exception:
             logger.warning("batch failed for %s; isolating the event", projection.name)
@@ -173,7 +182,7 @@ def _apply_one_by_one(
         try:
             _apply(projection, state, [event])
         except CheckpointMoved:
-            state.refresh_from_db()
+            _reload(state)
             return read
         except Exception as exc:
             _record_failure(state, event, exc)
@@ -306,12 +315,12 @@ def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
         if target.error_position is not None:
             raise ProjectionError(f"Rebuild of {name} stopped: {target.last_error}")
         with transaction.atomic():
-            ProjectionState.objects.filter(pk=live.pk).update(active=False)
+            # Deleting the old state first makes any late batch on it fail its checkpoint swap.
+            ProjectionState.objects.filter(pk=live.pk).delete()
             ProjectionState.objects.filter(pk=target.pk).update(
                 active=True, status=ProjectionStatus.RUNNING
             )
     for model in projection.tables:
         model.objects.filter(generation=live.generation).delete()  # type: ignore[attr-defined]
-    ProjectionState.objects.filter(pk=live.pk).delete()
     target.refresh_from_db()
     return target

@@ -362,15 +362,8 @@ def test_checkpoint_of_an_event_lets_a_follower_resume_just_after_it(
 
 
 def test_backlog_counts_the_events_after_a_checkpoint_and_dates_the_oldest(
-    transactional_db: None, clock: FixedClock, on_postgres: bool, request: pytest.FixtureRequest
+    transactional_db: None, clock: FixedClock
 ) -> None:
-    if not on_postgres:
-        # Known bug: on SQLite backlog() parses the raw timestamp into a naive datetime and calls
-        # timezone.make_aware(oldest, timezone.utc), but Django 5 has no timezone.utc
-        # (eventstore/store.py, backlog). Strict, so the fix makes this marker fail: remove it then.
-        request.applymarker(
-            pytest.mark.xfail(raises=AttributeError, strict=True, reason="timezone.utc removed")
-        )
     start = clock.now
     for minutes in range(4):
         clock.now = start + timedelta(minutes=minutes)
