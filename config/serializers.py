@@ -8,7 +8,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}\Z"
 
 
 class StrictSerializer(serializers.Serializer[Any]):
@@ -41,6 +41,7 @@ class IdentifierField(serializers.RegexField):
         kwargs.setdefault(
             "error_messages", {"invalid": "Use 1..64 characters of A-Z, a-z, 0-9, _ . : -"}
         )
+        kwargs.setdefault("trim_whitespace", False)
         super().__init__(ID_PATTERN, max_length=64, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
@@ -67,7 +68,8 @@ class MoneyField(serializers.DecimalField):
     def to_internal_value(self, data: Any) -> Decimal:
         if isinstance(data, bool) or not isinstance(data, (str, int, Decimal)):
             self.fail("invalid")
-        return Decimal(super().to_internal_value(data))
+        amount = Decimal(super().to_internal_value(data))
+        return amount.copy_abs() if amount.is_zero() else amount  # no "-0.00"
 
 
 def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:

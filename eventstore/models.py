@@ -30,10 +30,8 @@ class Event(models.Model):
                 fields=["stream_id", "version"], name="eventstore_stream_version"
             )
         ]
-        indexes = [
-            models.Index(fields=["stream_type", "global_position"], name="eventstore_type_pos"),
-            models.Index(fields=["recorded_at"], name="eventstore_recorded_at"),
-        ]
+        # No other indexes: every index costs each append. Streams are read by
+        # (stream_id, version) and the log by (tx_id, global_position), added in 0002.
 
     def __str__(self) -> str:
         return f"#{self.global_position} {self.stream_id} v{self.version} {self.event_type}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -104,7 +105,7 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _dumps(value: Mapping[str, Any]) -> str:
+def _dumps_list(value: Sequence[Mapping[str, Any]]) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
@@ -127,22 +128,39 @@ def _expected_number(expected: ExpectedVersion) -> int | None:
     return expected
 
 
+# Versions follow the expected version N. The stream must hold version N (unless N = 0) and not
+# N + 1: when either check fails nothing is inserted and the caller learns the actual version.
+# Two writers racing past the checks together are stopped by UNIQUE(stream_id, version).
+# The events travel as one JSON array parameter.
 _PG_APPEND: Final = """
-WITH cur AS (
-    SELECT coalesce(max(version), 0) AS v FROM eventstore_event WHERE stream_id = %(stream_id)s
-), ins AS (
-    INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
-                                  schema_version, data, metadata, recorded_at)
-    SELECT e.event_id, %(stream_id)s, %(stream_type)s, cur.v + e.ord, e.event_type,
-           e.schema_version, e.data::jsonb, e.metadata::jsonb, %(recorded_at)s
-    FROM cur, unnest(%(event_ids)s::uuid[], %(event_types)s::text[], %(schema_versions)s::int[],
-                     %(datas)s::text[], %(metas)s::text[])
-              WITH ORDINALITY AS e(event_id, event_type, schema_version, data, metadata, ord)
-    WHERE %(expected)s::int IS NULL OR cur.v = %(expected)s::int
-    RETURNING global_position, version
-)
-SELECT cur.v, ins.global_position, ins.version FROM cur LEFT JOIN ins ON true ORDER BY ins.version
+INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
+                              schema_version, data, metadata, recorded_at)
+SELECT (e->>'id')::uuid, %(stream_id)s::text, %(stream_type)s::text,
+       %(expected)s::int + t.ord::int, e->>'type', (e->>'sv')::int, e->'data', e->'meta',
+       %(recorded_at)s::timestamptz
+FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS t(e, ord)
+WHERE (%(expected)s::int = 0 OR EXISTS (
+        SELECT 1 FROM eventstore_event
+        WHERE stream_id = %(stream_id)s::text AND version = %(expected)s::int))
+  AND NOT EXISTS (
+        SELECT 1 FROM eventstore_event
+        WHERE stream_id = %(stream_id)s::text AND version = %(expected)s::int + 1)
+RETURNING global_position, version
 """
+
+
+def _pg_fetch(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run a hot-path statement prepared, with server-side parameters, in Django's transaction.
+
+    Django's own cursors inline parameters into the SQL text, which costs a parse and a plan
+    on every call; these statements run thousands of times a second.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    assert isinstance(raw, psycopg.Connection)
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
 
 
 def append_to_stream(
@@ -172,12 +190,12 @@ def append_to_stream(
                     )
                 return _append_sqlite(stream_id, stream_type, events, expected, expected_version)
         except IntegrityError as exc:
-            if _STREAM_VERSION_CONSTRAINT in str(
-                exc
-            ) or "stream_id, eventstore_event.version" in str(exc):
+            if _is_version_conflict(exc):
                 if attempt + 1 < retries:
                     continue
-                raise ConcurrencyError(stream_id, expected_version, None) from exc
+                # Outside a caller's transaction ours has rolled back, so the stream can be read.
+                actual = None if connection.in_atomic_block else current_version(stream_id)
+                raise ConcurrencyError(stream_id, expected_version, actual) from exc
             if "event_id" in str(exc):
                 raise DuplicateEventError(
                     f"An event with one of these ids is already stored: "
@@ -187,6 +205,11 @@ def append_to_stream(
     raise AssertionError("unreachable")
 
 
+def _is_version_conflict(exc: IntegrityError) -> bool:
+    message = str(exc)  # PostgreSQL names the constraint; SQLite names the columns
+    return _STREAM_VERSION_CONSTRAINT in message or "eventstore_event.version" in message
+
+
 def _append_postgres(
     stream_id: str,
     stream_type: str,
@@ -194,24 +217,31 @@ def _append_postgres(
     expected: int | None,
     expected_version: ExpectedVersion,
 ) -> AppendResult:
-    params: dict[str, Any] = {
-        "stream_id": stream_id,
-        "stream_type": stream_type,
-        "recorded_at": timezone.now(),
-        "event_ids": [e.event_id for e in events],
-        "event_types": [e.event_type for e in events],
-        "schema_versions": [e.schema_version for e in events],
-        "datas": [_dumps(e.data) for e in events],
-        "metas": [_dumps(e.metadata) for e in events],
-        "expected": expected,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_PG_APPEND, params)
-        rows = cursor.fetchall()
-    current = rows[0][0]
-    if rows[0][1] is None:
-        raise ConcurrencyError(stream_id, expected_version, current)
-    return AppendResult(stream_id, rows[-1][2], tuple(row[1] for row in rows))
+    start = current_version(stream_id) if expected is None else expected
+    payload = [
+        {
+            "id": str(e.event_id),
+            "type": e.event_type,
+            "sv": e.schema_version,
+            "data": e.data,
+            "meta": e.metadata,
+        }
+        for e in events
+    ]
+    rows = _pg_fetch(
+        _PG_APPEND,
+        {
+            "stream_id": stream_id,
+            "stream_type": stream_type,
+            "expected": start,
+            "events": _dumps_list(payload),
+            "recorded_at": timezone.now(),
+        },
+    )
+    if not rows:  # the stream is not at the expected version
+        raise ConcurrencyError(stream_id, expected_version, current_version(stream_id))
+    rows.sort(key=lambda row: row[1])
+    return AppendResult(stream_id, rows[-1][1], tuple(row[0] for row in rows))
 
 
 def _append_sqlite(
@@ -244,13 +274,17 @@ def _append_sqlite(
     return AppendResult(stream_id, current + len(events), tuple(e.global_position for e in created))
 
 
+_CURRENT_VERSION: Final = (
+    "SELECT coalesce(max(version), 0) FROM eventstore_event WHERE stream_id = %s::text"
+)
+
+
 def current_version(stream_id: str) -> int:
     """The number of events in the stream (0 when it does not exist)."""
+    if _is_postgres():
+        return int(_pg_fetch(_CURRENT_VERSION, [stream_id])[0][0])
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(max(version), 0) FROM eventstore_event WHERE stream_id = %s",
-            [stream_id],
-        )
+        cursor.execute(_CURRENT_VERSION.removesuffix("::text"), [stream_id])
         row = cursor.fetchone()
     return int(row[0]) if row else 0
 
@@ -284,14 +318,30 @@ def read_stream(
     return [_recorded(e) for e in events]
 
 
+# The horizon: the oldest transaction still in progress in this statement's snapshot, leaving
+# out the ones pg_stat_activity shows running in *other* databases (they can't write here, and
+# the snapshot's xmin is cluster-wide). Only positively identified ones are left out: an xid
+# whose owner is unknown (finished meanwhile, or hidden from an unprivileged role) still counts.
 _PG_READ_ALL: Final = """
+WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+elsewhere AS (
+    SELECT backend_xid::text::bigint AS xid32 FROM pg_stat_activity
+    WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()
+),
+horizon AS (
+    SELECT coalesce(
+        (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x
+         WHERE x::text::bigint %% 4294967296 NOT IN (SELECT xid32 FROM elsewhere)),
+        pg_snapshot_xmax(snap.s)) AS h
+    FROM snap
+)
 SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version,
        data, metadata, recorded_at, tx_id::text::bigint
 FROM eventstore_event
-WHERE (tx_id, global_position) > (%s::text::xid8, %s)
-  AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+WHERE (tx_id, global_position) > (%s::bigint::text::xid8, %s::bigint)
+  AND tx_id < (SELECT h FROM horizon)
 ORDER BY tx_id, global_position
-LIMIT %s
+LIMIT %s::int
 """
 
 
@@ -302,9 +352,7 @@ def read_all(after: Checkpoint = Checkpoint(), *, limit: int = 500) -> list[Reco
     event and never sees one twice, whatever order concurrent writers commit in.
     """
     if _is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(_PG_READ_ALL, [after.tx_id, after.position, limit])
-            rows = cursor.fetchall()
+        rows = _pg_fetch(_PG_READ_ALL, [after.tx_id, after.position, limit])
         return [_row_to_event(row) for row in rows]
     events = Event.objects.filter(global_position__gt=after.position).order_by("global_position")
     return [_recorded(e) for e in events[:limit]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import UTC
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -67,9 +68,12 @@ class ItemIn(StrictSerializer):
 
 class CreateOrderIn(StrictSerializer):
     customer_id = IdentifierField()
-    items = serializers.ListField(child=ItemIn(), allow_empty=False, max_length=500)
+    # Lines of one product merge, so the 500-products rule is the domain's; this only bounds work.
+    items = serializers.ListField(child=ItemIn(), allow_empty=False, max_length=5000)
     shipping_address = AddressIn()
-    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, default="USD")
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}\Z", required=False, default="USD", trim_whitespace=False
+    )
 
 
 class ShipIn(StrictSerializer):
@@ -335,7 +339,10 @@ class OrderStateQuery(StrictSerializer):
             parsed = None
         if parsed is None or parsed.tzinfo is None:
             raise serializers.ValidationError("Use an ISO 8601 timestamp with a UTC offset.")
-        return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise serializers.ValidationError("The timestamp is out of range.") from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "version" in attrs and "at" in attrs:

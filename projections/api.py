@@ -55,8 +55,11 @@ class QueryView(APIView):
         return response
 
 
+MAX_PAGE = 1_000_000
+
+
 class PageParams(StrictSerializer):
-    page = serializers.IntegerField(min_value=1, required=False, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, required=False, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=100, required=False, default=20)
 
 

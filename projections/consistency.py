@@ -21,6 +21,8 @@ def applied(names: Sequence[str], position: int) -> bool:
 
     With no names, the reader is the log itself: true once the event is committed.
     """
+    if position == 0:
+        return True  # the empty log's position: nothing to wait for
     target = checkpoint_of(position)
     if target is None:
         return False  # not committed (yet): nothing can have applied it

@@ -14,6 +14,8 @@ class ProjectionStatus(models.TextChoices):
     RUNNING = "running"
     FAILED = "failed"
     REBUILDING = "rebuilding"
+    # Replaced by a rebuild; its rows are kept a little while for queries already reading them.
+    RETIRED = "retired"
 
 
 class ProjectionState(models.Model):

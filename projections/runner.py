@@ -113,7 +113,7 @@ def _reload(state: ProjectionState) -> bool:
 
 
 def _runnable(state: ProjectionState) -> bool:
-    if state.status == ProjectionStatus.FAILED:
+    if state.status in (ProjectionStatus.FAILED, ProjectionStatus.RETIRED):
         return False
     return state.retry_at is None or state.retry_at <= timezone.now()
 
@@ -268,6 +268,7 @@ def _failing_state(name: str) -> ProjectionState:
     base.get(name)
     state = (
         ProjectionState.objects.filter(name=name, error_position__isnull=False)
+        .exclude(status=ProjectionStatus.RETIRED)
         .order_by("-generation")
         .first()
     )
@@ -282,7 +283,10 @@ def start_rebuild(name: str) -> ProjectionState:
     base.get(name)
     active_state(name)
     pending = (
-        ProjectionState.objects.filter(name=name, active=False).order_by("-generation").first()
+        ProjectionState.objects.filter(name=name, active=False)
+        .exclude(status=ProjectionStatus.RETIRED)
+        .order_by("-generation")
+        .first()
     )
     if pending is not None:
         return pending
@@ -315,12 +319,34 @@ def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
         if target.error_position is not None:
             raise ProjectionError(f"Rebuild of {name} stopped: {target.last_error}")
         with transaction.atomic():
-            # Deleting the old state first makes any late batch on it fail its checkpoint swap.
-            ProjectionState.objects.filter(pk=live.pk).delete()
+            ProjectionState.objects.filter(pk=live.pk).update(
+                active=False, status=ProjectionStatus.RETIRED, updated_at=timezone.now()
+            )
             ProjectionState.objects.filter(pk=target.pk).update(
                 active=True, status=ProjectionStatus.RUNNING
             )
-    for model in projection.tables:
-        model.objects.filter(generation=live.generation).delete()  # type: ignore[attr-defined]
+    # Events committed while the locks were held may have found them taken: look once more.
+    run(name)
+    purge_retired()
     target.refresh_from_db()
     return target
+
+
+def purge_retired(grace: timedelta | None = None) -> int:
+    """Delete the rows of generations retired longer ago than ``grace``; returns how many.
+
+    Queries read the active generation's number and then its rows in separate statements, so
+    a retired generation keeps its rows for a grace period instead of vanishing under them.
+    """
+    if grace is None:
+        grace = timedelta(seconds=settings.PROJECTION_RETIRED_GRACE_SECONDS)
+    retired = ProjectionState.objects.filter(
+        status=ProjectionStatus.RETIRED, updated_at__lt=timezone.now() - grace
+    )
+    purged = 0
+    for state in retired:
+        for model in base.get(state.name).tables:
+            model.objects.filter(generation=state.generation).delete()  # type: ignore[attr-defined]
+        state.delete()
+        purged += 1
+    return purged

@@ -176,7 +176,11 @@ def projection_status_list(
 ) -> list[dict[str, Any]]:
     head = head_position()
     now = timezone.now()
-    rebuilding = set(ProjectionState.objects.filter(active=False).values_list("name", flat=True))
+    rebuilding = set(
+        ProjectionState.objects.filter(active=False)
+        .exclude(status=ProjectionStatus.RETIRED)
+        .values_list("name", flat=True)
+    )
     result = []
     for projection in base.all_projections():
         state = active_state(projection.name)

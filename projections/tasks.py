@@ -19,4 +19,6 @@ def catch_up(names: list[str] | None = None) -> dict[str, int]:
     before it lets go), so sending this task often is cheap.
     """
     selected = names or [p.name for p in base.all_projections()]
-    return {name: runner.run(name) for name in selected}
+    read = {name: runner.run(name) for name in selected}
+    runner.purge_retired()
+    return read

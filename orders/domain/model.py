@@ -12,7 +12,7 @@ from orders.domain import events as ev
 from orders.domain.errors import InvalidCommand, ItemNotFound, RuleViolation
 from orders.domain.values import MAX_DISTINCT_PRODUCTS, MAX_QUANTITY, Address, LineItem
 
-CURRENCIES_PATTERN_LENGTH = 3
+CURRENCY_CODE_LENGTH = 3
 
 
 class OrderStatus(StrEnum):
@@ -74,13 +74,14 @@ class Order:
             previous = merged.get(item.product_id)
             merged[item.product_id] = item if previous is None else _merge(previous, item)
         if not merged:
-            raise InvalidCommand("An order needs at least one item.")
+            message = "An order needs at least one item."
+            raise InvalidCommand(message, items=[message])
         if len(merged) > MAX_DISTINCT_PRODUCTS:
-            raise InvalidCommand(
-                f"An order holds at most {MAX_DISTINCT_PRODUCTS} distinct products."
-            )
-        if len(currency) != CURRENCIES_PATTERN_LENGTH or not currency.isalpha():
-            raise InvalidCommand("currency must be a three-letter ISO 4217 code.")
+            message = f"An order holds at most {MAX_DISTINCT_PRODUCTS} distinct products."
+            raise InvalidCommand(message, items=[message])
+        if len(currency) != CURRENCY_CODE_LENGTH or not currency.isalpha():
+            message = "currency must be a three-letter ISO 4217 code."
+            raise InvalidCommand(message, currency=[message])
         order = cls(order_id)
         order._record(
             ev.OrderCreated(

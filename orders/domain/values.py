@@ -16,10 +16,13 @@ CENT = Decimal("0.01")
 
 def money(value: Decimal | str | int) -> Decimal:
     """An exact amount with two decimal places; refuses more precision than cents."""
-    amount = Decimal(value)
+    try:
+        amount = Decimal(value)
+    except ArithmeticError:
+        raise InvalidCommand(f"{value!r} is not an amount") from None
     if not amount.is_finite() or amount != amount.quantize(CENT):
         raise InvalidCommand(f"{value!r} is not an amount with at most two decimal places")
-    return amount.quantize(CENT)
+    return abs(amount.quantize(CENT)) if amount.is_zero() else amount.quantize(CENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,7 @@ class LineItem:
     unit_price: Decimal
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "unit_price", money(self.unit_price))
         if not 1 <= self.quantity <= MAX_QUANTITY:
             raise InvalidCommand(f"quantity must be 1..{MAX_QUANTITY}", product_id=self.product_id)
         if not Decimal(0) <= self.unit_price <= MAX_UNIT_PRICE:

@@ -9,7 +9,7 @@ from django.db import DatabaseError, connection, transaction
 
 from eventstore.models import Event
 from eventstore.store import NO_STREAM, append_to_stream, read_stream
-from tests.eventstore.conftest import events
+from tests.eventstore.support import events
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

@@ -36,13 +36,14 @@ from eventstore.store import (
     read_stream,
 )
 from eventstore.upcasting import register_upcaster, unregister_upcaster
-from tests.eventstore.conftest import an_event, events
+from tests.eventstore.support import an_event, events, log_settled
 
 pytestmark = pytest.mark.django_db
 
 # Tests that follow the log with read_all use ``transactional_db``: on PostgreSQL read_all only
 # returns events of transactions older than every running one, and with ``db`` the test's own
-# (never committed) transaction wrote them.
+# (never committed) transaction wrote them. They read through ``read_log``, which first waits
+# for transactions elsewhere on the server (other test runs) that would hold the log back.
 
 
 def stored_rows(stream_id: str | None = None) -> list[dict[str, Any]]:
@@ -55,8 +56,14 @@ def stored_rows(stream_id: str | None = None) -> list[dict[str, Any]]:
 LOG_START = Checkpoint()
 
 
+def read_log(after: Checkpoint = LOG_START, *, limit: int = 500) -> list[RecordedEvent]:
+    log_settled()
+    return read_all(after, limit=limit)
+
+
 def follow(after: Checkpoint = LOG_START, *, limit: int = 500) -> list[RecordedEvent]:
     """Read the whole log from ``after`` page by page, as a projector does."""
+    log_settled()
     seen: list[RecordedEvent] = []
     while page := read_all(after, limit=limit):
         seen.extend(page)
@@ -285,6 +292,7 @@ def test_read_all_pages_through_the_log_by_checkpoint_never_repeating_or_skippin
 
     pages: list[list[RecordedEvent]] = []
     after = Checkpoint()
+    log_settled()
     while page := read_all(after, limit=4):
         pages.append(page)
         after = page[-1].checkpoint
@@ -316,7 +324,7 @@ def test_read_all_returns_the_same_events_as_read_stream(transactional_db: None)
     )
     append_to_stream("order-1", "Order", events(2, "ItemAdded"), expected_version=1)
 
-    from_log = read_all()
+    from_log = read_log()
 
     # read_stream does not know the writing transaction; everything else must be equal.
     assert [dataclasses.replace(e, tx_id=0) for e in from_log] == read_stream("order-1")
@@ -341,7 +349,7 @@ def test_checkpoint_of_an_event_is_the_checkpoint_read_all_gives_it(transactiona
     append_to_stream("order-1", "Order", events(2), expected_version=NO_STREAM)
     append_to_stream("order-2", "Order", events(2), expected_version=NO_STREAM)
 
-    for event in read_all():
+    for event in read_log():
         assert checkpoint_of(event.global_position) == event.checkpoint
 
     assert checkpoint_of(head_position() + 1) is None
@@ -358,7 +366,7 @@ def test_checkpoint_of_an_event_lets_a_follower_resume_just_after_it(
     resume = checkpoint_of(positions[1])
 
     assert resume is not None
-    assert [e.global_position for e in read_all(resume)] == list(positions[2:])
+    assert [e.global_position for e in read_log(resume)] == list(positions[2:])
 
 
 def test_backlog_counts_the_events_after_a_checkpoint_and_dates_the_oldest(
@@ -368,7 +376,7 @@ def test_backlog_counts_the_events_after_a_checkpoint_and_dates_the_oldest(
     for minutes in range(4):
         clock.now = start + timedelta(minutes=minutes)
         append_to_stream(f"order-{minutes}", "Order", events(2), expected_version=NO_STREAM)
-    log = read_all()
+    log = read_log()
 
     assert backlog(Checkpoint()) == Backlog(8, start)
     assert backlog(log[2].checkpoint) == Backlog(5, start + timedelta(minutes=1))
@@ -433,7 +441,7 @@ def test_read_all_upcasts_old_payloads_and_leaves_current_ones_alone(
     )
     append_to_stream("parcel-1", "Parcel", [old, current], expected_version=NO_STREAM)
 
-    [first, second] = read_all()
+    [first, second] = read_log()
 
     assert (first.schema_version, first.data) == (3, {"weight": {"value": 0.5, "unit": "kg"}})
     assert (second.schema_version, second.data) == (3, {"weight": {"value": 2.0, "unit": "kg"}})

@@ -1,4 +1,4 @@
-"""Builders and helpers shared by the event store tests."""
+"""Builders and condition waits shared by the event store tests."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from django.db import connection
 
 from eventstore.store import NewEvent
 
@@ -44,3 +46,25 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 10.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.005)
+
+
+def log_settled(*, timeout: float = 120.0) -> None:
+    """Wait until read_all can return every committed event.
+
+    On PostgreSQL read_all stops below the oldest running transaction of the whole server, in
+    any database: another test run holding a transaction open delays (never changes) what a
+    follower sees. SQLite has nothing to wait for.
+    """
+    if connection.vendor != "postgresql":
+        return
+
+    def settled() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(max(tx_id), '0'::xid8) < pg_snapshot_xmin(pg_current_snapshot()) "
+                "FROM eventstore_event"
+            )
+            row = cursor.fetchone()
+        return bool(row and row[0])
+
+    wait_for(settled, timeout=timeout, what="older transactions on the server to end")
