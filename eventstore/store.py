@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from eventstore.models import Event
+from eventstore.sql import fetch
 from eventstore.upcasting import upcast
 
 ANY: Final = "any"
@@ -149,20 +149,6 @@ RETURNING global_position, version
 """
 
 
-def _pg_fetch(sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Run a hot-path statement prepared, with server-side parameters, in Django's transaction.
-
-    Django's own cursors inline parameters into the SQL text, which costs a parse and a plan
-    on every call; these statements run thousands of times a second.
-    """
-    connection.ensure_connection()
-    raw = connection.connection
-    assert isinstance(raw, psycopg.Connection)
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
-
-
 def append_to_stream(
     stream_id: str,
     stream_type: str,
@@ -228,7 +214,7 @@ def _append_postgres(
         }
         for e in events
     ]
-    rows = _pg_fetch(
+    rows = fetch(
         _PG_APPEND,
         {
             "stream_id": stream_id,
@@ -281,12 +267,8 @@ _CURRENT_VERSION: Final = (
 
 def current_version(stream_id: str) -> int:
     """The number of events in the stream (0 when it does not exist)."""
-    if _is_postgres():
-        return int(_pg_fetch(_CURRENT_VERSION, [stream_id])[0][0])
-    with connection.cursor() as cursor:
-        cursor.execute(_CURRENT_VERSION.removesuffix("::text"), [stream_id])
-        row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    sql = _CURRENT_VERSION if _is_postgres() else _CURRENT_VERSION.removesuffix("::text")
+    return int(fetch(sql, [stream_id])[0][0])
 
 
 def _recorded(event: Event, tx_id: int = 0) -> RecordedEvent:
@@ -306,10 +288,26 @@ def _recorded(event: Event, tx_id: int = 0) -> RecordedEvent:
     )
 
 
+MAX_VERSION: Final = 2**31 - 1
+_PG_READ_STREAM: Final = """
+SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version,
+       data, metadata, recorded_at, tx_id::text::bigint
+FROM eventstore_event
+WHERE stream_id = %s::text AND version <= %s::int AND recorded_at <= %s::timestamptz
+ORDER BY version
+"""
+
+
 def read_stream(
     stream_id: str, *, to_version: int | None = None, until: datetime | None = None
 ) -> list[RecordedEvent]:
     """The stream's events in version order, optionally up to a version or a recorded time."""
+    if _is_postgres():
+        rows = fetch(
+            _PG_READ_STREAM,
+            [stream_id, MAX_VERSION if to_version is None else to_version, until or "infinity"],
+        )
+        return [_row_to_event(row) for row in rows]
     events = Event.objects.filter(stream_id=stream_id).order_by("version")
     if to_version is not None:
         events = events.filter(version__lte=to_version)
@@ -352,7 +350,7 @@ def read_all(after: Checkpoint = Checkpoint(), *, limit: int = 500) -> list[Reco
     event and never sees one twice, whatever order concurrent writers commit in.
     """
     if _is_postgres():
-        rows = _pg_fetch(_PG_READ_ALL, [after.tx_id, after.position, limit])
+        rows = fetch(_PG_READ_ALL, [after.tx_id, after.position, limit])
         return [_row_to_event(row) for row in rows]
     events = Event.objects.filter(global_position__gt=after.position).order_by("global_position")
     return [_recorded(e) for e in events[:limit]]

@@ -6,15 +6,18 @@ wakes the projections (eagerly when no broker is configured).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
 from celery import current_app
-from django.db import connection, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.utils import timezone
 
+from eventstore.sql import fetch
 from orders.domain.commands import Command, CreateOrder
 from orders.domain.errors import DomainError
 from orders.domain.handlers import CommandResult, default_bus
@@ -58,6 +61,10 @@ def wake_projections() -> None:
         logger.warning("could not send the projections wake-up", exc_info=True)
 
 
+class _KeyTaken(Exception):
+    """Another request recorded this idempotency key first; this attempt must roll back."""
+
+
 def execute_command(
     command: Command,
     *,
@@ -66,7 +73,15 @@ def execute_command(
     idempotency_key: str | None = None,
     request_hash: str = "",
 ) -> CommandOutcome:
-    """Dispatch ``command``; with an idempotency key, a repeat returns the first outcome."""
+    """Dispatch ``command`` in one transaction; with an idempotency key, a repeat of the same
+    request returns the first outcome and appends nothing.
+
+    The key is recorded after the events, in the same transaction, with ON CONFLICT DO NOTHING.
+    A twin arriving at the same moment blocks on the key's unique index until the first
+    commits, finds the key taken and rolls back; a repeat that the order's new state now
+    refuses (cancelling twice, a stale If-Match) also finds the stored outcome. Either way the
+    first outcome is answered. The happy path costs one statement more than no key at all.
+    """
     metadata = {
         "command_id": str(command.command_id),
         "command_type": type(command).__name__,
@@ -74,47 +89,56 @@ def execute_command(
         "causation_id": str(command.command_id),
         "actor": actor,
     }
-    with transaction.atomic():
-        if idempotency_key is not None:
-            replay = _claim_key(actor, idempotency_key, request_hash)
-            if replay is not None:
-                return replay
-        result = bus.dispatch(command, EventStoreOrderRepository(metadata))
-        outcome = _outcome(command, result)
-        if idempotency_key is not None:
-            IdempotencyRecord.objects.filter(actor=actor, key=idempotency_key).update(
-                status_code=outcome.status_code, response=outcome.body
+    try:
+        with transaction.atomic():
+            outcome = _outcome(command, bus.dispatch(command, EventStoreOrderRepository(metadata)))
+            if idempotency_key is not None and not _record_key(
+                actor, idempotency_key, request_hash, outcome
+            ):
+                raise _KeyTaken
+            transaction.on_commit(wake_projections)
+        return outcome
+    except (_KeyTaken, DomainError) as exc:
+        if idempotency_key is None:
+            raise
+        stored = _stored_outcome(actor, idempotency_key, request_hash)
+        if stored is not None:
+            return stored
+        if isinstance(exc, _KeyTaken):  # the key expired in between: nothing stands in the way
+            return execute_command(
+                command,
+                actor=actor,
+                correlation_id=correlation_id,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
             )
-        transaction.on_commit(wake_projections)
-    return outcome
+        raise
 
 
-_CLAIM_SQL: Final = """
-INSERT INTO orders_idempotencyrecord (actor, key, request_hash, created_at)
-VALUES (%s, %s, %s, %s)
+_RECORD_KEY_SQL: Final = """
+INSERT INTO orders_idempotencyrecord (actor, key, request_hash, status_code, response, created_at)
+VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (actor, key) DO NOTHING
 RETURNING id
 """
 
 
-def _claim_key(actor: str, key: str, request_hash: str) -> CommandOutcome | None:
-    """Insert the key for this request, or return the stored outcome of the first request.
+def _record_key(actor: str, key: str, request_hash: str, outcome: CommandOutcome) -> bool:
+    """Store the outcome under the key; False if the key is already taken."""
+    body = json.dumps(outcome.body, cls=DjangoJSONEncoder)
+    params = [actor, key, request_hash, outcome.status_code, body, timezone.now()]
+    return bool(fetch(_RECORD_KEY_SQL, params))
 
-    A concurrent request with the same key blocks on the unique index until the first one
-    commits (then sees its outcome) or rolls back (then claims the key itself).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [actor, key, request_hash, timezone.now()])
-        claimed = cursor.fetchone() is not None
-    if claimed:
+
+def _stored_outcome(actor: str, key: str, request_hash: str) -> CommandOutcome | None:
+    record = IdempotencyRecord.objects.filter(actor=actor, key=key).first()
+    if record is None:
         return None
-    record = IdempotencyRecord.objects.get(actor=actor, key=key)
     if record.request_hash != request_hash:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different request.", key=key
         )
-    if record.status_code is None or record.response is None:
-        raise AssertionError("a committed idempotency record always holds its response")
+    assert record.status_code is not None and record.response is not None
     return CommandOutcome(record.status_code, dict(record.response), replayed=True)
 
 
