@@ -14,7 +14,8 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True)
     response = models.JSONField(encoder=DjangoJSONEncoder, null=True)
-    created_at = models.DateTimeField(db_index=True)
+    # No index: the hourly expiry can afford a scan; every command would pay for an index.
+    created_at = models.DateTimeField()
 
     class Meta:
         constraints = [
