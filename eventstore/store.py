@@ -333,12 +333,12 @@ horizon AS (
         pg_snapshot_xmax(snap.s)) AS h
     FROM snap
 )
-SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version,
-       data, metadata, recorded_at, tx_id::text::bigint
-FROM eventstore_event
-WHERE (tx_id, global_position) > (%s::bigint::text::xid8, %s::bigint)
-  AND tx_id < (SELECT h FROM horizon)
-ORDER BY tx_id, global_position
+SELECT e.global_position, e.event_id, e.stream_id, e.stream_type, e.version, e.event_type,
+       e.schema_version, e.data, e.metadata, e.recorded_at, e.tx_id::text::bigint AS tx_number
+FROM eventstore_event AS e
+WHERE (e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint)
+  AND e.tx_id < (SELECT h FROM horizon)
+ORDER BY e.tx_id, e.global_position  -- the table's columns: the (tx_id, position) index order
 LIMIT %s::int
 """
 

@@ -7,24 +7,21 @@ wakes the projections (eagerly when no broker is configured).
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from celery import current_app
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from config.wakeups import wake
 from eventstore.sql import fetch
 from orders.domain.commands import Command, CreateOrder
 from orders.domain.errors import DomainError
 from orders.domain.handlers import CommandResult, default_bus
 from orders.models import IdempotencyRecord
 from orders.repository import EventStoreOrderRepository
-
-logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL: Final = timedelta(hours=25)
 bus = default_bus()
@@ -54,11 +51,7 @@ def _outcome(command: Command, result: CommandResult) -> CommandOutcome:
 
 def wake_projections() -> None:
     """Ask a worker to catch the projections up (runs inline when Celery is eager)."""
-    try:
-        current_app.tasks["projections.catch_up"].delay()
-    except Exception:
-        # Losing a wake-up only delays the read side: the beat sweep sends the same task.
-        logger.warning("could not send the projections wake-up", exc_info=True)
+    wake("projections.catch_up")
 
 
 class _KeyTaken(Exception):

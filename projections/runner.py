@@ -81,22 +81,36 @@ def run(name: str, *, generation: int | None = None, progress: Progress | None =
 
     Returns at once if another worker owns it, if it has failed, or if it waits for a retry.
     """
+    return run_some(name, generation=generation, progress=progress)[0]
+
+
+def run_some(
+    name: str,
+    *,
+    generation: int | None = None,
+    progress: Progress | None = None,
+    max_batches: int | None = None,
+) -> tuple[int, bool]:
+    """Like ``run``, but stop after ``max_batches``; returns (events read, more may remain)."""
     projection = base.get(name)
     state = active_state(name) if generation is None else _state(name, generation)
     read = 0
     while True:
         with projection_lock(name, state.generation) as acquired:
             if not acquired:
-                return read
+                return read, False
             if not _reload(state) or not _runnable(state):
-                return read
-            read += _drain(projection, state, progress)
+                return read, False
+            drained, more = _drain(projection, state, progress, max_batches)
+            read += drained
+        if more:
+            return read, True
         # A wake-up that found the lock taken relies on the holder to look once more after
         # releasing it: anything committed before that wake-up is visible to this check.
         if state.status == ProjectionStatus.FAILED or state.attempts:
-            return read
+            return read, False
         if not read_all(checkpoint_of(state), limit=1):
-            return read
+            return read, False
 
 
 def _state(name: str, generation: int) -> ProjectionState:
@@ -118,26 +132,38 @@ def _runnable(state: ProjectionState) -> bool:
     return state.retry_at is None or state.retry_at <= timezone.now()
 
 
-def _drain(projection: base.Projection, state: ProjectionState, progress: Progress | None) -> int:
+def _drain(
+    projection: base.Projection,
+    state: ProjectionState,
+    progress: Progress | None,
+    max_batches: int | None = None,
+) -> tuple[int, bool]:
+    """Apply batches until the log is read; returns (events read, stopped by max_batches)."""
     read = 0
+    batches = 0
     batch_size = settings.PROJECTION_BATCH_SIZE
     while True:
+        if max_batches is not None and batches >= max_batches:
+            return read, True
         events = read_all(checkpoint_of(state), limit=batch_size)
         if not events:
-            return read
+            return read, False
+        batches += 1
         try:
             _apply(projection, state, events)
         except CheckpointMoved:
             if not _reload(state):
-                return read
+                return read, False
             continue
         except Exception:
             logger.warning("batch failed for %s; isolating the event", projection.name)
             read += _apply_one_by_one(projection, state, events)
-            return read
+            return read, False
         read += len(events)
         if progress is not None:
             progress(len(events))
+        if len(events) < batch_size:
+            return read, False  # all there was to read; run() looks again after unlocking
 
 
 def _apply(
@@ -315,7 +341,10 @@ def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
         projection_lock(name, target.generation, wait=True),
     ):
         target.refresh_from_db()
-        _drain(projection, target, progress)
+        while True:
+            _drain(projection, target, progress)
+            if target.error_position is not None or not read_all(checkpoint_of(target), limit=1):
+                break
         if target.error_position is not None:
             raise ProjectionError(f"Rebuild of {name} stopped: {target.last_error}")
         with transaction.atomic():

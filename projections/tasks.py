@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
+from django.conf import settings
 
+from config.wakeups import woken
 from projections import base, runner
 
-logger = logging.getLogger(__name__)
+CATCH_UP = "projections.catch_up"
 
 
-@shared_task(name="projections.catch_up", ignore_result=True)
+@shared_task(name=CATCH_UP, ignore_result=True)
 def catch_up(names: list[str] | None = None) -> dict[str, int]:
     """Catch projections up with the log. Carries no payload: the worker reads the log itself.
 
-    A projection another worker is applying is passed over at once (its owner looks again
+    Projections take turns, a few batches each, so under steady load none waits behind
+    another. One that another worker is applying is passed over at once (its owner looks again
     before it lets go), so sending this task often is cheap.
     """
-    selected = names or [p.name for p in base.all_projections()]
-    read = {name: runner.run(name) for name in selected}
+    woken(CATCH_UP)
+    read = dict.fromkeys(names or [p.name for p in base.all_projections()], 0)
+    pending = list(read)
+    while pending:
+        turn = settings.PROJECTION_BATCHES_PER_TURN
+        still = []
+        for name in pending:
+            count, more = runner.run_some(name, max_batches=turn)
+            read[name] += count
+            if more:
+                still.append(name)
+        pending = still
     runner.purge_retired()
     return read

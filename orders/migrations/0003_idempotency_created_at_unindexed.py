@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0002_order_clerks_group'),
+        ("orders", "0002_order_clerks_group"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='idempotencyrecord',
-            name='created_at',
+            model_name="idempotencyrecord",
+            name="created_at",
             field=models.DateTimeField(),
         ),
     ]

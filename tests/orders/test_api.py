@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.utils import timezone as django_timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.authtoken.models import Token

@@ -1,0 +1,176 @@
+"""Read-your-writes: min_position (or X-Min-Position) makes a query wait for its projections."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from eventstore.store import head_position
+from projections import consistency
+from tests.projections import builders as b
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+ORDER_BODY = {
+    "customer_id": "rita",
+    "items": [{"product_id": "widget", "quantity": 2, "unit_price": "12.50"}],
+    "shipping_address": {
+        "line1": "1 Main St",
+        "city": "Springfield",
+        "postal_code": "12345",
+        "country": "US",
+    },
+}
+
+
+def create_order(api: APIClient) -> dict[str, Any]:
+    response = api.post("/api/orders", ORDER_BODY, format="json")
+    assert response.status_code == 201, response.content
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def query_paths(order_id: str) -> list[str]:
+    return [
+        f"/api/orders/{order_id}",
+        "/api/customers/rita/orders",
+        "/api/orders/search",
+        "/api/customers/rita/summary",
+        "/api/reports/daily-sales",
+        "/api/projections",
+    ]
+
+
+def test_a_query_with_the_position_of_an_applied_command_answers_fresh(api: APIClient) -> None:
+    created = create_order(api)
+    b.catch_up_until_applied()
+
+    for path in query_paths(created["order_id"]):
+        response = api.get(path, {"min_position": created["position"]})
+        assert response.status_code == 200, (path, response.content)
+        assert response["X-Consistency"] == "fresh", path
+    by_header = api.get(
+        f"/api/orders/{created['order_id']}", HTTP_X_MIN_POSITION=str(created["position"])
+    )
+    assert (by_header.status_code, by_header["X-Consistency"]) == (200, "fresh")
+    view = by_header.json()
+    assert (view["order_id"], view["total_amount"]) == (created["order_id"], "25.00")
+
+
+def test_a_position_beyond_the_head_answers_stale_after_the_timeout_with_the_body_unchanged(
+    api: APIClient,
+) -> None:
+    created = create_order(api)
+    b.catch_up_until_applied()
+    beyond = head_position() + 1000
+
+    for path in query_paths(created["order_id"]):
+        plain = api.get(path, {"consistency_timeout": "0.2"})
+        started = time.monotonic()
+        waited = api.get(path, {"min_position": beyond, "consistency_timeout": "0.2"})
+        elapsed = time.monotonic() - started
+        assert waited.status_code == plain.status_code == 200, path
+        assert "X-Consistency" not in plain, path  # no min_position, no header
+        assert waited["X-Consistency"] == "stale", path
+        assert waited.json() == plain.json(), path
+        assert waited.get("ETag") == plain.get("ETag"), path
+        assert 0.2 <= elapsed < 10, (path, elapsed)
+    by_header = api.get(
+        f"/api/orders/{created['order_id']}",
+        {"consistency_timeout": "0.2"},
+        HTTP_X_MIN_POSITION=str(beyond),
+    )
+    assert (by_header.status_code, by_header["X-Consistency"]) == (200, "stale")
+
+
+@pytest.mark.django_db  # validation only: no need to commit anything
+@pytest.mark.parametrize(
+    ("params", "headers"),
+    [
+        ({"min_position": "1", "consistency_timeout": "31"}, {}),
+        ({"min_position": "1", "consistency_timeout": "-1"}, {}),
+        ({"min_position": "1", "consistency_timeout": "abc"}, {}),
+        ({"min_position": "1", "consistency_timeout": "nan"}, {}),
+        ({"min_position": "-1"}, {}),
+        ({"min_position": "abc"}, {}),
+        ({"min_position": "1.5"}, {}),
+        ({}, {"HTTP_X_MIN_POSITION": "abc"}),
+        ({}, {"HTTP_X_MIN_POSITION": "-3"}),
+    ],
+)
+def test_bad_consistency_parameters_are_a_400(
+    api: APIClient, params: dict[str, str], headers: dict[str, str]
+) -> None:
+    response = api.get("/api/customers/rita/orders", params, **headers)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "validation_error"
+    assert "X-Consistency" not in response
+
+
+def test_a_query_waits_for_the_projector_and_then_answers_fresh(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id, appended = b.append_new_order(customer_id="rita")  # nothing wakes the projector
+    waiting = threading.Event()
+    checked = consistency.applied
+
+    def check_and_signal(names: Any, position: int) -> bool:
+        done = checked(names, position)
+        if not done:
+            waiting.set()  # the query is now waiting: only now may the projector run
+        return done
+
+    monkeypatch.setattr(consistency, "applied", check_and_signal)
+    errors: list[BaseException] = []
+
+    def project_once_the_query_waits() -> None:
+        try:
+            assert waiting.wait(timeout=10)
+            b.catch_up_until_applied(["order_views"])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    projector = threading.Thread(target=project_once_the_query_waits, daemon=True)
+    projector.start()
+    response = api.get(
+        f"/api/orders/{order_id}",
+        {"min_position": appended.last_position, "consistency_timeout": "30"},
+    )
+    projector.join(timeout=60)
+
+    assert not errors, errors
+    assert waiting.is_set()
+    assert (response.status_code, response["X-Consistency"]) == (200, "fresh")
+    assert response.json()["order_id"] == str(order_id)
+
+
+def test_a_query_waits_only_for_the_projections_that_feed_it(api: APIClient) -> None:
+    b.catch_up_until_applied()
+    _, appended = b.append_new_order(customer_id="rita")
+    b.catch_up_until_applied(["customer_summaries"])
+    params = {"min_position": appended.last_position, "consistency_timeout": "0.2"}
+
+    summary = api.get("/api/customers/rita/summary", params)
+    orders = api.get("/api/customers/rita/orders", params)
+
+    assert (summary["X-Consistency"], summary.json()["order_count"]) == ("fresh", 1)
+    assert (orders["X-Consistency"], orders.json()["total"]) == ("stale", 0)
+
+
+def test_min_position_zero_is_always_fresh(api: APIClient) -> None:
+    created = create_order(api)
+    b.catch_up_until_applied()
+
+    response = api.get(
+        f"/api/orders/{created['order_id']}", {"min_position": "0", "consistency_timeout": "0.2"}
+    )
+
+    assert (response.status_code, response["X-Consistency"]) == (200, "fresh")
