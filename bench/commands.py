@@ -6,7 +6,7 @@
 Each unit is one new order of 2 items, i.e. one OrderCreated event in one transaction:
 
 * commands   ``orders.services.execute_command(CreateOrder(...))`` in-process, with an
-             Idempotency-Key (claimed, then updated with the response) and full metadata (actor,
+             Idempotency-Key (recorded with the response after the events) and full metadata (actor,
              correlation id, command id); one Django connection per thread;
 * raw        psycopg, one INSERT of the same event (same JSON data and metadata) per
              transaction into a plain table of the same shape (bigint identity PK, unique uuid,
@@ -20,7 +20,7 @@ the writer's thread, so it is switched off here unless --eager-projections is gi
 Runs in its own database ``bench_commands`` (dropped and recreated, then migrated), on the
 server BENCH_PG_SERVER (default postgres://root@127.0.0.1:5432). Runs are interleaved in rounds
 and each figure is the median round. ``--breakdown`` adds the same commands without an
-Idempotency-Key, and the service's own three statements sent by plain psycopg.
+Idempotency-Key, and the service's own two statements sent by plain psycopg.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def raw_session(number: int) -> Iterator[Step]:
 
 @contextmanager
 def commands_without_key_session(number: int) -> Iterator[Step]:
-    """Breakdown: the same commands without an Idempotency-Key (no claim, no response update)."""
+    """Breakdown: the same commands without an Idempotency-Key (no key record)."""
     from django.db import connection
 
     from orders.services import execute_command
@@ -219,16 +219,16 @@ def commands_without_key_session(number: int) -> Iterator[Step]:
 
 @contextmanager
 def same_sql_session(number: int) -> Iterator[Step]:
-    """Breakdown: the service's three statements (claim, append, record) by plain psycopg.
+    """Breakdown: the service's two statements (append, record the key) by plain psycopg.
 
-    Shows how much of the gap is the statement design (round trips) rather than Python/Django.
+    Shows how much of the gap is the statements themselves rather than Python/Django.
     Writes to the real tables, so its events are counted with the commands'.
     """
     import psycopg
 
     from eventstore.store import _PG_APPEND
     from orders.domain.events import OrderCreated
-    from orders.services import _CLAIM_SQL
+    from orders.services import _RECORD_KEY_SQL
 
     rng = random.Random(30_000 + number)
     actor = f"bench-sql-{number}"
@@ -236,13 +236,12 @@ def same_sql_session(number: int) -> Iterator[Step]:
     def compact(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"))
 
-    with psycopg.connect(**conninfo(DB_NAME), cursor_factory=psycopg.ClientCursor) as conn:
+    with psycopg.connect(**conninfo(DB_NAME)) as conn:
 
         def step() -> int:
             command = create_order_command(rng)
             key, command_id = str(uuid.uuid4()), str(command.command_id)
             now = datetime.now(UTC)
-            conn.execute(_CLAIM_SQL, [actor, key, request_hash(command), now]).fetchone()
             event = OrderCreated(
                 order_id=command.order_id,
                 customer_id=command.customer_id,
@@ -257,26 +256,32 @@ def same_sql_session(number: int) -> Iterator[Step]:
                 "causation_id": command_id,
                 "actor": actor,
             }
+            events = [
+                {
+                    "id": str(uuid.uuid4()),
+                    "type": "OrderCreated",
+                    "sv": 1,
+                    "data": event.to_payload(),
+                    "meta": metadata,
+                }
+            ]
             rows = conn.execute(
                 _PG_APPEND,
                 {
                     "stream_id": f"Order-{command.order_id}",
                     "stream_type": "Order",
-                    "recorded_at": now,
-                    "event_ids": [uuid.uuid4()],
-                    "event_types": ["OrderCreated"],
-                    "schema_versions": [1],
-                    "datas": [compact(event.to_payload())],
-                    "metas": [compact(metadata)],
                     "expected": 0,
+                    "events": compact(events),
+                    "recorded_at": now,
                 },
+                prepare=True,
             ).fetchall()
-            body = {"order_id": str(command.order_id), "version": 1, "position": rows[-1][1]}
+            body = {"order_id": str(command.order_id), "version": 1, "position": rows[-1][0]}
             conn.execute(
-                "UPDATE orders_idempotencyrecord SET status_code = 201, response = %s "
-                "WHERE actor = %s AND key = %s",
-                [compact(body), actor, key],
-            )
+                _RECORD_KEY_SQL,
+                [actor, key, request_hash(command), 201, compact(body), now],
+                prepare=True,
+            ).fetchone()
             conn.commit()
             return 1
 

@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Benchmarks against the local PostgreSQL server (BENCH_PG_SERVER, default
-# postgres://root@127.0.0.1:5432); each drops and recreates its own database at start.
-# Arguments go to bench.append, e.g. scripts/bench.sh --seconds 2 --rounds 3 --breakdown
+# postgres://root@127.0.0.1:5432) and Redis; each drops and recreates its own database.
+#   scripts/bench.sh                 all four, one after the other
+#   scripts/bench.sh append [args]   one of: append, commands, catchup, lag (args go to it)
+# Results: docs/benchmarks.md (by hand, with the date) and bench/results/ (JSON, not committed).
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh" requirements-dev.txt
-python -m bench.append "$@"
+export DJANGO_DEBUG=false DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY:-bench-only-secret}
+if [ $# -gt 0 ]; then
+  name=$1
+  shift
+  exec python -m "bench.$name" "$@"
+fi
+for name in append commands catchup lag; do
+  python -m "bench.$name"
+done

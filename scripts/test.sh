@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Install, check PostgreSQL and Redis, then run lint, type checks and the whole test suite:
-# on PostgreSQL with a real Celery worker on Redis, then the store/API tests again on SQLite.
+# Install, check PostgreSQL and Redis (starting them if this machine can), then run lint, type
+# checks and the whole test suite on PostgreSQL with a real Celery worker on Redis, and the
+# event store and order API tests again on SQLite (the embedded default).
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh" requirements-dev.txt
 export DATABASE_URL=${DATABASE_URL:-postgres://root@127.0.0.1:5432/test}
 export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+if ! CELERY_BROKER_URL=$TEST_REDIS_URL python scripts/check_services.py --quiet; then
+  ./scripts/start_services.sh || true
+fi
 CELERY_BROKER_URL=$TEST_REDIS_URL python scripts/check_services.py
 ruff check .
 ruff format --check .
 mypy eventstore orders
 python -m pytest "$@"
-DATABASE_URL=sqlite:///:memory: python -m pytest -m "not postgres and not celery_worker" -q tests/eventstore tests/orders "$@"
+DATABASE_URL=sqlite:///:memory: python -m pytest -q -m "not postgres and not celery_worker" \
+  tests/eventstore tests/orders tests/projections "$@"
