@@ -20,7 +20,7 @@ transaction by every system:
 Everything runs in database ``bench_orders`` (dropped and recreated) on BENCH_PG_SERVER. Runs
 are interleaved in rounds (the order rotates each round); each figure is the median round, and
 each ratio the median of the rounds' own ratios (systems of a round run back to back).
-``--breakdown`` adds variants that split our cost into table shape, SQL statement and Django;
+``--breakdown`` adds raw SQL into a table of our exact shape (tx_id column and index);
 ``--profile`` runs ours under cProfile and times database calls against Python.
 """
 
@@ -35,7 +35,6 @@ import random
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -45,7 +44,6 @@ from typing import Any
 
 from bench.common import (
     MEASUREMENT_HEADERS,
-    DraftEvent,
     Measurement,
     ServerCpu,
     Session,
@@ -103,14 +101,9 @@ def multi_row_insert(table: str, rows: int) -> str:
 
 
 # --- the systems --------------------------------------------------------------------------------
-def ours_session(number: int, *, server_binding: bool = False) -> AbstractContextManager[Step]:
-    """append_to_stream in transaction.atomic() on this thread's Django connection.
-
-    ``server_binding`` gives the thread a connection with Django's ``server_side_binding`` and
-    psycopg's ``prepare_threshold`` options (the default settings inline parameters into the SQL
-    text and never prepare); only this thread sees it.
-    """
-    from django.db import connection, connections, transaction
+def ours_session(number: int) -> AbstractContextManager[Step]:
+    """append_to_stream in transaction.atomic() on this thread's Django connection."""
+    from django.db import connection, transaction
 
     from eventstore.store import NO_STREAM, NewEvent, append_to_stream
 
@@ -125,22 +118,12 @@ def ours_session(number: int, *, server_binding: bool = False) -> AbstractContex
 
     @contextmanager
     def session() -> Iterator[Step]:
-        if server_binding:
-            default = connections["default"]
-            options = {**default.settings_dict["OPTIONS"]}
-            options.update(server_side_binding=True, prepare_threshold=5)
-            settings_dict = {**default.settings_dict, "OPTIONS": options}
-            connections["default"] = type(default)(settings_dict, "default")
         try:
             yield step
         finally:
             connection.close()
 
     return session()
-
-
-def ours_server_binding_session(number: int) -> AbstractContextManager[Step]:
-    return ours_session(number, server_binding=True)
 
 
 def raw_session(table: str) -> Session:
@@ -184,86 +167,6 @@ def raw_session(table: str) -> Session:
 # JSON document instead of five parallel arrays. psycopg quotes every '"' of a JSON string
 # inside a text[] literal in Python (a regex substitution per character); one jsonb parameter is
 # a single C-level json.dumps and needs no array quoting.
-CANDIDATE_APPEND = """
-WITH cur AS (
-    SELECT coalesce(max(version), 0) AS v FROM bench_shape_event WHERE stream_id = %(stream_id)s
-), ins AS (
-    INSERT INTO bench_shape_event (event_id, stream_id, stream_type, version, event_type,
-                                   schema_version, data, metadata, recorded_at)
-    SELECT (e.ev->>'event_id')::uuid, %(stream_id)s, %(stream_type)s, cur.v + e.ord,
-           e.ev->>'event_type', (e.ev->>'schema_version')::int, e.ev->'data', e.ev->'metadata',
-           %(recorded_at)s
-    FROM cur, jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(ev, ord)
-    WHERE %(expected)s::int IS NULL OR cur.v = %(expected)s::int
-    RETURNING global_position, version
-)
-SELECT cur.v, ins.global_position, ins.version FROM cur LEFT JOIN ins ON true ORDER BY ins.version
-"""
-
-
-def our_sql_session(*, client_binding: bool = False, candidate: bool = False) -> Session:
-    """Our append statement (or the candidate) sent by plain psycopg to the shape table.
-
-    psycopg's default server-side binding prepares the statement after 5 executions; client
-    binding inlines the parameters into the SQL text, as Django's default cursor does.
-    """
-    import psycopg
-
-    from eventstore import store
-
-    statement = (
-        CANDIDATE_APPEND
-        if candidate
-        else store._PG_APPEND.replace("eventstore_event", "bench_shape_event")
-    )
-
-    def parameters(order_id: uuid.UUID, drafts: list[DraftEvent]) -> dict[str, Any]:
-        common = {
-            "stream_id": f"Order-{order_id}",
-            "stream_type": "Order",
-            "recorded_at": datetime.now(UTC),
-            "expected": 0,
-        }
-        if candidate:
-            events = [
-                {
-                    "event_id": str(d.event_id),
-                    "event_type": d.event_type,
-                    "schema_version": 1,
-                    "data": d.data,
-                    "metadata": d.metadata,
-                }
-                for d in drafts
-            ]
-            return {**common, "events": _compact(events)}
-        return {
-            **common,
-            "event_ids": [d.event_id for d in drafts],
-            "event_types": [d.event_type for d in drafts],
-            "schema_versions": [1] * len(drafts),
-            "datas": [_compact(d.data) for d in drafts],
-            "metas": [_compact(d.metadata) for d in drafts],
-        }
-
-    @contextmanager
-    def session(number: int) -> Iterator[Step]:
-        rng = random.Random(number)
-        kwargs: dict[str, Any] = {"cursor_factory": psycopg.ClientCursor} if client_binding else {}
-        with psycopg.connect(**conninfo(DB_NAME), **kwargs) as conn:
-
-            def step() -> int:
-                order_id, drafts = order_events(rng)
-                rows = conn.execute(statement, parameters(order_id, drafts)).fetchall()
-                conn.commit()
-                if rows[0][1] is None:
-                    raise RuntimeError("append refused: the stream already existed")
-                return len(rows)
-
-            yield step
-
-    return session
-
-
 @dataclass
 class EventSourcing:
     """One datastore (a connection pool sized for the most writers) and its recorders."""
@@ -563,55 +466,6 @@ def profile_ours(orders: int) -> None:
     stats.sort_stats("cumulative").print_stats(25)
     print(f"\n--- cProfile: ours, 1 writer, {orders} orders ---")
     print(out.getvalue())
-    explain_append()
-
-
-def explain_append() -> None:
-    """EXPLAIN ANALYZE of one append of ours and of the raw insert (rolled back)."""
-    import psycopg
-
-    from eventstore import store
-
-    rng = random.Random(99)
-    with psycopg.connect(**conninfo(DB_NAME)) as conn:
-        order_id, drafts = order_events(rng)
-        params = {
-            "stream_id": f"Order-{order_id}",
-            "stream_type": "Order",
-            "recorded_at": datetime.now(UTC),
-            "event_ids": [d.event_id for d in drafts],
-            "event_types": [d.event_type for d in drafts],
-            "schema_versions": [1] * len(drafts),
-            "datas": [_compact(d.data) for d in drafts],
-            "metas": [_compact(d.metadata) for d in drafts],
-            "expected": 0,
-        }
-        plan = conn.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + store._PG_APPEND, params
-        ).fetchall()
-        conn.rollback()
-        print("--- EXPLAIN ANALYZE: our append (3 events, new stream) ---")
-        print("\n".join(row[0] for row in plan))
-        raw_params: list[Any] = []
-        for version, d in enumerate(drafts, start=1):
-            raw_params += [
-                d.event_id,
-                f"Order-{order_id}",
-                "Order",
-                version,
-                d.event_type,
-                1,
-                _compact(d.data),
-                _compact(d.metadata),
-                datetime.now(UTC),
-            ]
-        plan = conn.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + multi_row_insert("bench_raw_event", 3),
-            raw_params,
-        ).fetchall()
-        conn.rollback()
-        print("--- EXPLAIN ANALYZE: raw multi-row insert ---")
-        print("\n".join(row[0] for row in plan))
 
 
 def report(
@@ -756,27 +610,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if args.breakdown:
-        systems += [
+        systems.append(
             System(
                 "raw SQL, our table shape", raw_session("bench_shape_event"), "bench_shape_event"
-            ),
-            System(
-                "ours, Django server-side binding",
-                ours_server_binding_session,
-                "eventstore_event",
-            ),
-            System("our SQL, psycopg", our_sql_session(), "bench_shape_event"),
-            System(
-                "our SQL, psycopg client binding",
-                our_sql_session(client_binding=True),
-                "bench_shape_event",
-            ),
-            System(
-                "candidate SQL (1 jsonb param), psycopg",
-                our_sql_session(candidate=True),
-                "bench_shape_event",
-            ),
-        ]
+            )
+        )
     try:
         results = run_rounds(systems, writer_counts, args.rounds, run_amount)
     finally:

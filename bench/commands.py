@@ -226,7 +226,7 @@ def same_sql_session(number: int) -> Iterator[Step]:
     """
     import psycopg
 
-    from eventstore.store import _PG_APPEND
+    from eventstore.store import _pg_append_sql
     from orders.domain.events import OrderCreated
     from orders.services import _RECORD_KEY_SQL
 
@@ -256,24 +256,25 @@ def same_sql_session(number: int) -> Iterator[Step]:
                 "causation_id": command_id,
                 "actor": actor,
             }
-            events = [
-                {
-                    "id": str(uuid.uuid4()),
-                    "type": "OrderCreated",
-                    "sv": 1,
-                    "data": event.to_payload(),
-                    "meta": metadata,
-                }
-            ]
+            stream_id = f"Order-{command.order_id}"
             rows = conn.execute(
-                _PG_APPEND,
-                {
-                    "stream_id": f"Order-{command.order_id}",
-                    "stream_type": "Order",
-                    "expected": 0,
-                    "events": compact(events),
-                    "recorded_at": now,
-                },
+                _pg_append_sql(1),
+                [
+                    stream_id,
+                    "Order",
+                    now,
+                    uuid.uuid4(),
+                    1,
+                    "OrderCreated",
+                    1,
+                    compact(event.to_payload()),
+                    compact(metadata),
+                    0,
+                    stream_id,
+                    0,
+                    stream_id,
+                    0,
+                ],
                 prepare=True,
             ).fetchall()
             body = {"order_id": str(command.order_id), "version": 1, "position": rows[-1][0]}

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Final, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -105,7 +106,7 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _dumps_list(value: Sequence[Mapping[str, Any]]) -> str:
+def _dumps(value: Mapping[str, Any]) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
@@ -131,22 +132,23 @@ def _expected_number(expected: ExpectedVersion) -> int | None:
 # Versions follow the expected version N. The stream must hold version N (unless N = 0) and not
 # N + 1: when either check fails nothing is inserted and the caller learns the actual version.
 # Two writers racing past the checks together are stopped by UNIQUE(stream_id, version).
-# The events travel as one JSON array parameter.
-_PG_APPEND: Final = """
+# One statement text per number of events, so each is prepared once per connection.
+_PG_APPEND_ROW: Final = "(%s::uuid, %s::int, %s::text, %s::int, %s::jsonb, %s::jsonb)"
+
+
+@cache
+def _pg_append_sql(count: int) -> str:  # only the number of placeholder rows varies
+    return f"""
 INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
                               schema_version, data, metadata, recorded_at)
-SELECT (e->>'id')::uuid, %(stream_id)s::text, %(stream_type)s::text,
-       %(expected)s::int + t.ord::int, e->>'type', (e->>'sv')::int, e->'data', e->'meta',
-       %(recorded_at)s::timestamptz
-FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS t(e, ord)
-WHERE (%(expected)s::int = 0 OR EXISTS (
-        SELECT 1 FROM eventstore_event
-        WHERE stream_id = %(stream_id)s::text AND version = %(expected)s::int))
+SELECT v.id, %s::text, %s::text, v.version, v.type, v.sv, v.data, v.meta, %s::timestamptz
+FROM (VALUES {", ".join([_PG_APPEND_ROW] * count)}) AS v(id, version, type, sv, data, meta)
+WHERE (%s::int = 0 OR EXISTS (
+        SELECT 1 FROM eventstore_event WHERE stream_id = %s::text AND version = %s::int))
   AND NOT EXISTS (
-        SELECT 1 FROM eventstore_event
-        WHERE stream_id = %(stream_id)s::text AND version = %(expected)s::int + 1)
+        SELECT 1 FROM eventstore_event WHERE stream_id = %s::text AND version = %s::int + 1)
 RETURNING global_position, version
-"""
+"""  # noqa: S608
 
 
 def append_to_stream(
@@ -204,26 +206,18 @@ def _append_postgres(
     expected_version: ExpectedVersion,
 ) -> AppendResult:
     start = current_version(stream_id) if expected is None else expected
-    payload = [
-        {
-            "id": str(e.event_id),
-            "type": e.event_type,
-            "sv": e.schema_version,
-            "data": e.data,
-            "meta": e.metadata,
-        }
-        for e in events
-    ]
-    rows = fetch(
-        _PG_APPEND,
-        {
-            "stream_id": stream_id,
-            "stream_type": stream_type,
-            "expected": start,
-            "events": _dumps_list(payload),
-            "recorded_at": timezone.now(),
-        },
-    )
+    params: list[Any] = [stream_id, stream_type, timezone.now()]
+    for version, e in enumerate(events, start=start + 1):
+        params += [
+            e.event_id,
+            version,
+            e.event_type,
+            e.schema_version,
+            _dumps(e.data),
+            _dumps(e.metadata),
+        ]
+    params += [start, stream_id, start, stream_id, start]
+    rows = fetch(_pg_append_sql(len(events)), params)
     if not rows:  # the stream is not at the expected version
         raise ConcurrencyError(stream_id, expected_version, current_version(stream_id))
     rows.sort(key=lambda row: row[1])
