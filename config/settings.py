@@ -75,6 +75,9 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
         f"-c idle_in_transaction_session_timeout={_timeout_ms} -c statement_timeout=60000"
     )
     _db["OPTIONS"].setdefault("connect_timeout", 5)
+    # Django turns psycopg's statement preparation off unless this is set; eventstore.sql's
+    # hot-path statements ask for it (Django's own cursors bind client-side and never prepare).
+    _db["OPTIONS"].setdefault("prepare_threshold", 5)
     _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("TEST", {})["NAME"] = env.str(
