@@ -17,9 +17,10 @@ from typing import Final
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 
+from eventstore.sql import fetch
 from eventstore.store import Checkpoint, RecordedEvent, read_all
 from projections import base
 from projections.models import ProjectionSkip, ProjectionState, ProjectionStatus
@@ -95,16 +96,19 @@ def run_some(
     projection = base.get(name)
     state = active_state(name) if generation is None else _state(name, generation)
     read = 0
+    budget = max_batches
     while True:
         with projection_lock(name, state.generation) as acquired:
             if not acquired:
                 return read, False
             if not _reload(state) or not _runnable(state):
                 return read, False
-            drained, more = _drain(projection, state, progress, max_batches)
+            drained, batches = _drain(projection, state, progress, budget)
             read += drained
-        if more:
-            return read, True
+        if budget is not None:
+            budget -= batches
+            if budget <= 0:
+                return read, True  # this turn is used up; others go first
         # A wake-up that found the lock taken relies on the holder to look once more after
         # releasing it: anything committed before that wake-up is visible to this check.
         if state.status == ProjectionStatus.FAILED or state.attempts:
@@ -138,32 +142,34 @@ def _drain(
     progress: Progress | None,
     max_batches: int | None = None,
 ) -> tuple[int, bool]:
-    """Apply batches until the log is read; returns (events read, stopped by max_batches)."""
+    """Apply batches until the log is read or ``max_batches`` were applied.
+
+    Returns (events read, batches applied).
+    """
     read = 0
     batches = 0
     batch_size = settings.PROJECTION_BATCH_SIZE
-    while True:
-        if max_batches is not None and batches >= max_batches:
-            return read, True
+    while max_batches is None or batches < max_batches:
         events = read_all(checkpoint_of(state), limit=batch_size)
         if not events:
-            return read, False
+            break
         batches += 1
         try:
             _apply(projection, state, events)
         except CheckpointMoved:
             if not _reload(state):
-                return read, False
+                break
             continue
         except Exception:
             logger.warning("batch failed for %s; isolating the event", projection.name)
             read += _apply_one_by_one(projection, state, events)
-            return read, False
+            break
         read += len(events)
         if progress is not None:
             progress(len(events))
         if len(events) < batch_size:
-            return read, False  # all there was to read; run() looks again after unlocking
+            break  # all there was to read; run() looks again after unlocking
+    return read, batches
 
 
 def _apply(
@@ -177,24 +183,29 @@ def _apply(
 
 
 def _advance(state: ProjectionState, to: Checkpoint, *, applied: int) -> None:
-    """Compare-and-swap the checkpoint; raises CheckpointMoved (rolling back) if it moved."""
-    moved = ProjectionState.objects.filter(
-        pk=state.pk, tx_id=state.tx_id, position=state.position
-    ).update(
-        tx_id=to.tx_id,
-        position=to.position,
-        events_applied=F("events_applied") + applied,
-        attempts=0,
-        last_error="",
-        error_position=None,
-        retry_at=None,
-        updated_at=timezone.now(),
+    """Compare-and-swap the checkpoint; raises CheckpointMoved (rolling back) if it moved.
+
+    On PostgreSQL the same statement NOTIFYs waiting readers (delivered at commit).
+    """
+    notify = ", pg_notify(%s, %s)" if connection.vendor == "postgresql" else ""
+    moved = fetch(
+        f"UPDATE {ProjectionState._meta.db_table} SET tx_id = %s, position = %s, "  # noqa: S608
+        "events_applied = events_applied + %s, attempts = 0, last_error = '', "
+        "error_position = NULL, retry_at = NULL, updated_at = %s "
+        f"WHERE id = %s AND tx_id = %s AND position = %s RETURNING id{notify}",
+        [
+            to.tx_id,
+            to.position,
+            applied,
+            connection.ops.adapt_datetimefield_value(timezone.now()),
+            state.pk,
+            state.tx_id,
+            state.position,
+            *([NOTIFY_CHANNEL, state.name] if notify else []),
+        ],
     )
-    if moved != 1:
+    if len(moved) != 1:
         raise CheckpointMoved(f"{state.name} moved past {state.position} concurrently")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, state.name])
     state.tx_id, state.position = to.tx_id, to.position
     state.events_applied += applied
     state.attempts, state.last_error, state.error_position, state.retry_at = 0, "", None, None
