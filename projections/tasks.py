@@ -21,15 +21,14 @@ def catch_up(names: list[str] | None = None) -> dict[str, int]:
     """
     woken(CATCH_UP)
     read = dict.fromkeys(names or [p.name for p in base.all_projections()], 0)
-    pending = list(read)
-    while pending:
-        turn = settings.PROJECTION_BATCHES_PER_TURN
-        still = []
-        for name in pending:
-            count, more = runner.run_some(name, max_batches=turn)
+    more = True
+    while more:  # rounds until one finds every projection caught up: none is left behind
+        more = False
+        for name in read:
+            count, unfinished = runner.run_some(
+                name, max_batches=settings.PROJECTION_BATCHES_PER_TURN
+            )
             read[name] += count
-            if more:
-                still.append(name)
-        pending = still
+            more = more or unfinished
     runner.purge_retired()
     return read
