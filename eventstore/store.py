@@ -106,8 +106,11 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+_ENCODER: Final = DjangoJSONEncoder(separators=(",", ":"))
+
+
 def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _loads(value: Any) -> dict[str, Any]:

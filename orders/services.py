@@ -6,7 +6,6 @@ wakes the projections (eagerly when no broker is configured).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
@@ -108,6 +107,7 @@ def execute_command(
         raise
 
 
+_ENCODER: Final = DjangoJSONEncoder()
 _RECORD_KEY_SQL: Final = """
 INSERT INTO orders_idempotencyrecord (actor, key, request_hash, status_code, response, created_at)
 VALUES (%s, %s, %s, %s, %s, %s)
@@ -118,7 +118,7 @@ RETURNING id
 
 def _record_key(actor: str, key: str, request_hash: str, outcome: CommandOutcome) -> bool:
     """Store the outcome under the key; False if the key is already taken."""
-    body = json.dumps(outcome.body, cls=DjangoJSONEncoder)
+    body = _ENCODER.encode(outcome.body)
     params = [actor, key, request_hash, outcome.status_code, body, timezone.now()]
     return bool(fetch(_RECORD_KEY_SQL, params))
 

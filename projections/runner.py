@@ -141,7 +141,7 @@ def _drain(
     state: ProjectionState,
     progress: Progress | None,
     max_batches: int | None = None,
-) -> tuple[int, bool]:
+) -> tuple[int, int]:
     """Apply batches until the log is read or ``max_batches`` were applied.
 
     Returns (events read, batches applied).
