@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from eventstore.store import RecordedEvent
@@ -26,7 +27,7 @@ class OrderState:
     shipped_at: datetime | None = None
     cancelled_at: datetime | None = None
     version: int = 0
-    is_new: bool = field(default=False)
+    is_new: bool = False
 
     def apply(self, event: RecordedEvent) -> None:
         self.order.apply(event_from_stored(event.event_type, event.data))
@@ -40,13 +41,13 @@ class OrderState:
         self.updated_at = at
         self.version = event.version
 
-    @property
-    def created(self) -> bool:
-        return self.created_at is not None
+
+# A batch asks for the same orders' ids several times; parsing a UUID is not free.
+_parse_uuid = lru_cache(maxsize=8192)(uuid.UUID)
 
 
 def order_id_of(event: RecordedEvent) -> uuid.UUID:
-    return uuid.UUID(event.data["order_id"])
+    return _parse_uuid(event.data["order_id"])
 
 
 def restore_order(
