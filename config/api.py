@@ -38,11 +38,6 @@ class ValidationFailed(ApiError):
     code = "validation_error"
 
 
-class ServiceUnavailable(ApiError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    code = "service_unavailable"
-
-
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": dict(details or {})}}
 

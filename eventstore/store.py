@@ -268,7 +268,7 @@ def current_version(stream_id: str) -> int:
     return int(fetch(sql, [stream_id])[0][0])
 
 
-def _recorded(event: Event, tx_id: int = 0) -> RecordedEvent:
+def _recorded(event: Event) -> RecordedEvent:
     schema_version, data = upcast(event.event_type, event.schema_version, _loads(event.data))
     return RecordedEvent(
         global_position=event.global_position,
@@ -281,7 +281,6 @@ def _recorded(event: Event, tx_id: int = 0) -> RecordedEvent:
         data=data,
         metadata=_loads(event.metadata),
         recorded_at=event.recorded_at,
-        tx_id=tx_id,
     )
 
 

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApiError, ValidationFailed, error_response, error_responses
+from config.api import ValidationFailed, error_responses, exception_handler
 from config.consistency import (
     CONSISTENCY_PARAMETERS,
     wait_for_consistency,
@@ -19,6 +19,7 @@ from config.consistency import (
 )
 from config.serializers import IdentifierField, MoneyField, StrictSerializer, validated
 from orders.api import OrderViewOut, parse_order_id
+from orders.domain.errors import DomainError
 from projections import queries
 from projections.selectors import bus
 
@@ -44,11 +45,12 @@ class QueryView(APIView):
         consistency = wait_for_consistency(request, query.feeds)
         try:
             data = bus.dispatch(query)
-        except ApiError as exc:
-            data = None
-            response = error_response(exc.status_code, exc.code, exc.message, exc.details)
-        else:
-            response = Response(data)
+        except DomainError as exc:
+            # The error answer still says how fresh the read model it came from was.
+            response = exception_handler(exc, {})
+            assert response is not None
+            return with_consistency(response, consistency)
+        response = Response(data)
         with_consistency(response, consistency)
         if isinstance(data, dict) and "version" in data and "order_id" in data:
             response["ETag"] = f'"{data["version"]}"'

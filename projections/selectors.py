@@ -13,8 +13,8 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from config.api import ApiError
 from eventstore.store import backlog, head_position
+from orders.domain.errors import OrderNotFound
 from projections import base, queries
 from projections.models import (
     CustomerSummary,
@@ -25,11 +25,6 @@ from projections.models import (
     ProjectionStatus,
 )
 from projections.runner import active_state, checkpoint_of
-
-
-class OrderNotFound(ApiError):
-    status_code = 404
-    code = "order_not_found"
 
 
 def _generation(name: str) -> int:
@@ -78,9 +73,7 @@ def order_get(query: queries.GetOrderById) -> dict[str, Any]:
     generation = _generation("order_views")
     row = OrderView.objects.filter(generation=generation, order_id=query.order_id).first()
     if row is None:
-        raise OrderNotFound(
-            f"Order {query.order_id} does not exist.", details={"order_id": str(query.order_id)}
-        )
+        raise OrderNotFound(f"Order {query.order_id} does not exist.", order_id=str(query.order_id))
     return _order_views([row], generation)[0]
 
 
