@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final, Literal
 
+import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -115,7 +116,10 @@ def _dumps(value: Mapping[str, Any]) -> str:
 
 def _loads(value: Any) -> dict[str, Any]:
     if isinstance(value, (str, bytes)):
-        loaded: dict[str, Any] = json.loads(value)
+        try:
+            loaded: dict[str, Any] = orjson.loads(value)
+        except orjson.JSONDecodeError:  # e.g. integers beyond 64 bits, which json accepts
+            loaded = json.loads(value)
         return loaded
     return dict(value)
 

@@ -125,7 +125,6 @@ class OrderViewItem(models.Model):
                 fields=["generation", "order_id", "product_id"], name="order_view_item_product"
             )
         ]
-        indexes = [models.Index(fields=["generation", "product_id"], name="ovi_product")]
         ordering = ["order_id", "line_no"]
 
     def __str__(self) -> str:
