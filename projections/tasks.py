@@ -15,7 +15,7 @@ CATCH_UP = "projections.catch_up"
 def catch_up(names: list[str] | None = None) -> dict[str, int]:
     """Catch projections up with the log. Carries no payload: the worker reads the log itself.
 
-    Projections take turns, a few batches each, so under steady load none waits behind
+    Projections take turns, a batch each by default, so under steady load none waits behind
     another. One that another worker is applying is passed over at once (its owner looks again
     before it lets go), so sending this task often is cheap.
     """
