@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,8 @@ class LineItem:
     product_id: str
     quantity: int
     unit_price: Decimal
+    # Derived once: read models and totals ask for it on every event they fold.
+    line_total: Decimal = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "unit_price", money(self.unit_price))
@@ -39,10 +41,7 @@ class LineItem:
             raise InvalidCommand(
                 f"unit_price must be 0.00..{MAX_UNIT_PRICE}", product_id=self.product_id
             )
-
-    @property
-    def line_total(self) -> Decimal:
-        return (self.unit_price * self.quantity).quantize(CENT)
+        object.__setattr__(self, "line_total", (self.unit_price * self.quantity).quantize(CENT))
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -53,7 +52,7 @@ class LineItem:
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> LineItem:
-        return cls(data["product_id"], int(data["quantity"]), money(data["unit_price"]))
+        return cls(data["product_id"], int(data["quantity"]), Decimal(data["unit_price"]))
 
 
 @dataclass(frozen=True, slots=True)
