@@ -273,18 +273,21 @@ def current_version(stream_id: str) -> int:
 
 
 def _recorded(event: Event) -> RecordedEvent:
-    schema_version, data = upcast(event.event_type, event.schema_version, _loads(event.data))
-    return RecordedEvent(
-        global_position=event.global_position,
-        event_id=event.event_id,
-        stream_id=event.stream_id,
-        stream_type=event.stream_type,
-        version=event.version,
-        event_type=event.event_type,
-        schema_version=schema_version,
-        data=data,
-        metadata=_loads(event.metadata),
-        recorded_at=event.recorded_at,
+    """An ORM row (SQLite paths) as a RecordedEvent; there is no transaction id to tell."""
+    return _row_to_event(
+        (
+            event.global_position,
+            event.event_id,
+            event.stream_id,
+            event.stream_type,
+            event.version,
+            event.event_type,
+            event.schema_version,
+            event.data,
+            event.metadata,
+            event.recorded_at,
+            0,
+        )
     )
 
 
@@ -357,6 +360,7 @@ def read_all(after: Checkpoint = Checkpoint(), *, limit: int = 500) -> list[Reco
 
 
 def _row_to_event(row: Sequence[Any]) -> RecordedEvent:
+    """Columns in _PG_READ_ALL's order; payloads upcast to their current schema version."""
     event_type, raw_version = row[5], row[6]
     schema_version, data = upcast(event_type, raw_version, _loads(row[7]))
     recorded_at = row[9]

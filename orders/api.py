@@ -405,11 +405,6 @@ class OrderStateView(APIView):
             OrderStateQuery, {k: v for k, v in params.items() if k not in CONSISTENCY_QUERY_PARAMS}
         )
         state = order_state_get(order_uuid, version=query.get("version"), at=query.get("at"))
-        if query.get("version") and state["version"] < query["version"]:
-            raise ValidationFailed(
-                f"The order has only {state['version']} versions.",
-                details={"version": [f"At most {state['version']}."]},
-            )
         response = with_consistency(Response(state), consistency)
         response["ETag"] = f'"{state["version"]}"'
         return response

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from eventstore import store
-from orders.domain.errors import OrderNotFound
+from orders.domain.errors import InvalidCommand, OrderNotFound
 from orders.domain.model import Order
 from orders.repository import order_from_events, stream_id_for
 
@@ -39,6 +39,9 @@ def order_state_get(
         raise OrderNotFound(
             f"Order {order_id} did not exist at that point.", order_id=str(order_id)
         )
+    if version is not None and events[-1].version < version:
+        message = f"The order has only {events[-1].version} versions."
+        raise InvalidCommand(message, version=[message])
     order = order_from_events(order_id, events)
     first_of = {e.event_type: e.recorded_at for e in reversed(events)}
     return order_view_dict(

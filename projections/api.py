@@ -50,11 +50,7 @@ class QueryView(APIView):
             response = exception_handler(exc, {})
             assert response is not None
             return with_consistency(response, consistency)
-        response = Response(data)
-        with_consistency(response, consistency)
-        if isinstance(data, dict) and "version" in data and "order_id" in data:
-            response["ETag"] = f'"{data["version"]}"'
-        return response
+        return with_consistency(Response(data), consistency)
 
 
 MAX_PAGE = 1_000_000
@@ -86,7 +82,10 @@ class OrderDetailView(QueryView):
     )
     def get(self, request: Request, order_id: str) -> Response:
         self.query_params(request)
-        return self.answer(request, queries.GetOrderById(order_id=parse_order_id(order_id)))
+        response = self.answer(request, queries.GetOrderById(order_id=parse_order_id(order_id)))
+        if response.status_code == 200:
+            response["ETag"] = f'"{response.data["version"]}"'
+        return response
 
 
 class CustomerOrdersParams(PageParams):

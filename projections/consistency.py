@@ -16,42 +16,50 @@ from projections.models import ProjectionState
 from projections.runner import NOTIFY_CHANNEL
 
 
-def applied(names: Sequence[str], position: int) -> bool:
-    """True when every named projection's active generation has applied ``position``.
+class _Goal:
+    """Every named projection's active generation has applied ``position``.
 
-    With no names, the reader is the log itself: true once the event is committed.
+    With no names, the reader is the log itself: reached once the event is committed. The
+    event's checkpoint is looked up once, when it first exists.
     """
-    if position == 0:
-        return True  # the empty log's position: nothing to wait for
-    target = checkpoint_of(position)
-    if target is None:
-        return False  # not committed (yet): nothing can have applied it
-    if not names:
-        return True
-    states = ProjectionState.objects.filter(name__in=names, active=True).values_list(
-        "tx_id", "position"
-    )
-    found = list(states)
-    return len(found) == len(set(names)) and all(Checkpoint(tx, pos) >= target for tx, pos in found)
+
+    def __init__(self, names: Sequence[str], position: int) -> None:
+        self.names = frozenset(names)
+        self.position = position
+        self.target: Checkpoint | None = Checkpoint() if position == 0 else None
+
+    def reached(self) -> bool:
+        if self.target is None:
+            self.target = checkpoint_of(self.position)
+            if self.target is None:
+                return False  # not committed (yet): nothing can have applied it
+        if not self.names:
+            return True
+        found = ProjectionState.objects.filter(name__in=self.names, active=True).values_list(
+            "tx_id", "position"
+        )
+        checkpoints = [Checkpoint(tx, pos) for tx, pos in found]
+        return len(checkpoints) == len(self.names) and all(c >= self.target for c in checkpoints)
 
 
 def wait_until_applied(names: Sequence[str], position: int, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for ``applied``; True if it happened (fresh)."""
-    if applied(names, position):
+    """Wait up to ``timeout`` seconds until ``names`` have applied ``position``; True if so."""
+    goal = _Goal(names, position)
+    if goal.reached():
         return True
     deadline = time.monotonic() + timeout
     if names and connection.vendor == "postgresql" and not connection.in_atomic_block:
-        return _wait_notified(names, position, deadline)
+        return _wait_notified(goal, deadline)
     delay = 0.005
     while (remaining := deadline - time.monotonic()) > 0:
         time.sleep(min(delay, remaining))
-        if applied(names, position):
+        if goal.reached():
             return True
         delay = min(delay * 2, 0.1)
     return False
 
 
-def _wait_notified(names: Sequence[str], position: int, deadline: float) -> bool:
+def _wait_notified(goal: _Goal, deadline: float) -> bool:
     connection.ensure_connection()
     raw = connection.connection
     assert raw is not None
@@ -60,7 +68,7 @@ def _wait_notified(names: Sequence[str], position: int, deadline: float) -> bool
     try:
         # Check after LISTEN so that no batch can commit unseen between check and wait.
         while True:
-            if applied(names, position):
+            if goal.reached():
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -118,15 +118,15 @@ def test_a_query_waits_for_the_projector_and_then_answers_fresh(
 ) -> None:
     order_id, appended = b.append_new_order(customer_id="rita")  # nothing wakes the projector
     waiting = threading.Event()
-    checked = consistency.applied
+    checked = consistency._Goal.reached
 
-    def check_and_signal(names: Any, position: int) -> bool:
-        done = checked(names, position)
+    def check_and_signal(goal: Any) -> bool:
+        done = checked(goal)
         if not done:
             waiting.set()  # the query is now waiting: only now may the projector run
         return done
 
-    monkeypatch.setattr(consistency, "applied", check_and_signal)
+    monkeypatch.setattr(consistency._Goal, "reached", check_and_signal)
     errors: list[BaseException] = []
 
     def project_once_the_query_waits() -> None:
