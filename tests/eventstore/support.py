@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import connection
 
 from eventstore.store import NewEvent
+from tests.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -32,22 +31,6 @@ def events(count: int, event_type: str = "ThingHappened") -> list[NewEvent]:
     return [an_event(event_type, n=n) for n in range(1, count + 1)]
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float = 10.0, what: str = "condition") -> T:
-    """Return the first truthy value of ``condition()``; fail if none comes within ``timeout``.
-
-    Polls because the conditions here are database states another connection changes; PostgreSQL
-    offers no notification for "the oldest running transaction moved on".
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.005)
-
-
 def log_settled(*, timeout: float = 120.0) -> None:
     """Wait until read_all can return every committed event.
 
@@ -67,4 +50,6 @@ def log_settled(*, timeout: float = 120.0) -> None:
             row = cursor.fetchone()
         return bool(row and row[0])
 
-    wait_for(settled, timeout=timeout, what="older transactions on the server to end")
+    wait_until(
+        settled, timeout=timeout, interval=0.005, what="older transactions on the server to end"
+    )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -18,6 +17,7 @@ from orders.domain.values import Address, LineItem
 from orders.repository import STREAM_TYPE, stream_id_for
 from orders.services import execute_command
 from projections import base, runner
+from tests.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -141,20 +141,6 @@ def append_new_order(
 
 
 # --- waiting and comparing ------------------------------------------------------------------
-def wait_until(
-    predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.01, what: str = ""
-) -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
-
-
 def unapplied(name: str) -> int:
     """How many committed events the projection's active generation has not read yet."""
     return store.backlog(runner.checkpoint_of(runner.active_state(name))).events

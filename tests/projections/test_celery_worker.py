@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from tests.projections import builders as b
 from tests.projections.conftest import CeleryOnRedis
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.celery_worker,
@@ -110,7 +111,7 @@ def wait_for_view(api: APIClient, worker: Worker, order_id: str, **expected: Any
         worker.sweep_when_idle()
         return None
 
-    return b.wait_until(shown, timeout=60, interval=0.02, what=f"order {order_id} {expected}")
+    return wait_until(shown, timeout=60, interval=0.02, what=f"order {order_id} {expected}")
 
 
 def test_commands_sent_through_the_api_reach_the_read_model_through_the_worker(
@@ -121,7 +122,7 @@ def test_commands_sent_through_the_api_reach_the_read_model_through_the_worker(
     order_id = created.json()["order_id"]
 
     # The command's on_commit wake-up travelled through Redis and ran in the worker.
-    b.wait_until(lambda: worker.published >= 1 and worker.finished >= 1, timeout=30)
+    wait_until(lambda: worker.published >= 1 and worker.finished >= 1, timeout=30)
     assert worker.sweeps == 0
     view = wait_for_view(api, worker, order_id)
     assert (view["customer_id"], view["total_amount"], view["item_count"]) == ("wendy", "12.00", 3)
@@ -138,7 +139,7 @@ def test_commands_sent_through_the_api_reach_the_read_model_through_the_worker(
     view = wait_for_view(api, worker, order_id, status="cancelled", version=3)
     assert (view["total_amount"], view["cancel_reason"]) == ("20.00", "too slow")
     assert worker.published - worker.sweeps >= 3  # one wake-up per command
-    b.wait_until(b.caught_up, timeout=60, what="every projection to catch up")
+    wait_until(b.caught_up, timeout=60, what="every projection to catch up")
     summary = api.get("/api/customers/wendy/summary").json()
     assert (summary["order_count"], summary["cancelled_count"], summary["lifetime_value"]) == (
         1,
@@ -159,4 +160,4 @@ def test_a_lost_wake_up_is_recovered_when_the_sweep_sends_catch_up(
 
     view = wait_for_view(api, worker, str(order_id))
     assert view["customer_id"] == "lost"
-    b.wait_until(b.caught_up, timeout=60, what="every projection to catch up")
+    wait_until(b.caught_up, timeout=60, what="every projection to catch up")

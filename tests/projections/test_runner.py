@@ -27,6 +27,7 @@ from projections.models import OrderView, ProjectionSkip, ProjectionStatus
 from projections.tasks import catch_up
 from tests.projections import builders as b
 from tests.projections.conftest import APPLIED_TABLE
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -412,7 +413,7 @@ def test_an_event_committed_while_a_rebuild_switches_is_applied_once_it_lets_go(
 
             def command(_: int) -> None:
                 late.append(b.place_order(customer_id="late"))  # its wake-up finds the lock
-                b.wait_until(lambda: readable(late[0]["position"]), timeout=60)
+                wait_until(lambda: readable(late[0]["position"]), timeout=60)
 
             assert not in_threads(1, command)
         return read

@@ -26,6 +26,7 @@ from orders.domain import events as ev
 from projections.models import CustomerSummary, DailySales, OrderView, ProjectionState
 from tests.projections import builders as b
 from tests.projections.conftest import CeleryOnRedis
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.celery_worker,
@@ -174,7 +175,7 @@ def spawn_worker(
                 process.kill()
             process.wait(timeout=30)
         # Their sessions end as PostgreSQL notices; the test database is flushed and dropped next.
-        b.wait_until(lambda: not other_sessions(), timeout=30, what="worker sessions to end")
+        wait_until(lambda: not other_sessions(), timeout=30, what="worker sessions to end")
 
 
 def other_sessions() -> list[int]:
@@ -201,7 +202,7 @@ def kill_mid_catch_up(worker: WorkerProcess, name: str, head: int) -> int:
         assert position < head, f"{name} reached the head before it could be killed"
         return position > 0
 
-    b.wait_until(part_way, timeout=60, interval=0.002, what=f"{name} to be part-way")
+    wait_until(part_way, timeout=60, interval=0.002, what=f"{name} to be part-way")
     worker.kill()
     return checkpoint(name)
 
@@ -232,7 +233,7 @@ def test_workers_killed_mid_catch_up_neither_lose_nor_repeat_events(
             last_sent = time.monotonic()
         return False
 
-    b.wait_until(everything_applied, timeout=120, interval=0.05, what="all projections")
+    wait_until(everything_applied, timeout=120, interval=0.05, what="all projections")
 
     events = 3 * ORDERS
     states = ProjectionState.objects.filter(name__in=b.READ_MODEL_PROJECTIONS, active=True)
