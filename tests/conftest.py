@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,8 +31,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords or "celery_worker" in item.keywords:
             item.add_marker(skip)
-
-
-@pytest.fixture
-def on_postgres() -> Iterator[bool]:
-    yield connection.vendor == "postgresql"
