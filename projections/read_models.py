@@ -17,14 +17,16 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from eventstore.store import RecordedEvent
-from orders.domain.model import Order, OrderStatus
 from projections import base, tables
 from projections.folding import (
+    CANCELLED,
     ORDER_EVENT_TYPES,
+    PENDING,
+    ZERO,
     OrderState,
-    lines_payload,
-    order_id_of,
-    restore_order,
+    fold,
+    lines_from_payload,
+    orders_to_load,
 )
 from projections.models import (
     CustomerOrderFact,
@@ -36,42 +38,13 @@ from projections.models import (
     SalesOrderFact,
 )
 
-ZERO = Decimal("0.00")
-LINE_EVENTS = frozenset({"OrderCreated", "OrderItemAdded", "OrderItemRemoved"})
 
-
-def _fold(
-    events: Sequence[RecordedEvent], states: dict[uuid.UUID, OrderState]
-) -> dict[uuid.UUID, OrderState]:
-    """Apply ``events`` to ``states`` (adding new orders); returns the states touched."""
-    touched: dict[uuid.UUID, OrderState] = {}
-    for event in events:
-        order_id = order_id_of(event)
-        state = states.get(order_id)
-        if state is None:
-            if event.event_type != "OrderCreated":
-                raise ValueError(
-                    f"{event.event_type} at position {event.global_position} is for order "
-                    f"{order_id}, which this projection has never seen created"
-                )
-            state = states[order_id] = OrderState(Order(order_id), is_new=True)
-        state.apply(event)
-        touched[order_id] = state
-    return touched
-
-
-def _orders_to_load(events: Sequence[RecordedEvent]) -> set[uuid.UUID]:
-    """The orders a batch touches but does not create: their rows must be read first."""
-    created = {order_id_of(e) for e in events if e.event_type == "OrderCreated"}
-    return {order_id_of(e) for e in events} - created
-
-
-def _search_text(order: Order) -> str:
-    parts = [order.customer_id, *order.lines]
-    if order.shipping_address is not None:
-        parts.append(order.shipping_address.city)
-    if order.cancel_reason:
-        parts.append(order.cancel_reason)
+def _search_text(state: OrderState) -> str:
+    parts = [state.customer_id, *state.lines]
+    if state.shipping_address:
+        parts.append(state.shipping_address.get("city", ""))
+    if state.cancel_reason:
+        parts.append(state.cancel_reason)
     return " ".join(parts)
 
 
@@ -101,36 +74,38 @@ class OrderViews(base.Projection):
     tables = (OrderView, OrderViewItem)
 
     def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
-        touched = _fold(events, self._load(generation, _orders_to_load(events)))
+        touched = fold(events, self._load(generation, orders_to_load(events)))
         tables.upsert(
             OrderView,
             generation,
-            [{"order_id": order_id, **self._row(state)} for order_id, state in touched.items()],
+            [self._row(state) for state in touched.values()],
             unique=["order_id"],
             update=_VIEW_COLUMNS,
         )
-        # Items change only with these events; rows of orders created here don't exist yet.
-        relined = {order_id_of(e) for e in events if e.event_type in LINE_EVENTS}
+        relined = [state for state in touched.values() if state.lines_changed]
+        # Rows of orders created in this batch don't exist yet: nothing to delete.
         tables.delete(
             OrderViewItem,
             generation,
             "order_id",
-            [order_id for order_id in relined if not touched[order_id].is_new],
+            [state.order_id for state in relined if not state.is_new],
         )
         tables.upsert(
             OrderViewItem,
             generation,
             [
                 {
-                    "order_id": order_id,
+                    "order_id": state.order_id,
                     "line_no": line_no,
-                    "product_id": line.product_id,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                    "line_total": line.line_total,
+                    "product_id": product_id,
+                    "quantity": quantity,
+                    "unit_price": price,
+                    "line_total": price * quantity,
                 }
-                for order_id in relined
-                for line_no, line in enumerate(touched[order_id].order.lines.values(), start=1)
+                for state in relined
+                for line_no, (product_id, (quantity, price)) in enumerate(
+                    state.lines.items(), start=1
+                )
             ],
             unique=["order_id", "product_id"],
         )
@@ -149,51 +124,36 @@ class OrderViews(base.Projection):
             lines[item["order_id"]].append(
                 (item["product_id"], item["quantity"], item["unit_price"])
             )
-        return {
-            row["order_id"]: OrderState(
-                restore_order(
-                    row["order_id"],
-                    customer_id=row["customer_id"],
-                    status=row["status"],
-                    currency=row["currency"],
-                    lines=lines[row["order_id"]],
-                    shipping_address=row["shipping_address"],
-                    cancel_reason=row["cancel_reason"],
-                    carrier=row["carrier"],
-                    tracking_number=row["tracking_number"],
-                ),
-                created_at=row["created_at"],
-                updated_at=row["updated_at"],
-                shipped_at=row["shipped_at"],
-                cancelled_at=row["cancelled_at"],
-                version=row["version"],
+        states = {}
+        for row in tables.load(
+            OrderView, generation, "order_id", order_ids, ("order_id", *_VIEW_COLUMNS)
+        ):
+            del row["total_amount"], row["item_count"], row["search_text"]  # derived
+            order_id = row.pop("order_id")
+            states[order_id] = OrderState(
+                order_id, lines=lines_from_payload(lines[order_id]), **row
             )
-            for row in tables.load(
-                OrderView, generation, "order_id", order_ids, ("order_id", *_VIEW_COLUMNS)
-            )
-        }
+        return states
 
     @staticmethod
     def _row(state: OrderState) -> dict[str, Any]:
-        order = state.order
         return {
-            "customer_id": order.customer_id,
-            "status": order.status.value,
-            "currency": order.currency,
-            "total_amount": order.total,
-            "item_count": order.item_count,
-            "shipping_address": order.shipping_address.to_payload()
-            if order.shipping_address
-            else {},
+            "order_id": state.order_id,
+            "customer_id": state.customer_id,
+            "status": state.status,
+            "currency": state.currency,
+            "total_amount": state.total,
+            "item_count": state.item_count,
+            "shipping_address": state.shipping_address,
             "created_at": state.created_at,
             "updated_at": state.updated_at,
             "shipped_at": state.shipped_at,
             "cancelled_at": state.cancelled_at,
-            "cancel_reason": order.cancel_reason or None,
-            "carrier": order.carrier,
-            "tracking_number": order.tracking_number,
+            "cancel_reason": state.cancel_reason or None,
+            "carrier": state.carrier,
+            "tracking_number": state.tracking_number,
             "version": state.version,
-            "search_text": _search_text(order),
+            "search_text": _search_text(state),
         }
 
 
@@ -224,39 +184,38 @@ class _FactProjection(base.Projection):
             self.fact_model,
             generation,
             "order_id",
-            _orders_to_load(events),
-            ("order_id", *_FACT_COLUMNS),
+            orders_to_load(events),
+            (
+                "order_id",
+                "customer_id",
+                "status",
+                "lines",
+                "created_at",
+                "shipped_at",
+                "cancelled_at",
+            ),
         ):
-            state = OrderState(
-                restore_order(
-                    fact["order_id"],
-                    customer_id=fact["customer_id"],
-                    status=fact["status"],
-                    lines=[(pid, qty, Decimal(price)) for pid, qty, price in fact["lines"]],
-                ),
-                created_at=fact["created_at"],
-                shipped_at=fact["shipped_at"],
-                cancelled_at=fact["cancelled_at"],
-            )
-            states[fact["order_id"]] = state
+            order_id = fact.pop("order_id")
+            fact["lines"] = lines_from_payload(fact["lines"])
+            state = states[order_id] = OrderState(order_id, **fact)
             _add(before, self.contributions(state), sign=1)
-        touched = _fold(events, states)
+        touched = fold(events, states)
         tables.upsert(
             self.fact_model,
             generation,
             [
                 {
-                    "order_id": order_id,
-                    "customer_id": state.order.customer_id,
-                    "status": state.order.status.value,
-                    "lines": lines_payload(state.order),
-                    "total_amount": state.order.total,
-                    "item_count": state.order.item_count,
+                    "order_id": state.order_id,
+                    "customer_id": state.customer_id,
+                    "status": state.status,
+                    "lines": state.lines_payload(),
+                    "total_amount": state.total,
+                    "item_count": state.item_count,
                     "created_at": state.created_at,
                     "shipped_at": state.shipped_at,
                     "cancelled_at": state.cancelled_at,
                 }
-                for order_id, state in touched.items()
+                for state in touched.values()
             ],
             unique=["order_id"],
             update=_FACT_COLUMNS,
@@ -300,16 +259,15 @@ class CustomerSummaries(_FactProjection):
     tables = (CustomerOrderFact, CustomerSummary)
 
     def contributions(self, state: OrderState) -> Iterable[Contribution]:
-        order = state.order
-        cancelled = order.status is OrderStatus.CANCELLED
+        cancelled = state.status == CANCELLED
         # orders, open, cancelled, lifetime value, (unused), last order at
         yield (
-            order.customer_id,
+            state.customer_id,
             [
                 1,
-                1 if order.status is OrderStatus.PENDING else 0,
+                1 if state.status == PENDING else 0,
                 1 if cancelled else 0,
-                ZERO if cancelled else order.total,
+                ZERO if cancelled else state.total,
                 0,
                 state.created_at,
             ],
@@ -342,13 +300,12 @@ class DailySalesReport(_FactProjection):
     tables = (SalesOrderFact, DailySales)
 
     def contributions(self, state: OrderState) -> Iterable[Contribution]:
-        order = state.order
         assert state.created_at is not None
-        counted = order.status is not OrderStatus.CANCELLED
+        counted = state.status != CANCELLED
         # placed, cancelled, shipped, revenue, items; revenue and items on the day placed.
         yield (
             _utc_date(state.created_at),
-            [1, 0, 0, order.total if counted else ZERO, order.item_count if counted else 0, None],
+            [1, 0, 0, state.total if counted else ZERO, state.item_count if counted else 0, None],
         )
         if state.cancelled_at is not None:
             yield (_utc_date(state.cancelled_at), [0, 1, 0, ZERO, 0, None])
