@@ -167,6 +167,8 @@ PROJECTION_BATCH_SIZE = env.int("PROJECTION_BATCH_SIZE", default=500)
 # A catch-up gives each projection this many batches in turn, so none waits behind another
 # (1 keeps the lag of every projection low; a batch is up to PROJECTION_BATCH_SIZE events).
 PROJECTION_BATCHES_PER_TURN = env.int("PROJECTION_BATCHES_PER_TURN", default=1)
+# Order states a projector keeps in memory between its batches (per projection and thread).
+PROJECTION_CACHED_ORDERS = env.int("PROJECTION_CACHED_ORDERS", default=20_000)
 PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=3)
 PROJECTION_RETRY_BACKOFF_SECONDS = env.float("PROJECTION_RETRY_BACKOFF_SECONDS", default=1.0)
 PROJECTION_STALLED_SECONDS = env.float("PROJECTION_STALLED_SECONDS", default=30.0)

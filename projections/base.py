@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from django.db import models
 
-from eventstore.store import RecordedEvent
+from eventstore.store import Checkpoint, RecordedEvent
 
 
 class Projection(ABC):
@@ -21,10 +21,20 @@ class Projection(ABC):
     name: ClassVar[str]
     handles: ClassVar[frozenset[str]]
     tables: ClassVar[tuple[type[models.Model], ...]]
+    # False: the events handed to ``apply`` carry no metadata (the log read is cheaper).
+    reads_metadata: ClassVar[bool] = True
 
     @abstractmethod
     def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
         """Apply ``events`` (already filtered to ``handles``, in log order) to ``generation``."""
+
+    def batch_starting(  # noqa: B027 - an optional hook
+        self, generation: int, after: Checkpoint, to: Checkpoint
+    ) -> None:
+        """Called in each batch's transaction before ``apply``: the batch moves the checkpoint
+        from ``after`` to ``to``. A projection that keeps state between batches checks here
+        that nobody else has moved the checkpoint since (see projections.folding.StateCache).
+        """
 
 
 _registry: dict[str, Projection] = {}

@@ -9,14 +9,17 @@ tests/projections/test_folding.py checks that this fold and the aggregate agree.
 
 from __future__ import annotations
 
-import uuid
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from itertools import islice
 from typing import Any
 
-from eventstore.store import RecordedEvent
+from django.db import transaction
+
+from eventstore.store import Checkpoint, RecordedEvent
 from orders.domain.events import EVENT_TYPES
 from orders.domain.model import OrderStatus
 
@@ -28,6 +31,8 @@ PENDING, SHIPPED, CANCELLED = (
 )
 ZERO = Decimal("0.00")
 
+# Orders are keyed by their id as the log writes it (str(UUID)): cheaper to hash than a UUID.
+OrderId = str
 # product id -> [quantity, unit price]; insertion order is the order's line order.
 Lines = dict[str, list[Any]]
 
@@ -54,7 +59,7 @@ class OrderState:
         "version",
     )
 
-    def __init__(self, order_id: uuid.UUID, **values: Any) -> None:
+    def __init__(self, order_id: OrderId, **values: Any) -> None:
         self.order_id = order_id
         self.customer_id: str = values.get("customer_id", "")
         self.status: str = values.get("status", PENDING)
@@ -140,38 +145,96 @@ _APPLY: dict[str, Callable[[OrderState, dict[str, Any], datetime], None]] = {
 }
 assert set(_APPLY) == ORDER_EVENT_TYPES, "every order event type needs a fold"
 
-# A batch asks for the same orders' ids several times; parsing a UUID is not free.
-_parse_uuid = lru_cache(maxsize=16384)(uuid.UUID)
+
+def order_id_of(event: RecordedEvent) -> OrderId:
+    return event.data["order_id"]  # type: ignore[no-any-return]
 
 
-def order_id_of(event: RecordedEvent) -> uuid.UUID:
-    return _parse_uuid(event.data["order_id"])
-
-
-def orders_to_load(events: Sequence[RecordedEvent]) -> set[uuid.UUID]:
+def orders_to_load(events: Sequence[RecordedEvent]) -> set[OrderId]:
     """The orders a batch touches but does not create: their rows must be read first."""
     created = {order_id_of(e) for e in events if e.event_type == "OrderCreated"}
     return {order_id_of(e) for e in events} - created
 
 
 def fold(
-    events: Sequence[RecordedEvent], states: dict[uuid.UUID, OrderState]
-) -> dict[uuid.UUID, OrderState]:
-    """Apply ``events`` to ``states`` (adding the orders they create); returns those touched."""
-    touched: dict[uuid.UUID, OrderState] = {}
+    events: Sequence[RecordedEvent], states: dict[OrderId, OrderState]
+) -> dict[OrderId, OrderState]:
+    """Apply ``events`` to ``states`` (adding the orders they create); returns those touched.
+
+    Touched orders move to the end of ``states``, so its first entries are the least recently
+    used (see StateCache).
+    """
+    touched: dict[OrderId, OrderState] = {}
     for event in events:
         order_id = order_id_of(event)
-        state = states.get(order_id)
+        state = touched.get(order_id)
         if state is None:
-            if event.event_type != "OrderCreated":
-                raise ValueError(
-                    f"{event.event_type} at position {event.global_position} is for order "
-                    f"{order_id}, which this projection has never seen created"
-                )
-            state = states[order_id] = OrderState(order_id)
-            state.is_new = True
+            state = states.pop(order_id, None)
+            if state is None:
+                if event.event_type != "OrderCreated":
+                    raise ValueError(
+                        f"{event.event_type} at position {event.global_position} is for order "
+                        f"{order_id}, which this projection has never seen created"
+                    )
+                state = OrderState(order_id)
+                state.is_new = True
+            else:
+                state.is_new = state.lines_changed = False
+            states[order_id] = touched[order_id] = state
         _APPLY[event.event_type](state, event.data, event.recorded_at)
         state.updated_at = event.recorded_at
         state.version = event.version
-        touched[order_id] = state
     return touched
+
+
+class _Slot:
+    __slots__ = ("states", "valid_at")
+
+    def __init__(self) -> None:
+        self.states: dict[OrderId, OrderState] = {}
+        self.valid_at: Checkpoint | None = None
+
+
+class StateCache:
+    """The order states a worker folded in its last batches, kept for its next ones.
+
+    A projection that finds an order here need not read its rows back. The states are reused
+    only when a batch starts exactly where this worker's last committed batch ended: every
+    write to a generation moves its checkpoint, so nobody else has written it since. A batch
+    that rolls back leaves the cache stale (its states may hold that batch's changes), and the
+    next batch starts empty. Kept per thread, for the two generations used last, holding at
+    most ``capacity`` orders each (least recently used go first).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._local = threading.local()
+
+    def _slots(self) -> OrderedDict[int, _Slot]:
+        slots: OrderedDict[int, _Slot] | None = getattr(self._local, "slots", None)
+        if slots is None:
+            slots = self._local.slots = OrderedDict()
+        return slots
+
+    def start(self, generation: int, after: Checkpoint, to: Checkpoint) -> None:
+        """A batch from ``after`` to ``to`` begins (inside its transaction)."""
+        slots = self._slots()
+        slot = slots.get(generation)
+        if slot is None or slot.valid_at != after:
+            slot = slots[generation] = _Slot()
+        slots.move_to_end(generation)
+        while len(slots) > 2:
+            slots.popitem(last=False)
+        slot.valid_at = None  # until this batch commits
+        transaction.on_commit(lambda: self._committed(slot, to))
+
+    def states(self, generation: int) -> dict[OrderId, OrderState]:
+        """The states to fold the current batch into (empty if none are known to be current)."""
+        slot = self._slots().get(generation)
+        return slot.states if slot is not None and slot.valid_at is None else {}
+
+    def _committed(self, slot: _Slot, to: Checkpoint) -> None:
+        slot.valid_at = to
+        states = slot.states
+        for order_id in list(islice(states, max(0, len(states) - self.capacity))):
+            del states[order_id]

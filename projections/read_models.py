@@ -1,31 +1,36 @@
 """The order read models: order views (with items), customer summaries, daily sales.
 
-Each projection loads the current rows of the orders a batch touches (none for orders the batch
-creates), folds the batch's events with the domain's rules, and writes back with a few
-set-based statements (projections.tables). Report projections keep per-order facts and move
+Each projection takes the states of the orders a batch touches from memory or, for the ones
+it has not folded lately, from its rows (none for orders the batch creates), folds the batch's
+events (projections.folding) and writes back with a few set-based statements
+(projections.tables). Report projections keep per-order facts and move
 their aggregates by deltas (new contribution minus old), so a batch costs the same however many
 orders a day or a customer already has.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from eventstore.store import RecordedEvent
+from django.conf import settings
+
+from eventstore.store import Checkpoint, RecordedEvent
 from projections import base, tables
 from projections.folding import (
     CANCELLED,
     ORDER_EVENT_TYPES,
     PENDING,
     ZERO,
+    OrderId,
     OrderState,
+    StateCache,
     fold,
     lines_from_payload,
+    order_id_of,
     orders_to_load,
 )
 from projections.models import (
@@ -68,13 +73,39 @@ _VIEW_COLUMNS = (
 _ITEM_COLUMNS = ("order_id", "product_id", "quantity", "unit_price")
 
 
-class OrderViews(base.Projection):
-    name: ClassVar[str] = "order_views"
+class _OrderProjection(base.Projection):
+    """A read model folded per order. The states of the orders a worker folded last stay in
+    memory (a StateCache), so only the others' rows are read back before a batch."""
+
     handles: ClassVar[frozenset[str]] = ORDER_EVENT_TYPES
+    reads_metadata: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.cache = StateCache(settings.PROJECTION_CACHED_ORDERS)
+
+    def batch_starting(self, generation: int, after: Checkpoint, to: Checkpoint) -> None:
+        self.cache.start(generation, after, to)
+
+    def states_for(
+        self, events: Sequence[RecordedEvent], generation: int
+    ) -> dict[OrderId, OrderState]:
+        """The states of the orders ``events`` touch and do not create (and maybe more)."""
+        states = self.cache.states(generation)
+        missing = {order_id for order_id in orders_to_load(events) if order_id not in states}
+        states.update(self.load(generation, missing))
+        return states
+
+    def load(self, generation: int, order_ids: set[OrderId]) -> dict[OrderId, OrderState]:
+        """The states of ``order_ids``, read back from this projection's rows."""
+        raise NotImplementedError
+
+
+class OrderViews(_OrderProjection):
+    name: ClassVar[str] = "order_views"
     tables = (OrderView, OrderViewItem)
 
     def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
-        touched = fold(events, self._load(generation, orders_to_load(events)))
+        touched = fold(events, self.states_for(events, generation))
         tables.upsert(
             OrderView,
             generation,
@@ -110,9 +141,8 @@ class OrderViews(base.Projection):
             unique=["order_id", "product_id"],
         )
 
-    @staticmethod
-    def _load(generation: int, order_ids: set[uuid.UUID]) -> dict[uuid.UUID, OrderState]:
-        lines: dict[uuid.UUID, list[tuple[str, int, Decimal]]] = defaultdict(list)
+    def load(self, generation: int, order_ids: set[OrderId]) -> dict[OrderId, OrderState]:
+        lines: dict[OrderId, list[tuple[str, int, Decimal]]] = defaultdict(list)
         for item in tables.load(
             OrderViewItem,
             generation,
@@ -121,7 +151,7 @@ class OrderViews(base.Projection):
             _ITEM_COLUMNS,
             order_by=("order_id", "line_no"),
         ):
-            lines[item["order_id"]].append(
+            lines[str(item["order_id"])].append(
                 (item["product_id"], item["quantity"], item["unit_price"])
             )
         states = {}
@@ -129,7 +159,7 @@ class OrderViews(base.Projection):
             OrderView, generation, "order_id", order_ids, ("order_id", *_VIEW_COLUMNS)
         ):
             del row["total_amount"], row["item_count"], row["search_text"]  # derived
-            order_id = row.pop("order_id")
+            order_id = str(row.pop("order_id"))
             states[order_id] = OrderState(
                 order_id, lines=lines_from_payload(lines[order_id]), **row
             )
@@ -171,20 +201,18 @@ _FACT_COLUMNS = (
 Contribution = tuple[Any, list[Any]]
 
 
-class _FactProjection(base.Projection):
+class _FactProjection(_OrderProjection):
     """A report fed by per-order facts; subclasses say what one order contributes to it."""
 
     fact_model: ClassVar[type[OrderFact]]
-    handles: ClassVar[frozenset[str]] = ORDER_EVENT_TYPES
 
-    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
-        states: dict[uuid.UUID, OrderState] = {}
-        before: dict[Any, list[Any]] = defaultdict(_zeros)
+    def load(self, generation: int, order_ids: set[OrderId]) -> dict[OrderId, OrderState]:
+        states = {}
         for fact in tables.load(
             self.fact_model,
             generation,
             "order_id",
-            orders_to_load(events),
+            order_ids,
             (
                 "order_id",
                 "customer_id",
@@ -195,10 +223,18 @@ class _FactProjection(base.Projection):
                 "cancelled_at",
             ),
         ):
-            order_id = fact.pop("order_id")
+            order_id = str(fact.pop("order_id"))
             fact["lines"] = lines_from_payload(fact["lines"])
-            state = states[order_id] = OrderState(order_id, **fact)
-            _add(before, self.contributions(state), sign=1)
+            states[order_id] = OrderState(order_id, **fact)
+        return states
+
+    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
+        states = self.states_for(events, generation)
+        before: dict[Any, list[Any]] = defaultdict(_zeros)
+        for order_id in {order_id_of(e) for e in events}:
+            state = states.get(order_id)
+            if state is not None:
+                _add(before, self.contributions(state), sign=1)
         touched = fold(events, states)
         tables.upsert(
             self.fact_model,

@@ -150,7 +150,9 @@ def _drain(
     batches = 0
     batch_size = settings.PROJECTION_BATCH_SIZE
     while max_batches is None or batches < max_batches:
-        events = read_all(checkpoint_of(state), limit=batch_size)
+        events = read_all(
+            checkpoint_of(state), limit=batch_size, metadata=projection.reads_metadata
+        )
         if not events:
             break
         batches += 1
@@ -177,6 +179,7 @@ def _apply(
 ) -> None:
     relevant = [e for e in events if e.event_type in projection.handles]
     with transaction.atomic():
+        projection.batch_starting(state.generation, checkpoint_of(state), events[-1].checkpoint)
         if relevant:
             projection.apply(relevant, state.generation)
         _advance(state, events[-1].checkpoint, applied=len(relevant))

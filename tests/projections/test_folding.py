@@ -52,12 +52,12 @@ def test_folding_the_stored_events_gives_the_aggregates_state(sequence: list[obj
     ]
 
     # Folded in one batch, and event by event as a projector meeting them in separate batches.
-    whole = fold(_recorded(stored), {})[ORDER_ID]
-    states: dict[uuid.UUID, OrderState] = {}
+    whole = fold(_recorded(stored), {})[str(ORDER_ID)]
+    states: dict[str, OrderState] = {}
     for event in _recorded(stored):
         fold([event], states)
 
-    for state in (whole, states[ORDER_ID]):
+    for state in (whole, states[str(ORDER_ID)]):
         assert state.status == live.status.value
         assert state.customer_id == live.customer_id
         assert state.currency == live.currency
