@@ -8,6 +8,7 @@ can never both apply the same events. On PostgreSQL a worker also holds an advis
 
 from __future__ import annotations
 
+import gc
 import logging
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -144,25 +145,33 @@ def _drain(
 ) -> tuple[int, int]:
     """Apply batches until the log is read or ``max_batches`` were applied.
 
+    After a full batch the next ones are larger (PROJECTION_CATCHUP_BATCH_SIZE): far behind,
+    an order touched several times within a batch is written once. A large batch that fails
+    is read again at the normal size before the failing event is looked for.
     Returns (events read, batches applied).
     """
     read = 0
     batches = 0
-    batch_size = settings.PROJECTION_BATCH_SIZE
+    normal_size = batch_size = settings.PROJECTION_BATCH_SIZE
     while max_batches is None or batches < max_batches:
-        events = read_all(
-            checkpoint_of(state), limit=batch_size, metadata=projection.reads_metadata
-        )
+        with _collector_paused():
+            events = read_all(
+                checkpoint_of(state), limit=batch_size, metadata=projection.reads_metadata
+            )
         if not events:
             break
         batches += 1
         try:
-            _apply(projection, state, events)
+            with _collector_paused():
+                _apply(projection, state, events)
         except CheckpointMoved:
             if not _reload(state):
                 break
             continue
         except Exception:
+            if batch_size > normal_size:
+                batch_size = normal_size
+                continue
             logger.warning("batch failed for %s; isolating the event", projection.name)
             read += _apply_one_by_one(projection, state, events)
             break
@@ -171,7 +180,27 @@ def _drain(
             progress(len(events))
         if len(events) < batch_size:
             break  # all there was to read; run() looks again after unlocking
+        batch_size = max(normal_size, settings.PROJECTION_CATCHUP_BATCH_SIZE)
     return read, batches
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is read or applied.
+
+    A batch allocates tens of thousands of objects, and the collector would walk everything a
+    projector keeps between batches (its StateCache) many times per batch: a third of the
+    time of a catch-up went there. Reference counting frees the batch's objects as usual; the
+    collector runs again after the batch.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _apply(
