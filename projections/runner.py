@@ -66,16 +66,13 @@ def projection_lock(name: str, generation: int, *, wait: bool = False) -> Iterat
         yield True  # SQLite serializes writers; the checkpoint compare-and-swap still guards.
         return
     function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(hashtext(%s), %s)", [name, generation])
-        row = cursor.fetchone()
-    acquired = wait or bool(row and row[0])
+    [(locked,)] = fetch(f"SELECT {function}(hashtext(%s::text), %s::int)", [name, generation])
+    acquired = wait or bool(locked)
     try:
         yield acquired
     finally:
         if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s), %s)", [name, generation])
+            fetch("SELECT pg_advisory_unlock(hashtext(%s::text), %s::int)", [name, generation])
 
 
 def run(name: str, *, generation: int | None = None, progress: Progress | None = None) -> int:
@@ -95,14 +92,22 @@ def run_some(
 ) -> tuple[int, bool]:
     """Like ``run``, but stop after ``max_batches``; returns (events read, more may remain)."""
     projection = base.get(name)
-    state = active_state(name) if generation is None else _state(name, generation)
+    state = _active(name) if generation is None else _state(name, generation)
     read = 0
     budget = max_batches
     while True:
         with projection_lock(name, state.generation) as acquired:
             if not acquired:
                 return read, False
-            if not _reload(state) or not _runnable(state):
+            found = _reload(state)
+            if generation is None and not (found and state.active):
+                if _active_ids.pop(name, None) is None:
+                    return read, False
+                state = _active(name)  # a rebuild took over (or the hint was stale): follow
+                continue
+            if not found:
+                return read, False
+            if not _runnable(state):
                 return read, False
             drained, batches = _drain(projection, state, progress, budget)
             read += drained
@@ -122,12 +127,52 @@ def _state(name: str, generation: int) -> ProjectionState:
     return ProjectionState.objects.get(name=name, generation=generation)
 
 
+# name -> (id, generation) of the active generation, as this process last saw it. Only a hint:
+# run_some reads the state again once it holds the lock, and looks the active one up anew if
+# a rebuild has switched meanwhile.
+_active_ids: dict[str, tuple[int, int]] = {}
+
+
+def _active(name: str) -> ProjectionState:
+    known = _active_ids.get(name)
+    if known is not None:
+        return ProjectionState(pk=known[0], name=name, generation=known[1], active=True)
+    state = active_state(name)
+    _active_ids[name] = (state.pk, state.generation)
+    return state
+
+
+_STATE_FIELDS: Final = (
+    "active",
+    "status",
+    "tx_id",
+    "position",
+    "events_applied",
+    "attempts",
+    "last_error",
+    "error_position",
+    "retry_at",
+)
+
+
 def _reload(state: ProjectionState) -> bool:
-    """Refresh ``state``; False if its generation is gone (a rebuild replaced it)."""
-    try:
-        state.refresh_from_db()
-    except ProjectionState.DoesNotExist:
+    """Refresh ``state``; False if its generation is gone (purged after a rebuild)."""
+    if connection.vendor != "postgresql":
+        try:
+            state.refresh_from_db()
+        except ProjectionState.DoesNotExist:
+            return False
+        return True
+    rows = fetch(
+        f"SELECT {', '.join(_STATE_FIELDS)} "  # noqa: S608 - model metadata
+        f"FROM {ProjectionState._meta.db_table} "
+        "WHERE id = %s AND name = %s::text AND generation = %s",
+        [state.pk, state.name, state.generation],
+    )
+    if not rows:
         return False
+    for field, value in zip(_STATE_FIELDS, rows[0], strict=True):
+        setattr(state, field, value)
     return True
 
 
