@@ -254,6 +254,10 @@ def _apply(
 ) -> None:
     relevant = [e for e in events if e.event_type in projection.handles]
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Commit without waiting for the WAL flush: a crash can lose only the latest
+            # batches, rows and checkpoint together, and they are applied again from the log.
+            fetch("SELECT set_config('synchronous_commit', 'off', true)", [])
         projection.batch_starting(state.generation, checkpoint_of(state), events[-1].checkpoint)
         if relevant:
             projection.apply(relevant, state.generation)

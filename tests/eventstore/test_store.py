@@ -330,6 +330,22 @@ def test_read_all_returns_the_same_events_as_read_stream(transactional_db: None)
     assert all(e.recorded_at.tzinfo is not None for e in from_log)
 
 
+def test_read_all_without_metadata_leaves_only_the_metadata_out(transactional_db: None) -> None:
+    append_to_stream(
+        "order-1",
+        "Order",
+        [an_event("OrderPlaced", total="1.00")],
+        expected_version=NO_STREAM,
+    )
+
+    [full] = read_all()
+    [lean] = read_all(metadata=False)
+
+    assert full.metadata["correlation_id"]
+    assert lean.metadata == {}
+    assert dataclasses.replace(lean, metadata=full.metadata) == full
+
+
 def test_read_all_of_an_empty_log_is_empty(transactional_db: None) -> None:
     assert read_all() == []
     assert read_all(Checkpoint(0, 10)) == []
