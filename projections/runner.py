@@ -244,9 +244,13 @@ def _young_collections_only() -> Iterator[Callable[[], None]]:
         return
     gc.disable()
     try:
-        yield lambda: gc.collect(1)
+        yield _collect_young
     finally:
         gc.enable()
+
+
+def _collect_young() -> None:
+    gc.collect(1)
 
 
 def _apply(
