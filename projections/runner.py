@@ -12,6 +12,7 @@ import gc
 import logging
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Final
@@ -191,22 +192,30 @@ def _drain(
     """Apply batches until the log is read or ``max_batches`` were applied.
 
     After a full batch the next ones are larger (PROJECTION_CATCHUP_BATCH_SIZE): far behind,
-    an order touched several times within a batch is written once. A large batch that fails
-    is read again at the normal size before the failing event is looked for.
+    an order touched several times within a batch is written once, and each batch is read
+    while the one before it is applied (_ReadAhead). A large batch that fails is read again at
+    the normal size before the failing event is looked for.
     Returns (events read, batches applied).
     """
     read = 0
     batches = 0
     normal_size = batch_size = settings.PROJECTION_BATCH_SIZE
-    with _young_collections_only() as between_batches:
+    with (
+        _young_collections_only() as between_batches,
+        _ReadAhead(projection.reads_metadata) as log,
+    ):
         while max_batches is None or batches < max_batches:
             between_batches()
-            events = read_all(
-                checkpoint_of(state), limit=batch_size, metadata=projection.reads_metadata
-            )
+            events = log.read(checkpoint_of(state), batch_size)
             if not events:
                 break
             batches += 1
+            catching_up = len(events) == batch_size and (
+                max_batches is None or batches < max_batches
+            )
+            if catching_up:
+                batch_size = max(normal_size, settings.PROJECTION_CATCHUP_BATCH_SIZE)
+                log.read_ahead(events[-1].checkpoint, batch_size)
             try:
                 _apply(projection, state, events)
             except CheckpointMoved:
@@ -214,7 +223,7 @@ def _drain(
                     break
                 continue
             except Exception:
-                if batch_size > normal_size:
+                if len(events) > normal_size:
                     batch_size = normal_size
                     continue
                 logger.warning("batch failed for %s; isolating the event", projection.name)
@@ -223,10 +232,60 @@ def _drain(
             read += len(events)
             if progress is not None:
                 progress(len(events))
-            if len(events) < batch_size:
-                break  # all there was to read; run() looks again after unlocking
-            batch_size = max(normal_size, settings.PROJECTION_CATCHUP_BATCH_SIZE)
+            if not catching_up:
+                break  # all there was to read (or the turn is over); run() looks again
     return read, batches
+
+
+class _ReadAhead:
+    """The log, read one batch ahead on a second connection while PostgreSQL applies the
+    current batch, so reading and applying use both cores.
+
+    Only batches asked for in advance (``read_ahead``) are read on the second connection,
+    which is opened at the first of them: a projector that is caught up never opens it.
+    Reading ahead is safe because a log read depends only on where it starts, never on the
+    projection's checkpoint; a batch read ahead that is not asked for is dropped.
+    """
+
+    def __init__(self, metadata: bool) -> None:
+        self.metadata = metadata
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: tuple[Checkpoint, int, Future[list[RecordedEvent]]] | None = None
+
+    def __enter__(self) -> _ReadAhead:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._drop_pending()
+        if self.pool is not None:
+            self.pool.submit(_close_this_threads_connection).result()
+            self.pool.shutdown()
+
+    def read(self, after: Checkpoint, limit: int) -> list[RecordedEvent]:
+        if self.pending is not None and self.pending[:2] == (after, limit):
+            future = self.pending[2]
+            self.pending = None
+            return future.result()
+        self._drop_pending()
+        return read_all(after, limit=limit, metadata=self.metadata)
+
+    def read_ahead(self, after: Checkpoint, limit: int) -> None:
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            return  # SQLite: nothing gained; in a transaction: it may hold events of its own
+        self._drop_pending()
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+        future = self.pool.submit(read_all, after, limit=limit, metadata=self.metadata)
+        self.pending = (after, limit, future)
+
+    def _drop_pending(self) -> None:
+        if self.pending is not None:
+            self.pending[2].exception()  # wait for it; whatever it found is not wanted
+            self.pending = None
+
+
+def _close_this_threads_connection() -> None:
+    connection.close()  # Django's connections are per thread
 
 
 @contextmanager
