@@ -6,12 +6,17 @@ Fills a fresh PostgreSQL database (``bench_catchup``, dropped and recreated) wit
 order log (OrderCreated with 2-3 items, some OrderItemAdded, OrderShipped / OrderCancelled,
 payloads exactly as orders.domain.events write them), then:
 
-1. a raw-SQL baseline: a loop reading 500 events past a checkpoint in (tx_id, global_position)
+1. a raw-SQL baseline: a loop reading a batch of events (PROJECTION_CATCHUP_BATCH_SIZE, as
+   large as the projector's when it catches up) past a checkpoint in (tx_id, global_position)
    order and writing one multi-row upsert into a simple order table plus a compare-and-swap
    checkpoint update, in one transaction per batch - the speed limit of a projector here;
 2. ``projections.runner.run(name)`` for order_views, customer_summaries and daily_sales, each
    from an empty checkpoint, timed one after the other, with a split of where the time goes
-   (reading the log / applying the batch / moving the checkpoint, database vs Python).
+   (reading the log / applying the batch / moving the checkpoint). The targets (>= 0.5x raw,
+   >= 15,000 events/s) apply to each projection; "all three in turn" is for information.
+
+CPU per event: this process's, and the rest of the machine's (PostgreSQL: the projector's
+connections and background processes) from /proc/stat; the machine should be otherwise idle.
 
 ``--profile`` also runs each projection under cProfile (use a smaller --events with it).
 Runs with DJANGO_DEBUG off (as production does) unless DJANGO_DEBUG is already set.
@@ -42,15 +47,19 @@ DB_NAME = "bench_catchup"
 PROJECTIONS = ("order_views", "customer_summaries", "daily_sales")
 TARGET_RATIO = 0.5
 TARGET_RATE = 15_000
-BATCH = 500
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def backend_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a PostgreSQL backend process has used, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+def machine_cpu() -> float:
+    """CPU seconds all processes of the machine have used (non-idle time), from /proc/stat.
+
+    What the machine spent beyond this process is PostgreSQL's share: its backends (the
+    projector reads ahead on a second connection) and its background writers.
+    """
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
 
 
 @dataclass
@@ -81,14 +90,14 @@ class Result:
 
 
 @contextmanager
-def metered(result: Result, backend_pid: int) -> Iterator[Result]:
-    wall, cpu, pg = time.perf_counter(), time.process_time(), backend_cpu(backend_pid)
+def metered(result: Result) -> Iterator[Result]:
+    wall, cpu, machine = time.perf_counter(), time.process_time(), machine_cpu()
     try:
         yield result
     finally:
         result.seconds = time.perf_counter() - wall
         result.python_cpu = time.process_time() - cpu
-        result.postgres_cpu = backend_cpu(backend_pid) - pg
+        result.postgres_cpu = max(0.0, machine_cpu() - machine - result.python_cpu)
 
 
 # --- the log ------------------------------------------------------------------------------------
@@ -250,23 +259,177 @@ WHERE name = 'raw' AND tx_id = %s AND position = %s
 _RAW_STATUS = {"OrderCreated": "pending", "OrderShipped": "shipped", "OrderCancelled": "cancelled"}
 
 
-def raw_baseline() -> Result:
-    """The speed limit: read 500, fold per order in Python, one upsert + checkpoint, commit."""
+# The same work as order_views, written by hand: a table with the order view's columns and
+# indexes (full-text index included), item rows of their own, and every order's state kept in
+# a dict for the whole run (no read-back, no cap): what a hand-written projector could do.
+RAW_VIEW_SETUP = """
+CREATE TABLE bench_raw_view (
+    order_id uuid PRIMARY KEY, customer_id text NOT NULL, status text NOT NULL,
+    currency text NOT NULL, total_amount numeric(16, 2) NOT NULL, item_count int NOT NULL,
+    shipping_address jsonb NOT NULL, created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL, shipped_at timestamptz, cancelled_at timestamptz,
+    cancel_reason text, carrier text NOT NULL, tracking_number text NOT NULL,
+    version int NOT NULL, search_text text NOT NULL
+);
+CREATE INDEX ON bench_raw_view (customer_id, created_at DESC);
+CREATE INDEX ON bench_raw_view (created_at DESC);
+CREATE INDEX ON bench_raw_view (status, created_at DESC);
+CREATE INDEX ON bench_raw_view (total_amount);
+CREATE INDEX ON bench_raw_view (item_count);
+CREATE INDEX ON bench_raw_view (updated_at);
+CREATE INDEX ON bench_raw_view USING gin (to_tsvector('simple', search_text));
+CREATE TABLE bench_raw_item (
+    order_id uuid NOT NULL, line_no int NOT NULL, product_id text NOT NULL,
+    quantity int NOT NULL, unit_price numeric(12, 2) NOT NULL, line_total numeric(16, 2) NOT NULL,
+    UNIQUE (order_id, product_id)
+);
+INSERT INTO bench_raw_checkpoint VALUES ('raw_view', 0, 0);
+"""
+RAW_VIEW_UPSERT = """
+INSERT INTO bench_raw_view AS t
+SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::int[],
+                     %s::jsonb[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
+                     %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[])
+ON CONFLICT (order_id) DO UPDATE SET
+    status = excluded.status, total_amount = excluded.total_amount,
+    item_count = excluded.item_count, shipping_address = excluded.shipping_address,
+    updated_at = excluded.updated_at, shipped_at = excluded.shipped_at,
+    cancelled_at = excluded.cancelled_at, cancel_reason = excluded.cancel_reason,
+    carrier = excluded.carrier, tracking_number = excluded.tracking_number,
+    version = excluded.version, search_text = excluded.search_text
+"""
+RAW_ITEMS_DELETE = "DELETE FROM bench_raw_item WHERE order_id = ANY(%s::uuid[])"
+RAW_ITEMS_INSERT = """
+INSERT INTO bench_raw_item
+SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::int[], %s::numeric[], %s::numeric[])
+"""
+RAW_VIEW_ADVANCE = RAW_ADVANCE.replace("'raw'", "'raw_view'")
+
+
+def raw_view_baseline(batch: int) -> Result:
+    """order_views' work by hand: same columns, indexes and item rows; states kept in memory."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    with psycopg.connect(database_url(DB_NAME)) as conn:
+        conn.execute(RAW_VIEW_SETUP)
+        conn.commit()
+        with metered(Result(0, 0.0)) as result:
+            result.read = _raw_view_loop(conn, batch, Jsonb)
+        return result
+
+
+def _raw_view_loop(conn: Any, batch: int, jsonb: Any) -> int:
+    ck_tx, ck_pos, read = 0, 0, 0
+    states: dict[str, dict[str, Any]] = {}
+    while True:
+        with conn.transaction():
+            rows = conn.execute(RAW_READ, (ck_tx, ck_pos, batch)).fetchall()
+            if not rows:
+                return read
+            touched: dict[str, dict[str, Any]] = {}
+            relined: set[str] = set()
+            existed: set[str] = set()
+            for _position, event_type, data, recorded_at, _tx in rows:
+                order_id = data["order_id"]
+                if order_id not in touched and order_id in states:
+                    existed.add(order_id)
+                o = touched[order_id] = states.setdefault(order_id, {})
+                if event_type == "OrderCreated":
+                    o.update(
+                        customer_id=data["customer_id"],
+                        currency=data["currency"],
+                        address=data["shipping_address"],
+                        created_at=recorded_at,
+                        status="pending",
+                        shipped_at=None,
+                        cancelled_at=None,
+                        reason=None,
+                        carrier="",
+                        tracking="",
+                        version=0,
+                        lines={
+                            i["product_id"]: [i["quantity"], Decimal(i["unit_price"])]
+                            for i in data["items"]
+                        },
+                    )
+                    relined.add(order_id)
+                elif event_type == "OrderItemAdded":
+                    line = o["lines"].get(data["product_id"])
+                    quantity = data["quantity"] + (line[0] if line else 0)
+                    o["lines"][data["product_id"]] = [quantity, Decimal(data["unit_price"])]
+                    relined.add(order_id)
+                elif event_type == "OrderShipped":
+                    o.update(
+                        status="shipped",
+                        shipped_at=recorded_at,
+                        carrier=data["carrier"],
+                        tracking=data["tracking_number"],
+                    )
+                elif event_type == "OrderCancelled":
+                    o.update(status="cancelled", cancelled_at=recorded_at, reason=data["reason"])
+                o["updated_at"] = recorded_at
+                o["version"] += 1
+            view = []
+            for order_id, o in touched.items():
+                parts = [o["customer_id"], *o["lines"], o["address"]["city"]]
+                if o["reason"]:
+                    parts.append(o["reason"])
+                view.append(
+                    (
+                        order_id,
+                        o["customer_id"],
+                        o["status"],
+                        o["currency"],
+                        sum((p * q for q, p in o["lines"].values()), Decimal("0.00")),
+                        sum(q for q, _ in o["lines"].values()),
+                        jsonb(o["address"]),
+                        o["created_at"],
+                        o["updated_at"],
+                        o["shipped_at"],
+                        o["cancelled_at"],
+                        o["reason"],
+                        o["carrier"],
+                        o["tracking"],
+                        o["version"],
+                        " ".join(parts),
+                    )
+                )
+            conn.execute(RAW_VIEW_UPSERT, [list(c) for c in zip(*view, strict=True)])
+            gone = [order_id for order_id in relined if order_id in existed]
+            if gone:
+                conn.execute(RAW_ITEMS_DELETE, [gone])
+            items = [
+                (order_id, n, pid, q, p, p * q)
+                for order_id in relined
+                for n, (pid, (q, p)) in enumerate(states[order_id]["lines"].items(), start=1)
+            ]
+            conn.execute(RAW_ITEMS_INSERT, [list(c) for c in zip(*items, strict=True)])
+            last_pos, last_tx = rows[-1][0], rows[-1][4]
+            moved = conn.execute(RAW_VIEW_ADVANCE, (last_tx, last_pos, ck_tx, ck_pos)).rowcount
+            if moved != 1:
+                raise RuntimeError("raw checkpoint moved concurrently")
+            ck_tx, ck_pos = last_tx, last_pos
+            read += len(rows)
+
+
+def raw_baseline(batch: int) -> Result:
+    """The speed limit: read a batch, fold per order in Python, one upsert + checkpoint, commit."""
     import psycopg
 
     with psycopg.connect(database_url(DB_NAME)) as conn:
         conn.execute(RAW_SETUP)
         conn.commit()
-        with metered(Result(0, 0.0), conn.info.backend_pid) as result:
-            result.read = _raw_loop(conn)
+        with metered(Result(0, 0.0)) as result:
+            result.read = _raw_loop(conn, batch)
         return result
 
 
-def _raw_loop(conn: Any) -> int:
+def _raw_loop(conn: Any, batch: int) -> int:
     ck_tx, ck_pos, read = 0, 0, 0
     while True:
         with conn.transaction():
-            rows = conn.execute(RAW_READ, (ck_tx, ck_pos, BATCH)).fetchall()
+            rows = conn.execute(RAW_READ, (ck_tx, ck_pos, batch)).fetchall()
             if not rows:
                 return read
             orders: dict[str, list[Any]] = {}
@@ -344,7 +507,10 @@ class Breakdown:
                 f"/ python {wall - db:5.2f}s, {self.queries[phase]} queries)"
             )
         rest = total - sum(self.wall.values())
-        parts.append(f"runner rest {rest:5.2f}s (db {self.db['other']:.2f}s)")
+        if rest >= 0:
+            parts.append(f"runner rest {rest:5.2f}s (db {self.db['other']:.2f}s)")
+        else:  # batches read ahead on a second connection while the one before is applied
+            parts.append(f"(reads overlapped applies by {-rest:.2f}s)")
         if len(self.batches) >= 10:
             tenth = len(self.batches) // 10
             first = 1000 * sum(self.batches[:tenth]) / tenth
@@ -404,31 +570,36 @@ class Budget:
 
 
 def verify_against_raw() -> str:
-    """Compare the order_views read model with the raw baseline's table (same log, both done)."""
+    """Compare order_views with both raw baselines' tables (same log, all done)."""
     from django.db import connection
 
-    sql = """
-        SELECT (SELECT row(count(*), sum(v.total_amount), sum(v.item_count),
-                           count(*) FILTER (WHERE v.status = 'shipped'))::text
-                FROM projections_orderview v JOIN projections_projectionstate s
-                  ON s.name = 'order_views' AND s.active AND v.generation = s.generation),
-               (SELECT row(count(*), sum(total), sum(item_count),
-                           count(*) FILTER (WHERE status = 'shipped'))::text
-                FROM bench_raw_order)
+    summary = """
+        row(count(*), sum({total}), sum(item_count), count(*) FILTER (WHERE status = 'shipped'),
+            md5(string_agg({search}, ',' ORDER BY order_id)))::text
+    """
+    plain = summary.format(total="total_amount", search="''")
+    minimal = summary.format(total="total", search="''")
+    full = summary.format(total="total_amount", search="search_text")
+    active = (
+        "JOIN projections_projectionstate s ON s.name = 'order_views' AND s.active "
+        "AND v.generation = s.generation"
+    )
+    sql = f"""
+        WITH ov AS (SELECT v.* FROM projections_orderview v {active}),
+             items AS (SELECT v.* FROM projections_orderviewitem v {active})
+        SELECT (SELECT {plain} FROM ov), (SELECT {minimal} FROM bench_raw_order),
+               (SELECT {full} FROM ov), (SELECT {full} FROM bench_raw_view),
+               (SELECT count(*) FROM items), (SELECT count(*) FROM bench_raw_item)
     """
     with connection.cursor() as cursor:
         cursor.execute(sql)
-        ours, raw = cursor.fetchone()
-    verdict = "match" if ours == raw else "DIFFER"
-    return f"order_views vs raw table (orders, total, items, shipped): {ours} / {raw}: {verdict}"
-
-
-def django_backend_pid() -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return int(cursor.fetchone()[0])
+        ours, raw, ours_full, raw_view, our_items, raw_items = cursor.fetchone()
+    same = ours == raw and ours_full == raw_view and our_items == raw_items
+    return (
+        f"order_views vs the raw tables (orders, total, items, shipped, search text md5; "
+        f"item rows): {ours_full}, {our_items} / {raw_view}, {raw_items}: "
+        f"{'match' if same else 'DIFFER'}"
+    )
 
 
 def run_projections(count: int, *, profile: bool, budget: float) -> dict[str, Result]:
@@ -436,20 +607,17 @@ def run_projections(count: int, *, profile: bool, budget: float) -> dict[str, Re
 
     results: dict[str, Result] = {}
     breakdown = Breakdown()
-    pid = django_backend_pid()  # CONN_MAX_AGE keeps this one connection for the whole run
     for name in PROJECTIONS:
         runner.active_state(name)
         breakdown.reset()
         progress = Budget(budget)
         with (
             instrumented(breakdown),
-            metered(Result(0, 0.0), pid) as result,
+            metered(Result(0, 0.0)) as result,
             suppress(BudgetSpent),
         ):
             runner.run(name, progress=progress)
         result.read = progress.read
-        if django_backend_pid() != pid:
-            result.postgres_cpu = float("nan")  # reconnected: the backend's CPU is unknown
         results[name] = result
         print(
             f"  {name:<20} {result.read:>8} events in {result.seconds:7.2f}s "
@@ -496,18 +664,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench.catchup: {args.events} events, database {DB_NAME}, {machine_note()}")
     print(
         f"  DEBUG={settings.DEBUG}, PROJECTION_BATCH_SIZE={settings.PROJECTION_BATCH_SIZE}, "
+        f"PROJECTION_CATCHUP_BATCH_SIZE={settings.PROJECTION_CATCHUP_BATCH_SIZE}, "
         f"python {sys.version.split()[0]}"
     )
     fill_seconds = fill_log(args.events, args.seed)
     checkpoint(DB_NAME)  # the timed runs do not pay for flushing the fill's dirty pages
     print(f"  filled the log in {fill_seconds:.1f}s ({rate(args.events, fill_seconds):.0f} ev/s)")
 
-    raw = None if args.no_raw else raw_baseline()
-    if raw is not None:
-        print(
-            f"  raw SQL baseline     {raw.read:>8} events in {raw.seconds:7.2f}s "
-            f"= {raw.rate:>8.0f} ev/s\n      {raw.cpu_note()}"
-        )
+    # The baseline reads batches as large as the projector's when it catches up.
+    raw = raw_view = None
+    if not args.no_raw:
+        raw = raw_baseline(settings.PROJECTION_CATCHUP_BATCH_SIZE)
+        raw_view = raw_view_baseline(settings.PROJECTION_CATCHUP_BATCH_SIZE)
+        for label, baseline in (("raw, minimal table", raw), ("raw, order view", raw_view)):
+            print(
+                f"  {label:<20} {baseline.read:>8} events in {baseline.seconds:7.2f}s "
+                f"= {baseline.rate:>8.0f} ev/s\n      {baseline.cpu_note()}"
+            )
 
     results = run_projections(args.events, profile=args.profile, budget=args.budget)
     # Through all three: the time one log event takes to reach every read model when the three
@@ -523,20 +696,34 @@ def main(argv: list[str] | None = None) -> int:
     if raw is not None and results["order_views"].read == args.events:
         print(f"  check: {verify_against_raw()}")
 
-    print(f"\nsummary (targets: >= {TARGET_RATIO}x raw and >= {TARGET_RATE} ev/s)")
     print(
-        f"  {'':<20} {'ev/s':>8} {'CPU us/event py+pg':>19} {'CPU-bound ev/s':>15} {'x raw':>6}"
-        f"  target"
+        f"\nsummary (targets: >= {TARGET_RATE} ev/s and >= {TARGET_RATIO}x the raw loop doing "
+        "the same work: order_views against the raw order view, the reports against the "
+        "minimal table)"
+    )
+    print(
+        f"  {'':<20} {'ev/s':>8} {'CPU us/event py+pg':>19} {'CPU-bound ev/s':>15} "
+        f"{'x minimal':>9} {'x view':>6}  target"
     )
     failed = False
-    rows = [*results.items(), ("overall (all three)", overall)]
-    for name, result in rows:
-        ratio = result.rate / raw.rate if raw else float("nan")
-        ok = result.rate >= TARGET_RATE and (raw is None or ratio >= TARGET_RATIO)
+    for name, result in results.items():
+        minimal = result.rate / raw.rate if raw else float("nan")
+        view = result.rate / raw_view.rate if raw_view and name == "order_views" else None
+        judged = view if view is not None else minimal
+        ok = result.rate >= TARGET_RATE and (raw is None or judged >= TARGET_RATIO)
         failed |= not ok
-        print(f"  {name:<20} {_summary_columns(result)} {ratio:>5.2f}x  {'ok' if ok else 'BELOW'}")
-    if raw is not None:
-        print(f"  {'raw SQL baseline':<20} {_summary_columns(raw)} {1.0:>5.2f}x")
+        print(
+            f"  {name:<20} {_summary_columns(result)} {minimal:>8.2f}x "
+            f"{f'{view:5.2f}x' if view is not None else '':>6}  {'ok' if ok else 'BELOW'}"
+        )
+    minimal = overall.rate / raw.rate if raw else float("nan")
+    print(f"  {'all three in turn':<20} {_summary_columns(overall)} {minimal:>8.2f}x  (no target)")
+    if raw is not None and raw_view is not None:
+        print(f"  {'raw, minimal table':<20} {_summary_columns(raw)} {1.0:>8.2f}x")
+        print(
+            f"  {'raw, order view':<20} {_summary_columns(raw_view)} "
+            f"{raw_view.rate / raw.rate:>8.2f}x {1.0:5.2f}x"
+        )
     print(f"  (load after run: {machine_note()})")
     print("  verdict:", "below target" if failed else "targets met")
     return 0

@@ -165,7 +165,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 # --- Projections ----------------------------------------------------------------------------
 PROJECTION_BATCH_SIZE = env.int("PROJECTION_BATCH_SIZE", default=500)
 # After a full batch (far behind, e.g. a rebuild) batches grow to this many events.
-PROJECTION_CATCHUP_BATCH_SIZE = env.int("PROJECTION_CATCHUP_BATCH_SIZE", default=5000)
+PROJECTION_CATCHUP_BATCH_SIZE = env.int("PROJECTION_CATCHUP_BATCH_SIZE", default=10_000)
 # A catch-up gives each projection this many batches in turn, so none waits behind another
 # (1 keeps the lag of every projection low; a batch is up to PROJECTION_BATCH_SIZE events).
 PROJECTION_BATCHES_PER_TURN = env.int("PROJECTION_BATCHES_PER_TURN", default=1)
