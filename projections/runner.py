@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from eventstore.sql import fetch
 from eventstore.store import Checkpoint, RecordedEvent, read_all
-from projections import base
+from projections import base, partitions
 from projections.models import ProjectionSkip, ProjectionState, ProjectionStatus
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ def active_state(name: str) -> ProjectionState:
         return state
     try:
         with transaction.atomic():
-            return ProjectionState.objects.create(name=name, generation=1, active=True)
+            state = ProjectionState.objects.create(name=name, generation=1, active=True)
+            partitions.create(_tables(name), 1, attach=True)
+            return state
     except IntegrityError:
         return ProjectionState.objects.get(name=name, active=True)
 
@@ -474,9 +476,12 @@ def start_rebuild(name: str) -> ProjectionState:
         return pending
     with transaction.atomic():
         top = ProjectionState.objects.filter(name=name).aggregate(top=Max("generation"))["top"]
-        return ProjectionState.objects.create(
+        state = ProjectionState.objects.create(
             name=name, generation=(top or 0) + 1, status=ProjectionStatus.REBUILDING
         )
+        # Detached until caught up: no index but the unique keys to maintain meanwhile.
+        partitions.create(_tables(name), state.generation, attach=False)
+        return state
 
 
 def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
@@ -490,6 +495,7 @@ def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
     target.refresh_from_db()
     if target.status == ProjectionStatus.FAILED or target.error_position is not None:
         raise ProjectionError(f"Rebuild of {name} stopped: {target.last_error}")
+    partitions.attach(_tables(name), target.generation)  # builds its indexes
     live = active_state(name)
     # Hold the live generation still while the new one takes the last events and takes over.
     with (
@@ -530,8 +536,15 @@ def purge_retired(grace: timedelta | None = None) -> int:
     )
     purged = 0
     for state in retired:
-        for model in base.get(state.name).tables:
-            model.objects.filter(generation=state.generation).delete()  # type: ignore[attr-defined]
+        if connection.vendor == "postgresql":
+            partitions.drop(_tables(state.name), state.generation)
+        else:
+            for model in base.get(state.name).tables:
+                model._default_manager.filter(generation=state.generation).delete()
         state.delete()
         purged += 1
     return purged
+
+
+def _tables(name: str) -> list[str]:
+    return [model._meta.db_table for model in base.get(name).tables]

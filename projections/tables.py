@@ -1,6 +1,7 @@
 """Set-based reads and writes of read-model rows, keyed by (generation, order_id) and the like.
 
-Projectors hand over plain dicts. On PostgreSQL each operation is one prepared statement whose
+Projectors hand over plain dicts. On PostgreSQL each operation goes to the generation's own
+table (projections.partitions) and is one prepared statement whose
 rows travel as a single JSON document (``jsonb_to_recordset``), so the SQL text never changes
 with the batch and nothing is quoted row by row in Python; lookups by key use
 ``(generation, key) IN (SELECT g, unnest(keys))``, which a brand-new generation without
@@ -18,6 +19,7 @@ import orjson
 from django.db import connection, models
 
 from eventstore.sql import fetch
+from projections.partitions import physical_table
 
 Row = dict[str, Any]
 
@@ -67,7 +69,7 @@ def load(
         return list(rows.order_by(*order_by).values(*columns))
     key_type = _column(model, key).db_type(connection)
     sql = (
-        f"SELECT {', '.join(columns)} FROM {model._meta.db_table} "  # noqa: S608 - model metadata
+        f"SELECT {', '.join(columns)} FROM {physical_table(model, generation)} "  # noqa: S608
         f"WHERE (generation, {key}) IN (SELECT %s::int, unnest(%s::{key_type}[]))"
         + (f" ORDER BY {', '.join(order_by)}" if order_by else "")
     )
@@ -90,7 +92,7 @@ def delete(model: type[models.Model], generation: int, key: str, keys: Iterable[
         return
     key_type = _column(model, key).db_type(connection)
     fetch(
-        f"DELETE FROM {model._meta.db_table} "  # noqa: S608 - model metadata
+        f"DELETE FROM {physical_table(model, generation)} "  # noqa: S608 - model metadata
         f"WHERE (generation, {key}) IN (SELECT %s::int, unnest(%s::{key_type}[]))",
         [generation, wanted],
     )
@@ -128,7 +130,7 @@ def upsert(
         sets = ", ".join(f"{n} = excluded.{n}" for n in update)
         conflict = f" ON CONFLICT (generation, {', '.join(unique)}) DO UPDATE SET {sets}"
     fetch(
-        f"INSERT INTO {model._meta.db_table} (generation, {', '.join(names)}) "  # noqa: S608
+        f"INSERT INTO {physical_table(model, generation)} (generation, {', '.join(names)}) "  # noqa: S608
         f"SELECT %s::int, {', '.join(names)} FROM {_recordset(model, names)}{conflict}",
         [generation, _document(rows)],
     )
@@ -149,7 +151,7 @@ def add(
     """
     if not rows:
         return
-    table = model._meta.db_table
+    table = physical_table(model, generation)
     names = [key, *sums, *latest]
     sets = [f"{n} = {table}.{n} + excluded.{n}" for n in sums] + [
         f"{n} = CASE WHEN {table}.{n} IS NULL OR excluded.{n} > {table}.{n} "

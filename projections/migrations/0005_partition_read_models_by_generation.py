@@ -1,0 +1,77 @@
+"""PostgreSQL only: partition every read-model table by generation (see projections.partitions).
+
+Rows, ids, constraint and index names are kept; the primary key becomes (id, generation), as
+PostgreSQL requires the partition key in it. Every generation known (rows or state) gets its
+own attached partition.
+"""
+
+from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
+
+from projections import partitions
+
+READ_MODEL_TABLES = {
+    "projections_orderview": "order_views",
+    "projections_orderviewitem": "order_views",
+    "projections_customerorderfact": "customer_summaries",
+    "projections_customersummary": "customer_summaries",
+    "projections_salesorderfact": "daily_sales",
+    "projections_dailysales": "daily_sales",
+}
+
+
+def forward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        for table, projection in READ_MODEL_TABLES.items():
+            old = f"{table}__unpartitioned"
+            cursor.execute(
+                "SELECT generation FROM projections_projectionstate WHERE name = %s", [projection]
+            )
+            known = {generation for (generation,) in cursor.fetchall()}
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND tablename = %s AND indexname NOT IN "
+                "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+                [table, table],
+            )
+            indexes = cursor.fetchall()
+            cursor.execute(
+                "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype IN ('p', 'u')",
+                [table],
+            )
+            keys = cursor.fetchall()
+            cursor.execute(f"SELECT DISTINCT generation FROM {table}")  # noqa: S608
+            generations = known | {generation for (generation,) in cursor.fetchall()}
+
+            cursor.execute(f"ALTER TABLE {table} RENAME TO {old}")
+            for name, _kind, _definition in keys:
+                cursor.execute(f"ALTER TABLE {old} DROP CONSTRAINT {name}")
+            for name, _definition in indexes:
+                cursor.execute(f"DROP INDEX {name}")
+            cursor.execute(
+                f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+                "INCLUDING IDENTITY) PARTITION BY LIST (generation)"
+            )
+            for name, kind, definition in keys:
+                key = "PRIMARY KEY (id, generation)" if kind == "p" else definition
+                cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {key}")
+            for _name, definition in indexes:
+                cursor.execute(definition)
+            for generation in sorted(generations):
+                partitions.create([table], generation, attach=True)
+            cursor.execute(f"INSERT INTO {table} SELECT * FROM {old}")  # noqa: S608
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), "  # noqa: S608
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)",
+                [table],
+            )
+            cursor.execute(f"DROP TABLE {old}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("projections", "0004_drop_unused_item_index")]
+    operations = [migrations.RunPython(forward, migrations.RunPython.noop)]
