@@ -408,11 +408,7 @@ def _raw_view_loop(conn: Any, batch: int, jsonb: Any) -> int:
                 for n, (pid, (q, p)) in enumerate(states[order_id]["lines"].items(), start=1)
             ]
             conn.execute(RAW_ITEMS_INSERT, [list(c) for c in zip(*items, strict=True)])
-            last_pos, last_tx = rows[-1][0], rows[-1][4]
-            moved = conn.execute(RAW_VIEW_ADVANCE, (last_tx, last_pos, ck_tx, ck_pos)).rowcount
-            if moved != 1:
-                raise RuntimeError("raw checkpoint moved concurrently")
-            ck_tx, ck_pos = last_tx, last_pos
+            ck_tx, ck_pos = _raw_advance(conn, RAW_VIEW_ADVANCE, rows, ck_tx, ck_pos)
             read += len(rows)
 
 
@@ -451,12 +447,16 @@ def _raw_loop(conn: Any, batch: int) -> int:
                 slot[3] = recorded_at
             columns = list(zip(*((k, *v) for k, v in orders.items()), strict=True))
             conn.execute(RAW_UPSERT, [list(c) for c in columns])
-            last_pos, last_tx = rows[-1][0], rows[-1][4]
-            moved = conn.execute(RAW_ADVANCE, (last_tx, last_pos, ck_tx, ck_pos)).rowcount
-            if moved != 1:
-                raise RuntimeError("raw checkpoint moved concurrently")
-            ck_tx, ck_pos = last_tx, last_pos
+            ck_tx, ck_pos = _raw_advance(conn, RAW_ADVANCE, rows, ck_tx, ck_pos)
             read += len(rows)
+
+
+def _raw_advance(conn: Any, sql: str, rows: list[Any], ck_tx: int, ck_pos: int) -> tuple[int, int]:
+    """Compare-and-swap the baseline's checkpoint to the batch's last event."""
+    last_pos, last_tx = rows[-1][0], rows[-1][4]
+    if conn.execute(sql, (last_tx, last_pos, ck_tx, ck_pos)).rowcount != 1:
+        raise RuntimeError("raw checkpoint moved concurrently")
+    return last_tx, last_pos
 
 
 # --- where the projector's time goes ------------------------------------------------------------

@@ -207,7 +207,8 @@ def _drain(
         _ReadAhead(projection.reads_metadata) as log,
     ):
         while max_batches is None or batches < max_batches:
-            between_batches()
+            if batches:
+                between_batches()
             events = log.read(checkpoint_of(state), batch_size)
             if not events:
                 break
