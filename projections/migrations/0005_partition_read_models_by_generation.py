@@ -7,6 +7,7 @@ own attached partition.
 
 from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.backends.utils import CursorWrapper
 from django.db.migrations.state import StateApps
 
 from projections import partitions
@@ -26,52 +27,70 @@ def forward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         return
     with schema_editor.connection.cursor() as cursor:
         for table, projection in READ_MODEL_TABLES.items():
-            old = f"{table}__unpartitioned"
             cursor.execute(
-                "SELECT generation FROM projections_projectionstate WHERE name = %s", [projection]
+                "SELECT generation FROM projections_projectionstate WHERE name = %s "  # noqa: S608
+                f"UNION SELECT DISTINCT generation FROM {table}",
+                [projection],
             )
-            known = {generation for (generation,) in cursor.fetchall()}
-            cursor.execute(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
-                "AND tablename = %s AND indexname NOT IN "
-                "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
-                [table, table],
-            )
-            indexes = cursor.fetchall()
-            cursor.execute(
-                "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype IN ('p', 'u')",
-                [table],
-            )
-            keys = cursor.fetchall()
-            cursor.execute(f"SELECT DISTINCT generation FROM {table}")  # noqa: S608
-            generations = known | {generation for (generation,) in cursor.fetchall()}
+            _recreate(cursor, table, partitions_for={g for (g,) in cursor.fetchall()})
 
-            cursor.execute(f"ALTER TABLE {table} RENAME TO {old}")
-            for name, _kind, _definition in keys:
-                cursor.execute(f"ALTER TABLE {old} DROP CONSTRAINT {name}")
-            for name, _definition in indexes:
-                cursor.execute(f"DROP INDEX {name}")
-            cursor.execute(
-                f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-                "INCLUDING IDENTITY) PARTITION BY LIST (generation)"
-            )
-            for name, kind, definition in keys:
-                key = "PRIMARY KEY (id, generation)" if kind == "p" else definition
-                cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {key}")
-            for _name, definition in indexes:
-                cursor.execute(definition)
-            for generation in sorted(generations):
-                partitions.create([table], generation, attach=True)
-            cursor.execute(f"INSERT INTO {table} SELECT * FROM {old}")  # noqa: S608
-            cursor.execute(
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'), "  # noqa: S608
-                f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)",
-                [table],
-            )
-            cursor.execute(f"DROP TABLE {old}")
+
+def backward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    """Plain tables again, with the rows of every attached generation (a rebuild in progress,
+    still detached, is left behind: it would start over)."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        for table in READ_MODEL_TABLES:
+            _recreate(cursor, table, partitions_for=None)
+
+
+def _recreate(cursor: CursorWrapper, table: str, *, partitions_for: set[int] | None) -> None:
+    """Recreate ``table`` with its rows, ids and the names of its constraints and indexes:
+    partitioned by generation (a partition for each of ``partitions_for``) or, with None,
+    plain."""
+    old = f"{table}__old"
+    cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+        "AND tablename = %s AND indexname NOT IN "
+        "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+        [table, table],
+    )
+    indexes = cursor.fetchall()
+    cursor.execute(
+        "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('p', 'u')",
+        [table],
+    )
+    keys = cursor.fetchall()
+
+    cursor.execute(f"ALTER TABLE {table} RENAME TO {old}")
+    for name, _kind, _definition in keys:  # their names (and their indexes') are reused
+        cursor.execute(f"ALTER TABLE {old} DROP CONSTRAINT {name}")
+    for name, _definition in indexes:
+        cursor.execute(f"DROP INDEX {name}")
+    partitioned = partitions_for is not None
+    cursor.execute(
+        f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+        f"INCLUDING IDENTITY){' PARTITION BY LIST (generation)' if partitioned else ''}"
+    )
+    primary_key = "PRIMARY KEY (id, generation)" if partitioned else "PRIMARY KEY (id)"
+    for name, kind, definition in keys:
+        key = primary_key if kind == "p" else definition
+        cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {key}")
+    for _name, definition in indexes:
+        cursor.execute(definition)
+    for generation in sorted(partitions_for or ()):
+        partitions.create([table], generation, attach=True)
+    cursor.execute(f"INSERT INTO {table} SELECT * FROM {old}")  # noqa: S608
+    cursor.execute(
+        "SELECT setval(pg_get_serial_sequence(%s, 'id'), "  # noqa: S608
+        f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)",
+        [table],
+    )
+    cursor.execute(f"DROP TABLE {old}")
 
 
 class Migration(migrations.Migration):
     dependencies = [("projections", "0004_drop_unused_item_index")]
-    operations = [migrations.RunPython(forward, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(forward, backward)]
