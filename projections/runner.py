@@ -30,6 +30,7 @@ from projections.models import ProjectionSkip, ProjectionState, ProjectionStatus
 logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL: Final = "projections"
+BATCHES_PER_COLLECTION: Final = 10
 MAX_BACKOFF_SECONDS: Final = 60.0
 
 Progress = Callable[[int], None]
@@ -207,7 +208,7 @@ def _drain(
         _ReadAhead(projection.reads_metadata) as log,
     ):
         while max_batches is None or batches < max_batches:
-            if batches:
+            if batches % BATCHES_PER_COLLECTION == 0 and batches:
                 between_batches()
             events = log.read(checkpoint_of(state), batch_size)
             if not events:
@@ -294,12 +295,15 @@ def _close_this_threads_connection() -> None:
 @contextmanager
 def _young_collections_only() -> Iterator[Callable[[], None]]:
     """While batches are applied, the cyclic garbage collector looks only at young objects,
-    between batches (the function yielded).
+    and only when called (the function yielded; _drain calls it every
+    BATCHES_PER_COLLECTION batches).
 
     A batch allocates tens of thousands of objects: left alone, the collector would run many
     times per batch and, now and then, walk everything the process holds (a projector's
     StateCache included): a third of a catch-up's time went there. Reference counting frees
-    a batch's objects as usual; full collections resume afterwards.
+    a batch's objects as usual (the order projections' batches leave no cycles at all; a
+    young collection costs ~30 ms after a batch of 10,000); full collections resume
+    afterwards.
     """
     if not gc.isenabled():
         yield lambda: None
