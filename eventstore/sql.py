@@ -8,6 +8,8 @@ Django) and are prepared once per connection. Other databases use Django's curso
 
 from __future__ import annotations
 
+import json
+import re
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,10 +22,22 @@ from psycopg.types.json import JsonbBinaryLoader
 Params = Mapping[str, Any] | Sequence[Any]
 
 
+# orjson turns integers beyond 64 bits into floats without a word; jsonb keeps them exact.
+_LONG_NUMBER = re.compile(rb"\d{20}")
+
+
+def json_loads(text: str | bytes) -> Any:
+    """orjson's parse, or the standard library's (exact) when a number may not fit 64 bits."""
+    data = text.encode() if isinstance(text, str) else text
+    if _LONG_NUMBER.search(data):
+        return json.loads(data)
+    return orjson.loads(data)
+
+
 class _FastJsonbBinaryLoader(JsonbBinaryLoader):
     """jsonb results in binary format, parsed by orjson (Django's cursors read text: unaffected)."""
 
-    _loads = orjson.loads  # type: ignore[assignment]  # orjson.loads takes str | bytes too
+    _loads = staticmethod(json_loads)
 
 
 _tuned: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()

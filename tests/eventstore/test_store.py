@@ -346,6 +346,18 @@ def test_read_all_without_metadata_leaves_only_the_metadata_out(transactional_db
     assert dataclasses.replace(lean, metadata=full.metadata) == full
 
 
+def test_payloads_with_integers_beyond_64_bits_are_read_back_exactly(
+    transactional_db: None,
+) -> None:
+    huge = 2**70 + 1  # orjson refuses these; the log must still be readable
+    append_to_stream(
+        "order-1", "Order", [an_event("Imported", legacy_id=huge)], expected_version=NO_STREAM
+    )
+
+    assert read_all()[0].data == {"legacy_id": huge}
+    assert read_stream("order-1")[0].data == {"legacy_id": huge}
+
+
 def test_read_all_of_an_empty_log_is_empty(transactional_db: None) -> None:
     assert read_all() == []
     assert read_all(Checkpoint(0, 10)) == []
