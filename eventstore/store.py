@@ -8,7 +8,6 @@ writers are serialized (IMMEDIATE transactions), so plain position order is alre
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,13 +15,12 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final, Literal
 
-import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from eventstore.models import Event
-from eventstore.sql import fetch
+from eventstore.sql import fetch, json_loads
 from eventstore.upcasting import upcast
 
 ANY: Final = "any"
@@ -115,13 +113,12 @@ def _dumps(value: Mapping[str, Any]) -> str:
 
 
 def _loads(value: Any) -> dict[str, Any]:
+    """A stored payload as a dict; PostgreSQL's binary results (eventstore.sql) are parsed
+    already, and the ORM's are fresh dicts: only text needs parsing."""
     if isinstance(value, (str, bytes)):
-        try:
-            loaded: dict[str, Any] = orjson.loads(value)
-        except orjson.JSONDecodeError:  # e.g. integers beyond 64 bits, which json accepts
-            loaded = json.loads(value)
+        loaded: dict[str, Any] = json_loads(value)
         return loaded
-    return dict(value)
+    return value  # type: ignore[no-any-return]
 
 
 def _expected_number(expected: ExpectedVersion) -> int | None:

@@ -326,10 +326,6 @@ def _apply(
 ) -> None:
     relevant = [e for e in events if e.event_type in projection.handles]
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Commit without waiting for the WAL flush: a crash can lose only the latest
-            # batches, rows and checkpoint together, and they are applied again from the log.
-            fetch("SELECT set_config('synchronous_commit', 'off', true)", [])
         projection.batch_starting(state.generation, checkpoint_of(state), events[-1].checkpoint)
         if relevant:
             projection.apply(relevant, state.generation)
@@ -339,9 +335,15 @@ def _apply(
 def _advance(state: ProjectionState, to: Checkpoint, *, applied: int) -> None:
     """Compare-and-swap the checkpoint; raises CheckpointMoved (rolling back) if it moved.
 
-    On PostgreSQL the same statement NOTIFYs waiting readers (delivered at commit).
+    On PostgreSQL the same statement NOTIFYs waiting readers (delivered at commit) and lets
+    the transaction commit without waiting for the WAL flush: a crash can lose only the
+    latest batches, rows and checkpoint together, and they are applied again from the log.
     """
-    notify = ", pg_notify(%s, %s)" if connection.vendor == "postgresql" else ""
+    notify = (
+        ", pg_notify(%s, %s), set_config('synchronous_commit', 'off', true)"
+        if connection.vendor == "postgresql"
+        else ""
+    )
     moved = fetch(
         f"UPDATE {ProjectionState._meta.db_table} SET tx_id = %s, position = %s, "  # noqa: S608
         "events_applied = events_applied + %s, attempts = 0, last_error = '', "

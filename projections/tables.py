@@ -1,16 +1,15 @@
 """Set-based reads and writes of read-model rows, keyed by (generation, order_id) and the like.
 
 Projectors hand over plain dicts. On PostgreSQL each operation goes to the generation's own
-table (projections.partitions) and is one prepared statement whose
-rows travel as a single JSON document (``jsonb_to_recordset``), so the SQL text never changes
-with the batch and nothing is quoted row by row in Python; lookups by key use
+table (projections.partitions) and is one prepared statement whose rows travel as a single
+JSON document (``jsonb_to_recordset``), so the SQL text never changes with the batch and
+nothing is quoted row by row in Python; lookups by key use
 ``(generation, key) IN (SELECT g, unnest(keys))``, which a brand-new generation without
 planner statistics still answers from its unique index. Elsewhere (SQLite) the ORM does it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -73,14 +72,8 @@ def load(
         f"WHERE (generation, {key}) IN (SELECT %s::int, unnest(%s::{key_type}[]))"
         + (f" ORDER BY {', '.join(order_by)}" if order_by else "")
     )
-    result = []
-    for values in fetch(sql, [generation, wanted]):
-        row = dict(zip(columns, values, strict=True))
-        for name, value in row.items():
-            if isinstance(value, str) and isinstance(_column(model, name), models.JSONField):
-                row[name] = json.loads(value)
-        result.append(row)
-    return result
+    # jsonb columns arrive parsed (eventstore.sql reads binary results).
+    return [dict(zip(columns, values, strict=True)) for values in fetch(sql, [generation, wanted])]
 
 
 def delete(model: type[models.Model], generation: int, key: str, keys: Iterable[Any]) -> None:
