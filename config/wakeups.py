@@ -44,6 +44,7 @@ def wake(task_name: str) -> None:
     except Exception:
         # Losing a wake-up only delays the read side: the beat sweep sends the same task.
         logger.warning("could not send %s", task_name, exc_info=True)
+        woken(task_name)  # no task is waiting: the next commit must try to send one again
 
 
 def woken(task_name: str) -> None:
