@@ -11,12 +11,13 @@ orders a day or a customer already has.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.db import models
 
 from eventstore.store import Checkpoint, RecordedEvent
 from projections import base, tables
@@ -197,14 +198,19 @@ _FACT_COLUMNS = (
     "shipped_at",
     "cancelled_at",
 )
-# Counters: (count, open or cancelled..., amount, units, latest timestamp) — see contributions.
-Contribution = tuple[Any, list[Any]]
+# What one order adds to one report row: (the row's key, values of the report's ``sums``
+# columns followed by its ``latest`` ones).
+Contribution = tuple[Any, tuple[Any, ...]]
 
 
 class _FactProjection(_OrderProjection):
     """A report fed by per-order facts; subclasses say what one order contributes to it."""
 
     fact_model: ClassVar[type[OrderFact]]
+    report_model: ClassVar[type[models.Model]]
+    key: ClassVar[str]
+    sums: ClassVar[tuple[str, ...]]  # columns that add up
+    latest: ClassVar[tuple[str, ...]] = ()  # columns that keep their maximum
 
     def load(self, generation: int, order_ids: set[OrderId]) -> dict[OrderId, OrderState]:
         states = {}
@@ -230,11 +236,11 @@ class _FactProjection(_OrderProjection):
 
     def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
         states = self.states_for(events, generation)
-        before: dict[Any, list[Any]] = defaultdict(_zeros)
+        before = _Totals(len(self.sums))
         for order_id in {order_id_of(e) for e in events}:
             state = states.get(order_id)
             if state is not None:
-                _add(before, self.contributions(state), sign=1)
+                before.add(self.contributions(state))
         touched = fold(events, states)
         tables.upsert(
             self.fact_model,
@@ -256,33 +262,55 @@ class _FactProjection(_OrderProjection):
             unique=["order_id"],
             update=_FACT_COLUMNS,
         )
-        deltas: dict[Any, list[Any]] = defaultdict(_zeros)
+        deltas = _Totals(len(self.sums))
         for state in touched.values():
-            _add(deltas, self.contributions(state), sign=1)
-        for key, values in before.items():
-            _add(deltas, [(key, values)], sign=-1)
-        changed = {k: v for k, v in deltas.items() if any(v[:-1]) or v[-1] is not None}
-        self.write_deltas(generation, changed)
+            deltas.add(self.contributions(state))
+        deltas.subtract(before)
+        columns = (*self.sums, *self.latest)
+        tables.add(
+            self.report_model,
+            generation,
+            [{self.key: key, **dict(zip(columns, values, strict=True))} for key, values in deltas],
+            key=self.key,
+            sums=self.sums,
+            latest=self.latest,
+        )
 
     def contributions(self, state: OrderState) -> Iterable[Contribution]:
         raise NotImplementedError
 
-    def write_deltas(self, generation: int, deltas: dict[Any, list[Any]]) -> None:
-        raise NotImplementedError
 
+class _Totals:
+    """Report rows being added up: ``sums`` counters, then maxima (timestamps)."""
 
-def _zeros() -> list[Any]:
-    return [0, 0, 0, ZERO, 0, None]
+    def __init__(self, sums: int) -> None:
+        self.sums = sums
+        self.rows: dict[Any, list[Any]] = {}
 
+    def add(self, parts: Iterable[Contribution]) -> None:
+        for key, values in parts:
+            row = self.rows.get(key)
+            if row is None:
+                self.rows[key] = list(values)
+                continue
+            for i in range(self.sums):
+                row[i] += values[i]
+            for i in range(self.sums, len(values)):
+                if values[i] is not None and (row[i] is None or values[i] > row[i]):
+                    row[i] = values[i]
 
-def _add(totals: dict[Any, list[Any]], parts: Iterable[Contribution], sign: int) -> None:
-    """Add (or subtract) counters; the last slot is a timestamp kept as a maximum."""
-    for key, values in parts:
-        slot = totals[key]
-        for i in range(5):
-            slot[i] += sign * values[i]
-        if sign > 0 and values[5] is not None and (slot[5] is None or values[5] > slot[5]):
-            slot[5] = values[5]
+    def subtract(self, other: _Totals) -> None:
+        """Take ``other``'s counters off (a maximum cannot be taken back: it stays)."""
+        for key, values in other.rows.items():
+            row = self.rows.setdefault(key, [0] * self.sums + [None] * (len(values) - self.sums))
+            for i in range(self.sums):
+                row[i] -= values[i]
+
+    def __iter__(self) -> Iterator[tuple[Any, list[Any]]]:
+        """The rows that change anything."""
+        for key, row in self.rows.items():
+            if any(row[: self.sums]) or any(v is not None for v in row[self.sums :]):
+                yield key, row
 
 
 def _utc_date(moment: datetime) -> date:
@@ -292,86 +320,46 @@ def _utc_date(moment: datetime) -> date:
 class CustomerSummaries(_FactProjection):
     name: ClassVar[str] = "customer_summaries"
     fact_model = CustomerOrderFact
+    report_model = CustomerSummary
     tables = (CustomerOrderFact, CustomerSummary)
+    key = "customer_id"
+    sums = ("order_count", "open_order_count", "cancelled_count", "lifetime_value")
+    latest = ("last_order_at",)
 
     def contributions(self, state: OrderState) -> Iterable[Contribution]:
         cancelled = state.status == CANCELLED
-        # orders, open, cancelled, lifetime value, (unused), last order at
         yield (
             state.customer_id,
-            [
+            (
                 1,
                 1 if state.status == PENDING else 0,
                 1 if cancelled else 0,
                 ZERO if cancelled else state.total,
-                0,
                 state.created_at,
-            ],
-        )
-
-    def write_deltas(self, generation: int, deltas: dict[Any, list[Any]]) -> None:
-        tables.add(
-            CustomerSummary,
-            generation,
-            [
-                {
-                    "customer_id": customer_id,
-                    "order_count": d[0],
-                    "open_order_count": d[1],
-                    "cancelled_count": d[2],
-                    "lifetime_value": d[3],
-                    "last_order_at": d[5],
-                }
-                for customer_id, d in deltas.items()
-            ],
-            key="customer_id",
-            sums=("order_count", "open_order_count", "cancelled_count", "lifetime_value"),
-            latest=("last_order_at",),
+            ),
         )
 
 
 class DailySalesReport(_FactProjection):
     name: ClassVar[str] = "daily_sales"
     fact_model = SalesOrderFact
+    report_model = DailySales
     tables = (SalesOrderFact, DailySales)
+    key = "date"
+    sums = ("orders_placed", "orders_cancelled", "orders_shipped", "gross_revenue", "items_sold")
 
     def contributions(self, state: OrderState) -> Iterable[Contribution]:
         assert state.created_at is not None
         counted = state.status != CANCELLED
-        # placed, cancelled, shipped, revenue, items; revenue and items on the day placed.
+        # Revenue and items count on the day the order was placed.
         yield (
             _utc_date(state.created_at),
-            [1, 0, 0, state.total if counted else ZERO, state.item_count if counted else 0, None],
+            (1, 0, 0, state.total if counted else ZERO, state.item_count if counted else 0),
         )
         if state.cancelled_at is not None:
-            yield (_utc_date(state.cancelled_at), [0, 1, 0, ZERO, 0, None])
+            yield (_utc_date(state.cancelled_at), (0, 1, 0, ZERO, 0))
         if state.shipped_at is not None:
-            yield (_utc_date(state.shipped_at), [0, 0, 1, ZERO, 0, None])
-
-    def write_deltas(self, generation: int, deltas: dict[Any, list[Any]]) -> None:
-        tables.add(
-            DailySales,
-            generation,
-            [
-                {
-                    "date": day,
-                    "orders_placed": d[0],
-                    "orders_cancelled": d[1],
-                    "orders_shipped": d[2],
-                    "gross_revenue": d[3],
-                    "items_sold": d[4],
-                }
-                for day, d in deltas.items()
-            ],
-            key="date",
-            sums=(
-                "orders_placed",
-                "orders_cancelled",
-                "orders_shipped",
-                "gross_revenue",
-                "items_sold",
-            ),
-        )
+            yield (_utc_date(state.shipped_at), (0, 0, 1, ZERO, 0))
 
 
 def register_all() -> None:
