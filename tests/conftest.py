@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.db.backends.postgresql.operations import DatabaseOperations
 
@@ -31,3 +32,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords or "celery_worker" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def clerk(django_user_model: type[User]) -> User:
+    """A user of the group order-clerks, without a password (hashing one is slow).
+
+    The group and its permission are made here if missing: transactional tests flush the
+    tables between tests, what the migrations created included.
+    """
+    group, _ = Group.objects.get_or_create(name="order-clerks")
+    group.permissions.add(
+        Permission.objects.get(content_type__app_label="orders", codename="issue_order_commands")
+    )
+    user = django_user_model.objects.create_user(username="clerk")
+    user.groups.add(group)
+    return user

@@ -42,13 +42,6 @@ SLASHES = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
 # No passwords: hashing one costs a noticeable fraction of a second, and clients log in by
 # token, force_login or force_authenticate.
 @pytest.fixture
-def clerk(db: None) -> User:
-    user = User.objects.create_user("clerk")
-    user.groups.add(Group.objects.get(name="order-clerks"))
-    return user
-
-
-@pytest.fixture
 def plain_user(db: None) -> User:
     return User.objects.create_user("plain")
 

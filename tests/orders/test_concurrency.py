@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import User
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -18,17 +18,6 @@ from tests.orders.builders import create_body, item_body
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 Answer = tuple[int, Any]
-
-
-@pytest.fixture
-def clerk() -> User:
-    # Transactional tests flush the tables between tests, migration data included, so the
-    # group is recreated here rather than assumed.
-    user = User.objects.create_user("clerk")
-    group, _ = Group.objects.get_or_create(name="order-clerks")
-    group.permissions.add(Permission.objects.get(codename="issue_order_commands"))
-    user.groups.add(group)
-    return user
 
 
 def client_for(user: User) -> APIClient:

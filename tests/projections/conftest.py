@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import redis
-from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.utils import timezone
 from kombu import pools
@@ -21,19 +20,6 @@ from projections import base
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 APPLIED_TABLE = "tests_projection_applied"
-
-
-@pytest.fixture
-def clerk(django_user_model: Any) -> Any:
-    """A user of the group order-clerks (re-created here: transactional tests flush it)."""
-    permission = Permission.objects.get(
-        content_type__app_label="orders", codename="issue_order_commands"
-    )
-    group, _ = Group.objects.get_or_create(name="order-clerks")
-    group.permissions.add(permission)
-    user = django_user_model.objects.create_user(username="clerk")  # no password: no hashing
-    user.groups.add(group)
-    return user
 
 
 @pytest.fixture
