@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from io import StringIO
 from typing import Any
@@ -19,7 +18,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from orders.domain import events as ev
-from projections import runner, tables
+from projections import base, read_models, runner, tables
 from tests.projections import builders as b
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -120,20 +119,18 @@ def test_a_batch_that_rolls_back_leaves_no_trace_in_the_states_kept(
     assert runner.active_state("order_views").error_position is None
 
 
-def test_states_are_not_kept_beyond_the_capacity(settings: Any) -> None:
+def test_only_the_most_recently_folded_orders_are_kept_up_to_the_capacity(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings.PROJECTION_BATCH_SIZE = 2
-    projection = runner.base.get("order_views")
-    monkeypatch_capacity = projection.cache.capacity  # type: ignore[attr-defined]
-    projection.cache.capacity = 3  # type: ignore[attr-defined]
-    try:
-        for n in range(8):
-            b.append_new_order(customer_id=f"cust-{n}")
-        b.catch_up_until_applied(["order_views"])
-        generation = runner.active_state("order_views").generation
-        kept = projection.cache.states(generation)  # type: ignore[attr-defined]
-        assert kept == {}  # between batches nothing is handed out...
-        slot = projection.cache._slots()[generation]  # type: ignore[attr-defined]
-        assert 0 < len(slot.states) <= 3  # ...and at most the capacity is kept
-        assert all(isinstance(uuid.UUID(order_id), uuid.UUID) for order_id in slot.states)
-    finally:
-        projection.cache.capacity = monkeypatch_capacity  # type: ignore[attr-defined]
+    projection = base.get("order_views")
+    assert isinstance(projection, read_models.OrderViews)
+    cache = projection.cache
+    monkeypatch.setattr(cache, "capacity", 3)
+    orders = [str(b.append_new_order(customer_id=f"cust-{n}")[0]) for n in range(8)]
+
+    b.catch_up_until_applied(["order_views"])
+
+    generation = runner.active_state("order_views").generation
+    assert cache.states(generation) == {}  # nothing is handed out between batches
+    assert list(cache._slots()[generation].states) == orders[-3:]
