@@ -38,6 +38,7 @@ from functools import partial
 from typing import Any
 
 from bench.common import (
+    MEASUREMENT_HEADERS,
     Measurement,
     ServerCpu,
     Session,
@@ -47,6 +48,7 @@ from bench.common import (
     format_table,
     machine_note,
     measure,
+    measurement_rows,
     median_of,
     raw_event_table_ddl,
     setup_django,
@@ -136,6 +138,10 @@ def commands_session(number: int, *, with_key: bool = True) -> Iterator[Step]:
         connection.close()
 
 
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 @contextmanager
 def raw_session(number: int) -> Iterator[Step]:
     """The same event, one INSERT and one COMMIT per order, by plain psycopg."""
@@ -146,9 +152,6 @@ def raw_session(number: int) -> Iterator[Step]:
 
     rng = random.Random(10_000 + number)
     actor = f"bench-writer-{number}"
-
-    def compact(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"))
 
     with psycopg.connect(**conninfo(DB_NAME)) as conn:
 
@@ -201,9 +204,6 @@ def same_sql_session(number: int) -> Iterator[Step]:
 
     rng = random.Random(30_000 + number)
     actor = f"bench-sql-{number}"
-
-    def compact(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"))
 
     with psycopg.connect(**conninfo(DB_NAME)) as conn:
 
@@ -329,40 +329,14 @@ def report(results: dict[tuple[str, int], Measurement], writer_counts: list[int]
     met = True
     for writers in writer_counts:
         raw = results[("raw psycopg INSERT", writers)]
-        for (_, w), m in results.items():
-            if w != writers:
-                continue
-            rows.append(
-                [
-                    m.label,
-                    writers,
-                    m.events,
-                    round(m.seconds, 2),
-                    m.events_per_second,
-                    m.latency_ms(0.5),
-                    m.latency_ms(0.99),
-                    m.cpu_us_per_unit(m.client_cpu),
-                    m.cpu_us_per_unit(m.server_cpu),
-                    f"{m.events_per_second / raw.events_per_second:.2f}x",
-                ]
-            )
+        selected = [m for (_, w), m in results.items() if w == writers]
+        for row, m in zip(measurement_rows(selected), selected, strict=True):
+            rows.append([*row, f"{m.events_per_second / raw.events_per_second:.2f}x"])
         if writers == 4:
             ours = results[("commands", writers)]
             met = ours.events_per_second / raw.events_per_second >= TARGET_AT_4_WRITERS
-    headers = (
-        "system",
-        "writers",
-        "events",
-        "seconds",
-        "events/s",
-        "p50 ms",
-        "p99 ms",
-        "client CPU µs/ev",
-        "server CPU µs/ev",
-        "vs raw",
-    )
     print()
-    print(format_table(rows, headers))
+    print(format_table(rows, (*MEASUREMENT_HEADERS, "vs raw")))
     return met
 
 
