@@ -14,7 +14,7 @@ format:
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
 
 typecheck:
-	.venv/bin/mypy eventstore orders
+	.venv/bin/mypy eventstore orders projections common config
 
 bench:
 	./scripts/bench.sh

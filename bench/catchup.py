@@ -529,7 +529,7 @@ class Breakdown:
 def instrumented(breakdown: Breakdown) -> Iterator[None]:
     from django.db import connection
 
-    from projections import base, runner
+    from projections.engine import base, runner
 
     saved_read, saved_advance = runner.read_all, runner._advance
     runner.read_all = breakdown.wrap("read", saved_read)
@@ -606,7 +606,7 @@ def verify_against_raw() -> str:
 
 
 def run_projections(count: int, *, profile: bool, budget: float) -> dict[str, Result]:
-    from projections import runner
+    from projections.engine import runner
 
     results: dict[str, Result] = {}
     breakdown = Breakdown()

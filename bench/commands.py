@@ -26,7 +26,6 @@ Idempotency-Key, and the service's own two statements sent by plain psycopg.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import uuid
@@ -97,15 +96,16 @@ def create_order_command(rng: random.Random) -> Any:
 
 
 def request_hash(command: Any) -> str:
-    """What the API hashes for an Idempotency-Key: method, path and the canonical body."""
+    """What the API fingerprints for an Idempotency-Key: method, path and the body."""
+    from orders import idempotency
+
     body = {
         "customer_id": command.customer_id,
         "items": [item.to_payload() for item in command.items],
         "shipping_address": command.shipping_address.to_payload(),
         "currency": command.currency,
     }
-    raw = "POST /api/orders?\n" + json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return idempotency.fingerprint("POST", "/api/orders", "", body)
 
 
 # --- the systems --------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def commands_session(number: int, *, with_key: bool = True) -> Iterator[Step]:
             idempotency_key=str(uuid.uuid4()) if with_key else None,
             request_hash=request_hash(command) if with_key else "",
         )
-        if outcome.status_code != 201 or outcome.replayed:
+        if outcome.replayed or outcome.result.version != 1:
             raise RuntimeError(f"CreateOrder was not applied: {outcome}")
         return 1
 
@@ -199,8 +199,8 @@ def same_sql_session(number: int) -> Iterator[Step]:
     import psycopg
 
     from eventstore.store import _pg_append_sql
+    from orders import idempotency
     from orders.domain.events import OrderCreated
-    from orders.services import _RECORD_KEY_SQL
 
     rng = random.Random(30_000 + number)
     actor = f"bench-sql-{number}"
@@ -248,8 +248,8 @@ def same_sql_session(number: int) -> Iterator[Step]:
             ).fetchall()
             body = {"order_id": str(command.order_id), "version": 1, "position": rows[-1][0]}
             conn.execute(
-                _RECORD_KEY_SQL,
-                [actor, key, request_hash(command), 201, compact(body), now],
+                idempotency.record_sql(),
+                [actor, key, request_hash(command), compact(body), now],
                 prepare=True,
             ).fetchone()
             conn.commit()
@@ -276,7 +276,7 @@ def prepare() -> None:
 def switch_off_projection_wakeups() -> None:
     import orders.services
 
-    orders.services.wake_projections = lambda: None
+    orders.services.wake_projections = lambda: None  # type: ignore[assignment]
 
 
 def stored_counts() -> tuple[int, int]:

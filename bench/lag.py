@@ -11,7 +11,7 @@ In a fresh database ``bench_lag`` (dropped, recreated, migrated), with Redis db 
    in-process, one thread, for ``--rate-seconds`` (the worker runs and catches up meanwhile);
 3. issues commands at half that rate for ``--seconds``. For each command it takes the commit
    instant (inside the on-commit wake-up) and the command's checkpoint
-   (``eventstore.store.checkpoint_of(position)``); a separate listener process LISTENs on the
+   (``eventstore.store.checkpoint_at(position)``); a separate listener process LISTENs on the
    'projections' channel the runner NOTIFYs after every batch and reads the active checkpoints.
    Lag = first moment a projection's checkpoint covers the command - commit;
 4. measures a no-op Celery task's publish -> run latency at ``--noop-rate`` tasks/s, and at
@@ -333,7 +333,7 @@ def first_visible(
 def paced_run(
     rng: random.Random, clock: CommitClock, rate: float, seconds: float
 ) -> tuple[list[tuple[float, int, int]], float]:
-    from eventstore.store import checkpoint_of
+    from eventstore.store import checkpoint_at
 
     commands: list[tuple[float, int, int]] = []
     interval = 1.0 / rate
@@ -347,7 +347,7 @@ def paced_run(
         if due > now:
             time.sleep(due - now)
         committed, position = issue(rng, clock)
-        ck = checkpoint_of(position)
+        ck = checkpoint_at(position)
         assert ck is not None
         commands.append((committed, ck.tx_id, ck.position))
         n += 1

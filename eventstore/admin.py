@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from config.admin_base import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin
 from eventstore.models import Event
 
 

@@ -19,8 +19,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from common.db import fetch, json_loads
 from eventstore.models import Event
-from eventstore.sql import fetch, json_loads
 from eventstore.upcasting import upcast
 
 ANY: Final = "any"
@@ -390,7 +390,7 @@ def _row_to_event(row: Sequence[Any]) -> RecordedEvent:
     )
 
 
-def checkpoint_of(position: int) -> Checkpoint | None:
+def checkpoint_at(position: int) -> Checkpoint | None:
     """The checkpoint at which the event at ``position`` counts as read (None if no such event)."""
     if _is_postgres():
         with connection.cursor() as cursor:

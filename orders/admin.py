@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from config.admin_base import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin
 from orders.models import IdempotencyRecord
 
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
-    list_display = ("key", "actor", "status_code", "created_at")
+    list_display = ("key", "actor", "response", "created_at")
     search_fields = ("=key", "=actor")

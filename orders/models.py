@@ -12,8 +12,8 @@ class IdempotencyRecord(models.Model):
     actor = models.CharField(max_length=150)
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField(null=True)
-    response = models.JSONField(encoder=DjangoJSONEncoder, null=True)
+    # The first answer's body: {"order_id", "version", "position"}.
+    response = models.JSONField(encoder=DjangoJSONEncoder)
     # No index: the hourly expiry can afford a scan; every command would pay for an index.
     created_at = models.DateTimeField()
 

@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from orders.services import expire_idempotency_keys
+from orders import idempotency
 
 
 @shared_task(name="orders.expire_idempotency_keys")
-def expire_idempotency_keys_task() -> int:
-    return expire_idempotency_keys()
+def expire_idempotency_keys() -> int:
+    return idempotency.expire()

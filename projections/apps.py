@@ -1,4 +1,4 @@
-"""App configuration for the projection runner, the read models and the query API."""
+"""App configuration of the read side: the projection engine and the order read models."""
 
 from django.apps import AppConfig
 
@@ -9,7 +9,7 @@ class ProjectionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from projections import tasks  # noqa: F401 - registers the catch-up task
-        from projections.read_models import register_all
+        from projections.engine import tasks  # noqa: F401 - registers the catch-up task
+        from projections.read_models.order_views import register_all
 
         register_all()

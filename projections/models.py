@@ -1,218 +1,23 @@
-"""Projection bookkeeping (checkpoints, skips) and the order read models.
+"""The app's models, for Django: the engine's bookkeeping and the order read models' tables."""
 
-Read-model rows carry a ``generation``: a rebuild fills a new generation while queries keep
-reading the active one, then switches (see projections.runner). Only projectors write here.
-"""
+from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
+from projections.read_models.models import (
+    CustomerOrderFact,
+    CustomerSummary,
+    DailySales,
+    OrderView,
+    OrderViewItem,
+    SalesOrderFact,
+)
 
-from __future__ import annotations
-
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
-
-
-class ProjectionStatus(models.TextChoices):
-    RUNNING = "running"
-    FAILED = "failed"
-    REBUILDING = "rebuilding"
-    # Replaced by a rebuild; its rows are kept a little while for queries already reading them.
-    RETIRED = "retired"
-
-
-class ProjectionState(models.Model):
-    """One projection generation's checkpoint and health. Exactly one generation is active."""
-
-    name = models.CharField(max_length=100)
-    generation = models.PositiveIntegerField(default=1)
-    active = models.BooleanField(default=False)
-    status = models.CharField(
-        max_length=20, choices=ProjectionStatus.choices, default=ProjectionStatus.RUNNING
-    )
-    # Checkpoint: every event at or before (tx_id, position) has been applied.
-    tx_id = models.BigIntegerField(default=0)
-    position = models.BigIntegerField(default=0)
-    events_applied = models.BigIntegerField(default=0)
-    # Poison handling: the event that keeps failing, how often, and when to try again.
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
-    error_position = models.BigIntegerField(null=True, blank=True)
-    retry_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["name", "generation"], name="projection_generation"),
-            models.UniqueConstraint(
-                fields=["name"], condition=models.Q(active=True), name="projection_one_active"
-            ),
-        ]
-        ordering = ["name", "generation"]
-
-    def __str__(self) -> str:
-        return f"{self.name} (generation {self.generation}, {self.status})"
-
-
-class ProjectionSkip(models.Model):
-    """An event an operator chose to skip, with who, when and why. Nothing is skipped silently."""
-
-    name = models.CharField(max_length=100)
-    generation = models.PositiveIntegerField()
-    position = models.BigIntegerField()
-    event_id = models.UUIDField()
-    event_type = models.CharField(max_length=100)
-    error = models.TextField(blank=True, default="")
-    reason = models.TextField()
-    actor = models.CharField(max_length=150)
-    skipped_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-skipped_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name}: skipped #{self.position} by {self.actor}"
-
-
-# --- order_views ----------------------------------------------------------------------------
-class OrderView(models.Model):
-    generation = models.PositiveIntegerField()
-    order_id = models.UUIDField()
-    customer_id = models.CharField(max_length=64)
-    status = models.CharField(max_length=20)
-    currency = models.CharField(max_length=3)
-    total_amount = models.DecimalField(max_digits=16, decimal_places=2)
-    item_count = models.PositiveIntegerField()
-    shipping_address = models.JSONField(encoder=DjangoJSONEncoder)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    shipped_at = models.DateTimeField(null=True)
-    cancelled_at = models.DateTimeField(null=True)
-    cancel_reason = models.CharField(max_length=500, null=True)  # noqa: DJ001 - null: none given
-    carrier = models.CharField(max_length=100, blank=True, default="")
-    tracking_number = models.CharField(max_length=100, blank=True, default="")
-    version = models.PositiveIntegerField()
-    # Customer id, product ids, city and cancel reason: what `q` searches (full text on PG).
-    search_text = models.TextField(default="")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["generation", "order_id"], name="order_view_order")
-        ]
-        indexes = [
-            models.Index(fields=["generation", "customer_id", "-created_at"], name="ov_customer"),
-            models.Index(fields=["generation", "-created_at"], name="ov_created"),
-            models.Index(fields=["generation", "status", "-created_at"], name="ov_status"),
-            models.Index(fields=["generation", "total_amount"], name="ov_total"),
-            models.Index(fields=["generation", "item_count"], name="ov_item_count"),
-            models.Index(fields=["generation", "updated_at"], name="ov_updated"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Order {self.order_id} ({self.status})"
-
-
-class OrderViewItem(models.Model):
-    generation = models.PositiveIntegerField()
-    order_id = models.UUIDField()
-    line_no = models.PositiveIntegerField()
-    product_id = models.CharField(max_length=64)
-    quantity = models.PositiveIntegerField()
-    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
-    line_total = models.DecimalField(max_digits=16, decimal_places=2)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["generation", "order_id", "product_id"], name="order_view_item_product"
-            )
-        ]
-        ordering = ["order_id", "line_no"]
-
-    def __str__(self) -> str:
-        return f"{self.quantity} x {self.product_id}"
-
-
-# --- per-order facts behind the customer summaries and the daily sales -----------------------
-class OrderFact(models.Model):
-    """What an aggregate report needs of one order; each report projection keeps its own."""
-
-    generation = models.PositiveIntegerField()
-    order_id = models.UUIDField()
-    customer_id = models.CharField(max_length=64)
-    status = models.CharField(max_length=20)
-    lines = models.JSONField(encoder=DjangoJSONEncoder, default=list)
-    total_amount = models.DecimalField(max_digits=16, decimal_places=2)
-    item_count = models.PositiveIntegerField()
-    created_at = models.DateTimeField()
-    shipped_at = models.DateTimeField(null=True)
-    cancelled_at = models.DateTimeField(null=True)
-
-    class Meta:
-        abstract = True
-
-
-class CustomerOrderFact(OrderFact):
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["generation", "order_id"], name="customer_fact_order")
-        ]
-        indexes = [models.Index(fields=["generation", "customer_id"], name="cof_customer")]
-
-    def __str__(self) -> str:
-        return f"Order {self.order_id} of {self.customer_id}"
-
-
-class SalesOrderFact(OrderFact):
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["generation", "order_id"], name="sales_fact_order")
-        ]
-        indexes = [
-            models.Index(fields=["generation", "created_at"], name="sof_created"),
-            models.Index(fields=["generation", "shipped_at"], name="sof_shipped"),
-            models.Index(fields=["generation", "cancelled_at"], name="sof_cancelled"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Order {self.order_id} placed {self.created_at:%Y-%m-%d}"
-
-
-class CustomerSummary(models.Model):
-    # Plain (not positive) integers: projectors upsert signed deltas, see read_models.
-    generation = models.IntegerField()
-    customer_id = models.CharField(max_length=64)
-    order_count = models.IntegerField()
-    open_order_count = models.IntegerField()
-    cancelled_count = models.IntegerField()
-    lifetime_value = models.DecimalField(max_digits=18, decimal_places=2)
-    last_order_at = models.DateTimeField(null=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["generation", "customer_id"], name="customer_summary_customer"
-            )
-        ]
-        verbose_name_plural = "customer summaries"
-
-    def __str__(self) -> str:
-        return f"Customer {self.customer_id}"
-
-
-class DailySales(models.Model):
-    generation = models.IntegerField()
-    date = models.DateField()
-    orders_placed = models.IntegerField()
-    orders_cancelled = models.IntegerField()
-    orders_shipped = models.IntegerField()
-    gross_revenue = models.DecimalField(max_digits=18, decimal_places=2)
-    items_sold = models.IntegerField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["generation", "date"], name="daily_sales_date")
-        ]
-        verbose_name_plural = "daily sales"
-        ordering = ["date"]
-
-    def __str__(self) -> str:
-        return f"Sales on {self.date}"
+__all__ = [
+    "CustomerOrderFact",
+    "CustomerSummary",
+    "DailySales",
+    "OrderView",
+    "OrderViewItem",
+    "ProjectionSkip",
+    "ProjectionState",
+    "ProjectionStatus",
+    "SalesOrderFact",
+]

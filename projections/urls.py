@@ -1,21 +1,10 @@
-"""Query routes; every path answers with or without a trailing slash."""
+"""The read side's routes: the projections' status, then the order read models' queries."""
 
-from django.urls import re_path
+from django.urls import include, re_path
 
-from projections import api
+from projections.engine.api import ProjectionsView
 
 urlpatterns = [
-    re_path(r"^orders/search/?$", api.SearchOrdersView.as_view(), name="order-search"),
-    re_path(
-        r"^customers/(?P<customer_id>[^/]+)/orders/?$",
-        api.CustomerOrdersView.as_view(),
-        name="customer-orders",
-    ),
-    re_path(
-        r"^customers/(?P<customer_id>[^/]+)/summary/?$",
-        api.CustomerSummaryView.as_view(),
-        name="customer-summary",
-    ),
-    re_path(r"^reports/daily-sales/?$", api.DailySalesView.as_view(), name="daily-sales"),
-    re_path(r"^projections/?$", api.ProjectionsView.as_view(), name="projections"),
+    re_path(r"^projections/?$", ProjectionsView.as_view(), name="projections"),
+    re_path(r"", include("projections.read_models.urls")),
 ]

@@ -1,14 +1,14 @@
-"""Command handlers (load → decide → save) and the command bus that routes commands to them."""
+"""Command handlers (load → decide → save), one per command type, and ``handle`` routing to them."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Final, Protocol
 
+from common.dispatch import HandlerMap, handler_for
 from orders.domain import commands as cmd
-from orders.domain.errors import ConcurrencyConflict, OrderNotFound, VersionMismatch
+from orders.domain.errors import VersionMismatch
 from orders.domain.model import Order
 
 
@@ -83,66 +83,17 @@ def handle_cancel_order(command: cmd.CancelOrder, orders: OrderRepository) -> Co
     return orders.save(order)
 
 
-C = TypeVar("C", bound=cmd.Command)
-Handler = Callable[[Any, OrderRepository], CommandResult]
+# Each command type and the one handler that decides it.
+HANDLERS: Final[HandlerMap[cmd.Command, CommandResult]] = {
+    cmd.CreateOrder: handle_create_order,
+    cmd.AddOrderItem: handle_add_order_item,
+    cmd.RemoveOrderItem: handle_remove_order_item,
+    cmd.ChangeShippingAddress: handle_change_shipping_address,
+    cmd.ShipOrder: handle_ship_order,
+    cmd.CancelOrder: handle_cancel_order,
+}
 
 
-class NoHandlerError(LookupError):
-    pass
-
-
-class CommandBus:
-    """Routes each command type to exactly one handler."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[type[cmd.Command], Handler] = {}
-
-    def register(
-        self, command_type: type[C], handler: Callable[[C, OrderRepository], CommandResult]
-    ) -> None:
-        if command_type in self._handlers:
-            raise ValueError(f"{command_type.__name__} already has a handler")
-        self._handlers[command_type] = handler
-
-    def dispatch(self, command: cmd.Command, orders: OrderRepository) -> CommandResult:
-        try:
-            handler = self._handlers[type(command)]
-        except KeyError:
-            raise NoHandlerError(
-                f"No handler registered for command {type(command).__name__}"
-            ) from None
-        return handler(command, orders)
-
-
-def default_bus() -> CommandBus:
-    bus = CommandBus()
-    bus.register(cmd.CreateOrder, handle_create_order)
-    bus.register(cmd.AddOrderItem, handle_add_order_item)
-    bus.register(cmd.RemoveOrderItem, handle_remove_order_item)
-    bus.register(cmd.ChangeShippingAddress, handle_change_shipping_address)
-    bus.register(cmd.ShipOrder, handle_ship_order)
-    bus.register(cmd.CancelOrder, handle_cancel_order)
-    return bus
-
-
-class InMemoryOrderRepository:
-    """Orders as lists of events in a dict: for unit tests and fuzzing, no database."""
-
-    def __init__(self) -> None:
-        self.streams: dict[uuid.UUID, list[Any]] = {}
-        self.position = 0
-
-    def get(self, order_id: uuid.UUID) -> Order:
-        if order_id not in self.streams:
-            raise OrderNotFound(f"Order {order_id} does not exist.", order_id=str(order_id))
-        return Order.from_events(order_id, self.streams[order_id])
-
-    def save(self, order: Order) -> CommandResult:
-        stream = self.streams.setdefault(order.id, [])
-        if len(stream) != order.version:
-            raise ConcurrencyConflict(f"Order {order.id} changed concurrently.")
-        stream.extend(order.pending)
-        self.position += len(order.pending)
-        order.version += len(order.pending)
-        order.pending = []
-        return CommandResult(order.id, order.version, self.position)
+def handle(command: cmd.Command, orders: OrderRepository) -> CommandResult:
+    """Decide ``command`` with its handler; raises NoHandlerError for an unknown type."""
+    return handler_for(HANDLERS, command)(command, orders)

@@ -10,7 +10,7 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.utils import CursorWrapper
 from django.db.migrations.state import StateApps
 
-from projections import partitions
+from projections.engine import partitions
 
 READ_MODEL_TABLES = {
     "projections_orderview": "order_views",

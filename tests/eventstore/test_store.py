@@ -29,7 +29,7 @@ from eventstore.store import (
     RecordedEvent,
     append_to_stream,
     backlog,
-    checkpoint_of,
+    checkpoint_at,
     current_version,
     head_position,
     read_all,
@@ -377,10 +377,10 @@ def test_checkpoint_of_an_event_is_the_checkpoint_read_all_gives_it(transactiona
     append_to_stream("order-2", "Order", events(2), expected_version=NO_STREAM)
 
     for event in read_log():
-        assert checkpoint_of(event.global_position) == event.checkpoint
+        assert checkpoint_at(event.global_position) == event.checkpoint
 
-    assert checkpoint_of(head_position() + 1) is None
-    assert checkpoint_of(0) is None
+    assert checkpoint_at(head_position() + 1) is None
+    assert checkpoint_at(0) is None
 
 
 def test_checkpoint_of_an_event_lets_a_follower_resume_just_after_it(
@@ -390,7 +390,7 @@ def test_checkpoint_of_an_event_lets_a_follower_resume_just_after_it(
         "order-1", "Order", events(4), expected_version=NO_STREAM
     ).positions
 
-    resume = checkpoint_of(positions[1])
+    resume = checkpoint_at(positions[1])
 
     assert resume is not None
     assert [e.global_position for e in read_log(resume)] == list(positions[2:])

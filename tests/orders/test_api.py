@@ -18,8 +18,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from eventstore.models import Event
+from orders.idempotency import expire as expire_idempotency_keys
 from orders.models import IdempotencyRecord
-from orders.services import expire_idempotency_keys
 from tests.orders.builders import address_body, create_body, item_body
 
 pytestmark = pytest.mark.django_db
@@ -1181,7 +1181,7 @@ def _outage(*args: Any, **kwargs: Any) -> Any:
 def test_a_database_outage_during_a_command_answers_503(
     api: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("orders.api.execute_command", _outage)
+    monkeypatch.setattr("orders.api.commands.execute_command", _outage)
 
     with nothing_appended():
         response = api.post("/api/orders", create_body(), format="json")

@@ -23,9 +23,10 @@ from orders.domain.errors import (
     RuleViolation,
     VersionMismatch,
 )
-from orders.domain.handlers import InMemoryOrderRepository, default_bus
+from orders.domain.handlers import handle
 from orders.domain.model import Order
 from orders.domain.values import Address, LineItem
+from tests.orders.fakes import InMemoryOrderRepository
 
 ORDER_ID = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
 UNKNOWN_ID = uuid.UUID("00000000-0000-4000-8000-0000000000bb")
@@ -183,18 +184,18 @@ def _assert_same_state(order: Order, model: Reference) -> None:
 def test_the_aggregate_always_agrees_with_the_reference_model(
     sequence: list[cmd.Command],
 ) -> None:
-    repo, bus, model = InMemoryOrderRepository(), default_bus(), Reference()
+    repo, model = InMemoryOrderRepository(), Reference()
     for command in sequence:
         expected_error = model.expect(command)
         stored_before = sum(len(s) for s in repo.streams.values())
         if expected_error is None:
-            result = bus.dispatch(command, repo)
+            result = handle(command, repo)
             assert result.version == model.version
             assert result.position == repo.position
         else:
             error_type, code = expected_error
             try:
-                bus.dispatch(command, repo)
+                handle(command, repo)
             except DomainError as error:
                 assert type(error) is error_type
                 assert error.code == code
@@ -211,10 +212,10 @@ def test_the_aggregate_always_agrees_with_the_reference_model(
 def test_rebuilding_from_the_stored_payloads_gives_the_same_state(
     sequence: list[cmd.Command],
 ) -> None:
-    repo, bus = InMemoryOrderRepository(), default_bus()
+    repo = InMemoryOrderRepository()
     for command in sequence:
         with suppress(DomainError):
-            bus.dispatch(command, repo)
+            handle(command, repo)
     if ORDER_ID not in repo.streams:
         return
     live = repo.get(ORDER_ID)

@@ -11,12 +11,13 @@ from django.db import connection, models, transaction
 from django.db.models import JSONField
 
 from eventstore import store
+from orders import idempotency
 from orders.domain import commands as cmd
 from orders.domain import events as ev
 from orders.domain.values import Address, LineItem
 from orders.repository import STREAM_TYPE, stream_id_for
 from orders.services import execute_command
-from projections import base, runner
+from projections.engine import base, runner
 from tests.waiting import wait_until
 
 T = TypeVar("T")
@@ -39,7 +40,7 @@ def line(product_id: str = "sku-1", quantity: int = 1, unit_price: str = "10.00"
 def run_command(command: cmd.Command, *, actor: str = "tests") -> dict[str, Any]:
     """Run ``command``; returns the body a client would get: order_id, version, position."""
     outcome = execute_command(command, actor=actor, correlation_id=str(uuid.uuid4()))
-    return outcome.body
+    return idempotency.result_body(outcome.result)
 
 
 def place_order(
@@ -143,7 +144,7 @@ def append_new_order(
 # --- waiting and comparing ------------------------------------------------------------------
 def unapplied(name: str) -> int:
     """How many committed events the projection's active generation has not read yet."""
-    return store.backlog(runner.checkpoint_of(runner.active_state(name))).events
+    return store.backlog(runner.active_state(name).checkpoint).events
 
 
 def caught_up(names: Sequence[str] = READ_MODEL_PROJECTIONS) -> bool:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from kombu import pools
 from rest_framework.test import APIClient
 
-from projections import base
+from projections.engine import base
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 APPLIED_TABLE = "tests_projection_applied"

@@ -13,6 +13,7 @@ from celery.contrib.testing.worker import start_worker
 from celery.signals import after_task_publish, task_postrun
 from rest_framework.test import APIClient
 
+from projections.engine.wakeups import CATCH_UP
 from tests.projections import builders as b
 from tests.projections.conftest import CeleryOnRedis
 from tests.waiting import wait_until
@@ -23,7 +24,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-CATCH_UP = "projections.catch_up"
 SWEEP_EVERY = 1.0
 
 

@@ -12,8 +12,9 @@ from hypothesis import given
 
 from eventstore.store import RecordedEvent
 from orders.domain.errors import DomainError
-from orders.domain.handlers import InMemoryOrderRepository, default_bus
-from projections.folding import OrderState, fold
+from orders.domain.handlers import handle
+from projections.read_models.folding import OrderState, fold
+from tests.orders.fakes import InMemoryOrderRepository
 from tests.orders.test_properties import ORDER_ID, SETTINGS, sequences
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -40,10 +41,10 @@ def _recorded(events: list[tuple[str, dict[str, object]]]) -> list[RecordedEvent
 @SETTINGS
 @given(sequences)
 def test_folding_the_stored_events_gives_the_aggregates_state(sequence: list[object]) -> None:
-    repo, bus = InMemoryOrderRepository(), default_bus()
+    repo = InMemoryOrderRepository()
     for command in sequence:
         with suppress(DomainError):
-            bus.dispatch(command, repo)  # type: ignore[arg-type]
+            handle(command, repo)  # type: ignore[arg-type]
     if ORDER_ID not in repo.streams:
         return
     live = repo.get(ORDER_ID)

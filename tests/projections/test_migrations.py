@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from orders.domain import events as ev
-from projections import runner
+from projections.engine import runner
 from tests.projections import builders as b
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

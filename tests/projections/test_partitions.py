@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from projections import runner
+from projections.engine import runner
 from projections.models import OrderView
 from tests.projections import builders as b
 

@@ -20,11 +20,12 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from common.dispatch import NoHandlerError
 from eventstore.models import Event
-from projections import queries, runner, selectors
+from projections.engine import runner
+from projections.engine.tasks import catch_up
 from projections.models import OrderView, OrderViewItem, ProjectionState, ProjectionStatus
-from projections.selectors import bus
-from projections.tasks import catch_up
+from projections.read_models import queries, selectors
 from tests.projections import builders as b
 from tests.projections.conftest import Clock
 
@@ -830,20 +831,20 @@ def test_anonymous_readers_get_a_401(path: str) -> None:
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-# --- the query bus --------------------------------------------------------------------------
+# --- routing ------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class GetNothing(queries.Query):
     pass
 
 
-def test_dispatching_an_unregistered_query_raises_no_handler_error_naming_it() -> None:
-    with pytest.raises(queries.NoHandlerError, match="GetNothing"):
-        bus.dispatch(GetNothing())
+def test_answering_an_unregistered_query_raises_no_handler_error_naming_it() -> None:
+    with pytest.raises(NoHandlerError, match="GetNothing"):
+        selectors.answer(GetNothing())
 
 
-def test_a_query_type_can_have_only_one_handler() -> None:
-    local = queries.QueryBus()
-    local.register(GetNothing, lambda query: None)
-
-    with pytest.raises(ValueError, match="GetNothing"):
-        local.register(GetNothing, lambda query: None)
+def test_every_query_type_has_a_selector() -> None:
+    assert set(selectors.SELECTORS) == {
+        cls
+        for cls in vars(queries).values()
+        if isinstance(cls, type) and issubclass(cls, queries.Query) and cls is not queries.Query
+    }

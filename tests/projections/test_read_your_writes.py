@@ -11,7 +11,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from eventstore.store import head_position
-from projections import consistency
+from projections.engine import consistency
 from tests.projections import builders as b
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -21,10 +21,10 @@ from eventstore.models import Event
 from eventstore.store import RecordedEvent
 from orders.domain import commands as cmd
 from orders.domain.errors import DomainError
-from projections import base, runner
-from projections.folding import ORDER_EVENT_TYPES
+from projections.engine import base, runner
+from projections.engine.tasks import catch_up
 from projections.models import OrderView, ProjectionSkip, ProjectionStatus
-from projections.tasks import catch_up
+from projections.read_models.folding import ORDER_EVENT_TYPES
 from tests.projections import builders as b
 from tests.projections.conftest import APPLIED_TABLE
 from tests.waiting import wait_until

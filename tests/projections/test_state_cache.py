@@ -18,7 +18,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from orders.domain import events as ev
-from projections import base, read_models, runner, tables
+from projections.engine import base, runner, tables
+from projections.read_models import order_views as read_models
 from tests.projections import builders as b
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

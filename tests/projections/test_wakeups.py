@@ -9,8 +9,8 @@ import pytest
 import redis
 from celery import current_app
 
-from config import wakeups
-from projections.tasks import CATCH_UP
+from projections.engine import wakeups
+from projections.engine.wakeups import CATCH_UP
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from django.db.models import Sum
 
 from eventstore.store import head_position
 from orders.domain import events as ev
+from projections.engine.wakeups import CATCH_UP
 from projections.models import CustomerSummary, DailySales, OrderView, ProjectionState
 from tests.projections import builders as b
 from tests.projections.conftest import CeleryOnRedis
@@ -36,7 +37,6 @@ pytestmark = [
 
 ORDERS = 400  # three events each
 BATCH_SIZE = 20
-CATCH_UP = "projections.catch_up"
 RESEND_EVERY = 2.0
 SEED_WRITERS = 4
 

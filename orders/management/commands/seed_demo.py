@@ -13,7 +13,7 @@ from eventstore.models import Event
 from orders.domain import commands as cmd
 from orders.domain.values import Address, LineItem
 from orders.services import execute_command
-from projections.tasks import catch_up
+from projections.engine.tasks import catch_up
 
 CITIES = ["Berlin", "Lisbon", "Oslo", "Austin", "Kyoto", "Lyon"]
 PRODUCTS = [f"SKU-{n:03d}" for n in range(1, 31)]

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from projections import runner
+from projections.engine import runner
 
 
 class Command(BaseCommand):

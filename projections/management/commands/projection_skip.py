@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from projections import runner
+from projections.engine import runner
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from projections.selectors import projection_status_list
+from projections.engine.status import projection_status_list
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from eventstore.store import head_position
-from projections import base, runner
+from projections.engine import base, runner
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from projections.tasks import catch_up
+from projections.engine.tasks import catch_up
 
 
 class Command(BaseCommand):

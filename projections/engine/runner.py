@@ -22,10 +22,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from eventstore.sql import fetch
+from common.db import fetch
 from eventstore.store import Checkpoint, RecordedEvent, read_all
-from projections import base, partitions
-from projections.models import ProjectionSkip, ProjectionState, ProjectionStatus
+from projections.engine import base, partitions
+from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,6 @@ class CheckpointMoved(Exception):
 
 class ProjectionError(Exception):
     """An operator action that does not apply to the projection's current state."""
-
-
-def checkpoint_of(state: ProjectionState) -> Checkpoint:
-    return Checkpoint(state.tx_id, state.position)
 
 
 def active_state(name: str) -> ProjectionState:
@@ -123,7 +119,7 @@ def run_some(
         # releasing it: anything committed before that wake-up is visible to this check.
         if state.status == ProjectionStatus.FAILED or state.attempts:
             return read, False
-        if not read_all(checkpoint_of(state), limit=1):
+        if not read_all(state.checkpoint, limit=1):
             return read, False
 
 
@@ -212,7 +208,7 @@ def _drain(
                 # Also at a turn's start: with the young generations kept small, the
                 # collector's own passes between turns stay short (lag p99 17 vs 55-66 ms).
                 between_batches()
-            events = log.read(checkpoint_of(state), batch_size)
+            events = log.read(state.checkpoint, batch_size)
             if not events:
                 break
             batches += 1
@@ -326,7 +322,7 @@ def _apply(
 ) -> None:
     relevant = [e for e in events if e.event_type in projection.handles]
     with transaction.atomic():
-        projection.batch_starting(state.generation, checkpoint_of(state), events[-1].checkpoint)
+        projection.batch_starting(state.generation, state.checkpoint, events[-1].checkpoint)
         if relevant:
             projection.apply(relevant, state.generation)
         _advance(state, events[-1].checkpoint, applied=len(relevant))
@@ -434,7 +430,7 @@ def skip(name: str, *, reason: str, actor: str) -> ProjectionSkip:
     state = _failing_state(name)
     with projection_lock(name, state.generation, wait=True), transaction.atomic():
         state.refresh_from_db()
-        events = read_all(checkpoint_of(state), limit=1)
+        events = read_all(state.checkpoint, limit=1)
         if not events or events[0].global_position != state.error_position:
             raise ProjectionError(
                 f"{name} is not stopped at event {state.error_position}; nothing skipped."
@@ -514,7 +510,7 @@ def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
         target.refresh_from_db()
         while True:
             _drain(projection, target, progress)
-            if target.error_position is not None or not read_all(checkpoint_of(target), limit=1):
+            if target.error_position is not None or not read_all(target.checkpoint, limit=1):
                 break
         if target.error_position is not None:
             raise ProjectionError(f"Rebuild of {name} stopped: {target.last_error}")

@@ -1,20 +1,23 @@
-"""Read-your-writes at the HTTP edge: min_position / X-Min-Position and consistency_timeout."""
+"""Read-your-writes at the HTTP edge: min_position / X-Min-Position and consistency_timeout.
+
+This module reads and validates the request's parameters and writes the X-Consistency header;
+waiting is the projection engine's (projections.engine.consistency).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.serializers import validated
-from projections.consistency import wait_until_applied
+from common.http.fields import validated
 
-MAX_CONSISTENCY_TIMEOUT = 30.0
-DEFAULT_CONSISTENCY_TIMEOUT = 5.0
+MAX_CONSISTENCY_TIMEOUT: Final = 30.0
+DEFAULT_CONSISTENCY_TIMEOUT: Final = 5.0
 
 CONSISTENCY_PARAMETERS = [
     OpenApiParameter(
@@ -33,7 +36,7 @@ CONSISTENCY_PARAMETERS = [
         description="Seconds to wait for min_position (default 5, at most 30).",
     ),
 ]
-CONSISTENCY_QUERY_PARAMS = frozenset({"min_position", "consistency_timeout"})
+CONSISTENCY_QUERY_PARAMS: Final = frozenset({"min_position", "consistency_timeout"})
 
 
 class ConsistencyParams(serializers.Serializer[Any]):
@@ -43,11 +46,16 @@ class ConsistencyParams(serializers.Serializer[Any]):
     )
 
 
-def wait_for_consistency(request: Request, feeds: Sequence[str]) -> str | None:
-    """Honour min_position for an endpoint fed by ``feeds`` (the log itself when empty).
+@dataclass(frozen=True, slots=True)
+class MinPosition:
+    """What a client asked for: answer once ``position`` is applied, waiting ``timeout`` s."""
 
-    Returns the X-Consistency value to send, or None when no min_position was asked for.
-    """
+    position: int
+    timeout: float
+
+
+def min_position_of(request: Request) -> MinPosition | None:
+    """The request's read-your-writes demand (None without min_position); 400 if malformed."""
     raw: dict[str, Any] = {
         k: request.query_params[k] for k in CONSISTENCY_QUERY_PARAMS if k in request.query_params
     }
@@ -56,12 +64,13 @@ def wait_for_consistency(request: Request, feeds: Sequence[str]) -> str | None:
     params = validated(ConsistencyParams, raw)
     if "min_position" not in params:
         return None
-    timeout = params.get("consistency_timeout", DEFAULT_CONSISTENCY_TIMEOUT)
-    fresh = wait_until_applied(feeds, params["min_position"], timeout)
-    return "fresh" if fresh else "stale"
+    return MinPosition(
+        params["min_position"], params.get("consistency_timeout", DEFAULT_CONSISTENCY_TIMEOUT)
+    )
 
 
-def with_consistency(response: Response, consistency: str | None) -> Response:
-    if consistency is not None:
-        response["X-Consistency"] = consistency
+def with_consistency(response: Response, fresh: bool | None) -> Response:
+    """Say in X-Consistency whether the answer includes the asked-for position (if asked)."""
+    if fresh is not None:
+        response["X-Consistency"] = "fresh" if fresh else "stale"
     return response

@@ -1,13 +1,12 @@
-"""Queries and the query bus: each query names the projections that feed its answer."""
+"""Queries of the order read models: each names the projections that feed its answer."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 SORT_FIELDS: Final = ("created_at", "total_amount", "item_count", "updated_at")
 STATUSES: Final = ("pending", "shipped", "cancelled")
@@ -62,36 +61,3 @@ class GetDailySales(Query):
     feeds: ClassVar[tuple[str, ...]] = ("daily_sales",)
     date_from: date | None = None
     date_to: date | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class GetProjectionStatus(Query):
-    pass
-
-
-class NoHandlerError(LookupError):
-    pass
-
-
-QueryHandler = Callable[[Any], Any]
-
-
-class QueryBus:
-    """Routes each query type to exactly one handler (a selector)."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[type[Query], QueryHandler] = {}
-
-    def register(self, query_type: type[Query], handler: QueryHandler) -> None:
-        if query_type in self._handlers:
-            raise ValueError(f"{query_type.__name__} already has a handler")
-        self._handlers[query_type] = handler
-
-    def dispatch(self, query: Query) -> Any:
-        try:
-            handler = self._handlers[type(query)]
-        except KeyError:
-            raise NoHandlerError(
-                f"No handler registered for query {type(query).__name__}"
-            ) from None
-        return handler(query)

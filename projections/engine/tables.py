@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from django.db import connection, models
 
-from eventstore.sql import fetch
-from projections.partitions import physical_table
+from common.db import fetch
+from projections.engine.partitions import physical_table
 
 Row = dict[str, Any]
 

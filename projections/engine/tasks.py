@@ -5,10 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from config.wakeups import woken
-from projections import base, runner
-
-CATCH_UP = "projections.catch_up"
+from projections.engine import base, runner
+from projections.engine.wakeups import CATCH_UP, woken
 
 
 @shared_task(name=CATCH_UP, ignore_result=True)

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from eventstore.store import Checkpoint, checkpoint_of
-from projections.models import ProjectionState
-from projections.runner import NOTIFY_CHANNEL
+from common.http.consistency import MinPosition
+from eventstore.store import Checkpoint, checkpoint_at
+from projections.engine.models import ProjectionState
+from projections.engine.runner import NOTIFY_CHANNEL
 
 
 class _Goal:
@@ -30,7 +31,7 @@ class _Goal:
 
     def reached(self) -> bool:
         if self.target is None:
-            self.target = checkpoint_of(self.position)
+            self.target = checkpoint_at(self.position)
             if self.target is None:
                 return False  # not committed (yet): nothing can have applied it
         if not self.names:
@@ -79,3 +80,11 @@ def _wait_notified(goal: _Goal, deadline: float) -> bool:
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"UNLISTEN {NOTIFY_CHANNEL}")
+
+
+def wait_for(demand: MinPosition | None, feeds: Sequence[str]) -> bool | None:
+    """Honour a request's min_position for an answer fed by ``feeds`` (the log itself when
+    empty): True if applied in time, False if the wait timed out, None if none was asked."""
+    if demand is None:
+        return None
+    return wait_until_applied(feeds, demand.position, demand.timeout)

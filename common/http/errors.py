@@ -1,4 +1,8 @@
-"""HTTP plumbing shared by every API view: the one error shape, body limits, JSON 404s."""
+"""The one error shape of every API answer, and the exception handler that produces it.
+
+It knows only "an error with a status and a code" (ApiError), DRF's own errors and database
+failures; each app turns its own errors into ApiErrors at its edge (e.g. orders.http).
+"""
 
 from __future__ import annotations
 
@@ -12,25 +16,31 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from orders.domain.errors import DomainError
-
 logger = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """An error the API answers in the contract's shape; services raise subclasses of it."""
+    """An error answered in the contract's shape: an HTTP status, a snake_case code, a message
+    and details. Subclasses fix the status and code of a kind of error (ValidationFailed)."""
 
     status_code: int = status.HTTP_400_BAD_REQUEST
     code: str = "bad_request"
 
     def __init__(
-        self, message: str, *, details: Mapping[str, Any] | None = None, code: str | None = None
+        self,
+        message: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        code: str | None = None,
+        status_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = dict(details or {})
         if code is not None:
             self.code = code
+        if status_code is not None:
+            self.status_code = status_code
 
 
 class ValidationFailed(ApiError):
@@ -48,15 +58,6 @@ def error_response(
     return Response(error_body(code, message, details), status=status_code)
 
 
-# Domain errors carry codes, not statuses; every code not listed is a rule violation (409).
-_DOMAIN_STATUS = {
-    "validation_error": status.HTTP_400_BAD_REQUEST,
-    "order_not_found": status.HTTP_404_NOT_FOUND,
-    "item_not_found": status.HTTP_404_NOT_FOUND,
-    "version_mismatch": status.HTTP_412_PRECONDITION_FAILED,
-    "idempotency_key_reused": status.HTTP_422_UNPROCESSABLE_ENTITY,
-}
-
 _DRF_CODES = {
     status.HTTP_401_UNAUTHORIZED: "not_authenticated",
     status.HTTP_403_FORBIDDEN: "permission_denied",
@@ -72,9 +73,6 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
     """Translate every exception a view can raise into the contract's error shape."""
     if isinstance(exc, ApiError):
         return error_response(exc.status_code, exc.code, exc.message, exc.details)
-    if isinstance(exc, DomainError):
-        status_code = _DOMAIN_STATUS.get(exc.code, status.HTTP_409_CONFLICT)
-        return error_response(status_code, exc.code, exc.message, exc.details)
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
         return error_response(503, "service_unavailable", "The database cannot be reached.")

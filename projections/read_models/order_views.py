@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import models
 
 from eventstore.store import Checkpoint, RecordedEvent
-from projections import base, tables
-from projections.folding import (
+from projections.engine import base, tables
+from projections.read_models.folding import (
     CANCELLED,
     ORDER_EVENT_TYPES,
     PENDING,
@@ -34,7 +34,7 @@ from projections.folding import (
     order_id_of,
     orders_to_load,
 )
-from projections.models import (
+from projections.read_models.models import (
     CustomerOrderFact,
     CustomerSummary,
     DailySales,

@@ -9,48 +9,24 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from config.api import ValidationFailed, error_responses, exception_handler
-from config.consistency import (
-    CONSISTENCY_PARAMETERS,
-    wait_for_consistency,
-    with_consistency,
-)
-from config.serializers import IdentifierField, MoneyField, StrictSerializer, validated
-from orders.api import OrderViewOut, parse_order_id
-from orders.domain.errors import DomainError
-from projections import queries
-from projections.selectors import bus
+from common.http.consistency import CONSISTENCY_PARAMETERS
+from common.http.errors import error_responses
+from common.http.fields import IdentifierField, MoneyField, StrictSerializer, validated
+from orders.api.commands import CancelOrderByDeleteView, parse_order_id
+from orders.api.serializers import OrderViewOut
+from orders.http import domain_errors_as_api_errors
+from projections.engine.api import QueryView
+from projections.read_models import queries, selectors
 
 
-class QueryView(APIView):
-    """Reads need any authenticated user (the default permission)."""
+class OrderQueryView(QueryView):
+    def answer_query(self, request: Request, query: queries.Query) -> Response:
+        def read() -> Any:
+            with domain_errors_as_api_errors():
+                return selectors.answer(query)
 
-    allowed_params: frozenset[str] = frozenset()
-
-    def query_params(self, request: Request) -> dict[str, str]:
-        params = request.query_params.dict()
-        unknown = (
-            set(params) - self.allowed_params - {"min_position", "consistency_timeout", "format"}
-        )
-        if unknown:
-            raise ValidationFailed(
-                "Unknown query parameters.",
-                details={name: ["Unknown parameter."] for name in sorted(unknown)},
-            )
-        return {k: v for k, v in params.items() if k in self.allowed_params}
-
-    def answer(self, request: Request, query: queries.Query) -> Response:
-        consistency = wait_for_consistency(request, query.feeds)
-        try:
-            data = bus.dispatch(query)
-        except DomainError as exc:
-            # The error answer still says how fresh the read model it came from was.
-            response = exception_handler(exc, {})
-            assert response is not None
-            return with_consistency(response, consistency)
-        return with_consistency(Response(data), consistency)
+        return self.answer(request, query.feeds, read)
 
 
 MAX_PAGE = 1_000_000
@@ -74,7 +50,7 @@ def page_serializer(name: str) -> Any:
     )
 
 
-class OrderDetailView(QueryView):
+class OrderDetailView(OrderQueryView):
     @extend_schema(
         operation_id="get_order",
         parameters=CONSISTENCY_PARAMETERS,
@@ -82,7 +58,9 @@ class OrderDetailView(QueryView):
     )
     def get(self, request: Request, order_id: str) -> Response:
         self.query_params(request)
-        response = self.answer(request, queries.GetOrderById(order_id=parse_order_id(order_id)))
+        response = self.answer_query(
+            request, queries.GetOrderById(order_id=parse_order_id(order_id))
+        )
         if response.status_code == 200:
             response["ETag"] = f'"{response.data["version"]}"'
         return response
@@ -96,7 +74,7 @@ class CustomerPath(StrictSerializer):
     customer_id = IdentifierField()
 
 
-class CustomerOrdersView(QueryView):
+class CustomerOrdersView(OrderQueryView):
     allowed_params = frozenset({"status", "page", "page_size"})
 
     @extend_schema(
@@ -112,7 +90,7 @@ class CustomerOrdersView(QueryView):
     def get(self, request: Request, customer_id: str) -> Response:
         customer = validated(CustomerPath, {"customer_id": customer_id})["customer_id"]
         params = validated(CustomerOrdersParams, self.query_params(request))
-        return self.answer(request, queries.GetCustomerOrders(customer_id=customer, **params))
+        return self.answer_query(request, queries.GetCustomerOrders(customer_id=customer, **params))
 
 
 class SearchParams(PageParams):
@@ -135,7 +113,7 @@ class SearchParams(PageParams):
         return attrs
 
 
-class SearchOrdersView(QueryView):
+class SearchOrdersView(OrderQueryView):
     allowed_params = frozenset(SearchParams().fields)
 
     @extend_schema(
@@ -166,10 +144,10 @@ class SearchOrdersView(QueryView):
         params = validated(SearchParams, self.query_params(request))
         if not params.get("q"):
             params.pop("q", None)
-        return self.answer(request, queries.SearchOrders(**params))
+        return self.answer_query(request, queries.SearchOrders(**params))
 
 
-class CustomerSummaryView(QueryView):
+class CustomerSummaryView(OrderQueryView):
     @extend_schema(
         operation_id="get_customer_summary",
         parameters=CONSISTENCY_PARAMETERS,
@@ -191,10 +169,10 @@ class CustomerSummaryView(QueryView):
     def get(self, request: Request, customer_id: str) -> Response:
         self.query_params(request)
         customer = validated(CustomerPath, {"customer_id": customer_id})["customer_id"]
-        return self.answer(request, queries.GetCustomerSummary(customer_id=customer))
+        return self.answer_query(request, queries.GetCustomerSummary(customer_id=customer))
 
 
-class DailySalesView(QueryView):
+class DailySalesView(OrderQueryView):
     allowed_params = frozenset({"from", "to"})
 
     @extend_schema(
@@ -223,9 +201,8 @@ class DailySalesView(QueryView):
     def get(self, request: Request) -> Response:
         params = self.query_params(request)
         parsed = validated(_DateRange, params)
-        return self.answer(
-            request, queries.GetDailySales(date_from=parsed.get("from"), date_to=parsed.get("to"))
-        )
+        query = queries.GetDailySales(date_from=parsed.get("from"), date_to=parsed.get("to"))
+        return self.answer_query(request, query)
 
 
 class _DateRange(serializers.Serializer[Any]):
@@ -242,30 +219,5 @@ class _DateRange(serializers.Serializer[Any]):
         return attrs
 
 
-class ProjectionsView(QueryView):
-    @extend_schema(
-        operation_id="list_projections",
-        parameters=CONSISTENCY_PARAMETERS,
-        responses={
-            200: inline_serializer(
-                "ProjectionStatus",
-                {
-                    "name": serializers.CharField(),
-                    "position": serializers.IntegerField(),
-                    "head_position": serializers.IntegerField(),
-                    "lag_events": serializers.IntegerField(),
-                    "lag_seconds": serializers.FloatField(),
-                    "status": serializers.ChoiceField(
-                        choices=["running", "stalled", "failed", "rebuilding"]
-                    ),
-                    "last_error": serializers.CharField(allow_null=True),
-                    "updated_at": serializers.DateTimeField(),
-                },
-                many=True,
-            ),
-            **error_responses(),
-        },
-    )
-    def get(self, request: Request) -> Response:
-        self.query_params(request)
-        return self.answer(request, queries.GetProjectionStatus())
+class OrderResourceView(CancelOrderByDeleteView, OrderDetailView):
+    """/api/orders/{id}: GET reads the order view, DELETE cancels the order (a command)."""

@@ -20,6 +20,8 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 FLAG_TTL_MS: Final = 10_000
+# The catch-up task (projections.engine.tasks); the beat sweep in settings sends it too.
+CATCH_UP: Final = "projections.catch_up"
 
 
 @cache
@@ -56,3 +58,8 @@ def woken(task_name: str) -> None:
         client.delete(_flag(task_name))
     except redis.RedisError:
         logger.warning("could not clear the wake-up flag of %s", task_name, exc_info=True)
+
+
+def wake_projections() -> None:
+    """Ask a worker to catch the projections up (runs inline when Celery is eager)."""
+    wake(CATCH_UP)

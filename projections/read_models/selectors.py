@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
-from django.utils import timezone
 
-from eventstore.store import backlog, head_position
+from common.dispatch import HandlerMap, handler_for
 from orders.domain.errors import OrderNotFound
-from projections import base, queries
-from projections.models import (
-    CustomerSummary,
-    DailySales,
-    OrderView,
-    OrderViewItem,
-    ProjectionState,
-    ProjectionStatus,
-)
-from projections.runner import active_state, checkpoint_of
+from projections.engine.runner import active_state
+from projections.read_models import queries
+from projections.read_models.models import CustomerSummary, DailySales, OrderView, OrderViewItem
 
 
 def _generation(name: str) -> int:
@@ -164,53 +154,15 @@ def daily_sales_list(query: queries.GetDailySales) -> list[dict[str, Any]]:
     ]
 
 
-def projection_status_list(
-    query: queries.GetProjectionStatus | None = None,
-) -> list[dict[str, Any]]:
-    head = head_position()
-    now = timezone.now()
-    rebuilding = set(
-        ProjectionState.objects.filter(active=False)
-        .exclude(status=ProjectionStatus.RETIRED)
-        .values_list("name", flat=True)
-    )
-    result = []
-    for projection in base.all_projections():
-        state = active_state(projection.name)
-        behind = backlog(checkpoint_of(state))
-        lag_seconds = (
-            (now - behind.oldest_recorded_at).total_seconds() if behind.oldest_recorded_at else 0.0
-        )
-        result.append(
-            {
-                "name": projection.name,
-                "position": state.position,
-                "head_position": head,
-                "lag_events": behind.events,
-                "lag_seconds": round(max(lag_seconds, 0.0), 3),
-                "status": _status(state, behind.events, now, projection.name in rebuilding),
-                "last_error": state.last_error or None,
-                "updated_at": state.updated_at,
-            }
-        )
-    return result
+SELECTORS: Final[HandlerMap[queries.Query, Any]] = {
+    queries.GetOrderById: order_get,
+    queries.GetCustomerOrders: customer_order_list,
+    queries.SearchOrders: order_search,
+    queries.GetCustomerSummary: customer_summary_get,
+    queries.GetDailySales: daily_sales_list,
+}
 
 
-def _status(state: ProjectionState, lag: int, now: datetime, rebuilding: bool) -> str:
-    if state.status == ProjectionStatus.FAILED:
-        return "failed"
-    if rebuilding:
-        return "rebuilding"
-    quiet = (now - state.updated_at).total_seconds()
-    if state.attempts or (lag and quiet > settings.PROJECTION_STALLED_SECONDS):
-        return "stalled"
-    return "running"
-
-
-bus = queries.QueryBus()
-bus.register(queries.GetOrderById, order_get)
-bus.register(queries.GetCustomerOrders, customer_order_list)
-bus.register(queries.SearchOrders, order_search)
-bus.register(queries.GetCustomerSummary, customer_summary_get)
-bus.register(queries.GetDailySales, daily_sales_list)
-bus.register(queries.GetProjectionStatus, projection_status_list)
+def answer(query: queries.Query) -> Any:
+    """The answer to ``query`` from the selector registered for its type."""
+    return handler_for(SELECTORS, query)(query)

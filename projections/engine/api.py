@@ -1,0 +1,84 @@
+"""The read side's HTTP base: every query checks its parameters, waits for the asked-for log
+position (read-your-writes), then answers; and the projections' own status endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.http.consistency import (
+    CONSISTENCY_PARAMETERS,
+    CONSISTENCY_QUERY_PARAMS,
+    min_position_of,
+    with_consistency,
+)
+from common.http.errors import ApiError, ValidationFailed, error_response, error_responses
+from projections.engine.consistency import wait_for
+from projections.engine.status import projection_status_list
+
+
+class QueryView(APIView):
+    """Reads need any authenticated user (the default permission)."""
+
+    allowed_params: frozenset[str] = frozenset()
+
+    def query_params(self, request: Request) -> dict[str, str]:
+        """The request's own query parameters; 400 for any this view does not know."""
+        params = request.query_params.dict()
+        unknown = set(params) - self.allowed_params - CONSISTENCY_QUERY_PARAMS - {"format"}
+        if unknown:
+            raise ValidationFailed(
+                "Unknown query parameters.",
+                details={name: ["Unknown parameter."] for name in sorted(unknown)},
+            )
+        return {k: v for k, v in params.items() if k in self.allowed_params}
+
+    def answer(self, request: Request, feeds: Sequence[str], read: Callable[[], Any]) -> Response:
+        """Wait until ``feeds`` have applied the request's min_position (if any), then ``read``.
+
+        Call it once the query's own parameters are validated: a bad request is refused at
+        once, not after waiting.
+        """
+        fresh = wait_for(min_position_of(request), feeds)
+        try:
+            data = read()
+        except ApiError as exc:
+            # The error answer still says how fresh the read model it came from was.
+            response = error_response(exc.status_code, exc.code, exc.message, exc.details)
+            return with_consistency(response, fresh)
+        return with_consistency(Response(data), fresh)
+
+
+class ProjectionsView(QueryView):
+    @extend_schema(
+        operation_id="list_projections",
+        parameters=CONSISTENCY_PARAMETERS,
+        responses={
+            200: inline_serializer(
+                "ProjectionStatus",
+                {
+                    "name": serializers.CharField(),
+                    "position": serializers.IntegerField(),
+                    "head_position": serializers.IntegerField(),
+                    "lag_events": serializers.IntegerField(),
+                    "lag_seconds": serializers.FloatField(),
+                    "status": serializers.ChoiceField(
+                        choices=["running", "stalled", "failed", "rebuilding"]
+                    ),
+                    "last_error": serializers.CharField(allow_null=True),
+                    "updated_at": serializers.DateTimeField(),
+                },
+                many=True,
+            ),
+            **error_responses(),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        self.query_params(request)
+        return self.answer(request, (), projection_status_list)

@@ -1,0 +1,74 @@
+"""Projection bookkeeping: each generation's checkpoint and health, and the audited skips."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from eventstore.store import Checkpoint
+
+
+class ProjectionStatus(models.TextChoices):
+    RUNNING = "running"
+    FAILED = "failed"
+    REBUILDING = "rebuilding"
+    # Replaced by a rebuild; its rows are kept a little while for queries already reading them.
+    RETIRED = "retired"
+
+
+class ProjectionState(models.Model):
+    """One projection generation's checkpoint and health. Exactly one generation is active."""
+
+    name = models.CharField(max_length=100)
+    generation = models.PositiveIntegerField(default=1)
+    active = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=20, choices=ProjectionStatus.choices, default=ProjectionStatus.RUNNING
+    )
+    # Checkpoint: every event at or before (tx_id, position) has been applied.
+    tx_id = models.BigIntegerField(default=0)
+    position = models.BigIntegerField(default=0)
+    events_applied = models.BigIntegerField(default=0)
+    # Poison handling: the event that keeps failing, how often, and when to try again.
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    error_position = models.BigIntegerField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "generation"], name="projection_generation"),
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(active=True), name="projection_one_active"
+            ),
+        ]
+        ordering = ["name", "generation"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (generation {self.generation}, {self.status})"
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """Where in the log this generation stands: every event up to here is applied."""
+        return Checkpoint(self.tx_id, self.position)
+
+
+class ProjectionSkip(models.Model):
+    """An event an operator chose to skip, with who, when and why. Nothing is skipped silently."""
+
+    name = models.CharField(max_length=100)
+    generation = models.PositiveIntegerField()
+    position = models.BigIntegerField()
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=100)
+    error = models.TextField(blank=True, default="")
+    reason = models.TextField()
+    actor = models.CharField(max_length=150)
+    skipped_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-skipped_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: skipped #{self.position} by {self.actor}"

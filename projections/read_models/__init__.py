@@ -1,0 +1,1 @@
+"""The order read models: their tables, folds, projections, selectors and query API."""
