@@ -59,6 +59,11 @@ def active_state(name: str) -> ProjectionState:
         return ProjectionState.objects.get(name=name, active=True)
 
 
+def active_generation(name: str) -> int:
+    """The generation of ``name`` that queries read."""
+    return active_state(name).generation
+
+
 @contextmanager
 def projection_lock(name: str, generation: int, *, wait: bool = False) -> Iterator[bool]:
     """Hold the advisory lock owning (projection, generation); yields False if another has it."""

@@ -12,13 +12,9 @@ from django.db.models import QuerySet
 
 from common.dispatch import HandlerMap, handler_for
 from orders.domain.errors import OrderNotFound
-from projections.engine.runner import active_state
+from projections.engine.runner import active_generation
 from projections.read_models import queries
 from projections.read_models.models import CustomerSummary, DailySales, OrderView, OrderViewItem
-
-
-def _generation(name: str) -> int:
-    return active_state(name).generation
 
 
 def _money(value: Decimal) -> str:
@@ -60,7 +56,7 @@ def _order_views(rows: list[OrderView], generation: int) -> list[dict[str, Any]]
 
 
 def order_get(query: queries.GetOrderById) -> dict[str, Any]:
-    generation = _generation("order_views")
+    generation = active_generation("order_views")
     row = OrderView.objects.filter(generation=generation, order_id=query.order_id).first()
     if row is None:
         raise OrderNotFound(f"Order {query.order_id} does not exist.", order_id=str(query.order_id))
@@ -81,7 +77,7 @@ def _page(rows: QuerySet[OrderView], page: queries.Page, generation: int) -> dic
 
 
 def customer_order_list(query: queries.GetCustomerOrders) -> dict[str, Any]:
-    generation = _generation("order_views")
+    generation = active_generation("order_views")
     rows = OrderView.objects.filter(generation=generation, customer_id=query.customer_id)
     if query.status:
         rows = rows.filter(status=query.status)
@@ -89,7 +85,7 @@ def customer_order_list(query: queries.GetCustomerOrders) -> dict[str, Any]:
 
 
 def order_search(query: queries.SearchOrders) -> dict[str, Any]:
-    generation = _generation("order_views")
+    generation = active_generation("order_views")
     rows = OrderView.objects.filter(generation=generation)
     if query.q:
         if connection.vendor == "postgresql":
@@ -119,7 +115,7 @@ def order_search(query: queries.SearchOrders) -> dict[str, Any]:
 
 
 def customer_summary_get(query: queries.GetCustomerSummary) -> dict[str, Any]:
-    generation = _generation("customer_summaries")
+    generation = active_generation("customer_summaries")
     row = CustomerSummary.objects.filter(
         generation=generation, customer_id=query.customer_id
     ).first()
@@ -134,7 +130,7 @@ def customer_summary_get(query: queries.GetCustomerSummary) -> dict[str, Any]:
 
 
 def daily_sales_list(query: queries.GetDailySales) -> list[dict[str, Any]]:
-    rows = DailySales.objects.filter(generation=_generation("daily_sales")).exclude(
+    rows = DailySales.objects.filter(generation=active_generation("daily_sales")).exclude(
         orders_placed=0, orders_cancelled=0, orders_shipped=0
     )
     if query.date_from is not None:
