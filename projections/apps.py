@@ -10,6 +10,6 @@ class ProjectionsConfig(AppConfig):
 
     def ready(self) -> None:
         from projections.engine import tasks  # noqa: F401 - registers the catch-up task
-        from projections.read_models.order_views import register_all
+        from projections.read_models.registry import register_all
 
         register_all()
