@@ -15,6 +15,7 @@ from common.http.fields import (
     StrictIntegerField,
     StrictSerializer,
 )
+from orders.domain.model import OrderStatus
 from orders.domain.values import MAX_QUANTITY, MAX_UNIT_PRICE
 
 
@@ -88,18 +89,19 @@ class OrderItemOut(serializers.Serializer[Any]):
 
 class AddressOut(serializers.Serializer[Any]):
     line1 = serializers.CharField()
-    line2 = serializers.CharField(allow_blank=True)
+    line2 = serializers.CharField(allow_blank=True, allow_null=True, required=False)
     city = serializers.CharField()
     postal_code = serializers.CharField()
     country = serializers.CharField()
 
 
 class OrderViewOut(serializers.Serializer[Any]):
-    """The OrderView shape of the contract (documentation of the query answers)."""
+    """The OrderView of the contract: the body (and schema) of every answer showing an order,
+    from a read-model row or from an order rebuilt from its events (orders.selectors)."""
 
     order_id = serializers.UUIDField()
     customer_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "shipped", "cancelled"])
+    status = serializers.ChoiceField(choices=[status.value for status in OrderStatus])
     currency = serializers.CharField()
     total_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
     item_count = serializers.IntegerField()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from projections.read_models.search import Matches
+
 
 # --- order_views ----------------------------------------------------------------------------
 class OrderView(models.Model):
@@ -48,6 +50,9 @@ class OrderView(models.Model):
         return f"Order {self.order_id} ({self.status})"
 
 
+OrderView._meta.get_field("search_text").register_lookup(Matches)
+
+
 class OrderViewItem(models.Model):
     generation = models.PositiveIntegerField()
     order_id = models.UUIDField()
@@ -56,6 +61,14 @@ class OrderViewItem(models.Model):
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
     line_total = models.DecimalField(max_digits=16, decimal_places=2)
+    # No column of its own: how an order view finds its items (``order_view.items``).
+    order_view = models.ForeignObject(
+        OrderView,
+        on_delete=models.DO_NOTHING,
+        from_fields=["generation", "order_id"],
+        to_fields=["generation", "order_id"],
+        related_name="items",
+    )
 
     class Meta:
         constraints = [
