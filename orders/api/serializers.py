@@ -11,6 +11,7 @@ from rest_framework import serializers
 from common.http.fields import (
     IdentifierField,
     MoneyField,
+    MoneyOut,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
@@ -83,8 +84,8 @@ class OrderStateQuery(StrictSerializer):
 class OrderItemOut(serializers.Serializer[Any]):
     product_id = serializers.CharField()
     quantity = serializers.IntegerField()
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
-    line_total = serializers.DecimalField(max_digits=16, decimal_places=2)
+    unit_price = MoneyOut()
+    line_total = MoneyOut()
 
 
 class AddressOut(serializers.Serializer[Any]):
@@ -103,7 +104,7 @@ class OrderViewOut(serializers.Serializer[Any]):
     customer_id = serializers.CharField()
     status = serializers.ChoiceField(choices=[status.value for status in OrderStatus])
     currency = serializers.CharField()
-    total_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    total_amount = MoneyOut()
     item_count = serializers.IntegerField()
     items = OrderItemOut(many=True)
     shipping_address = AddressOut()

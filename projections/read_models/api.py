@@ -78,7 +78,7 @@ class OrderPageView(OrderQueryView):
         paginator.requested(request)
 
         def page(rows: Any) -> dict[str, Any]:
-            selected = paginator.paginate_queryset(rows, request, self)
+            selected = selectors.with_items(paginator.paginate_queryset(rows, request, self))
             return paginator.get_paginated_data(OrderViewOut(selected, many=True).data)
 
         return self.answer_query(request, query, page)

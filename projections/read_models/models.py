@@ -32,6 +32,8 @@ class OrderView(models.Model):
     version = models.PositiveIntegerField()
     # Customer id, product ids, city and cancel reason: what `q` searches (full text on PG).
     search_text = models.TextField(default="")
+    # Not a column: the order's items, attached by the selectors (OrderViewItem rows).
+    items: list[OrderViewItem]
 
     class Meta:
         constraints = [
@@ -61,14 +63,6 @@ class OrderViewItem(models.Model):
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
     line_total = models.DecimalField(max_digits=16, decimal_places=2)
-    # No column of its own: how an order view finds its items (``order_view.items``).
-    order_view = models.ForeignObject(
-        OrderView,
-        on_delete=models.DO_NOTHING,
-        from_fields=["generation", "order_id"],
-        to_fields=["generation", "order_id"],
-        related_name="items",
-    )
 
     class Meta:
         constraints = [

@@ -6,13 +6,15 @@ from typing import Any
 
 from rest_framework import serializers
 
+from common.http.fields import MoneyOut
+
 
 class CustomerSummaryOut(serializers.Serializer[Any]):
     customer_id = serializers.CharField()
     order_count = serializers.IntegerField()
     open_order_count = serializers.IntegerField()
     cancelled_count = serializers.IntegerField()
-    lifetime_value = serializers.DecimalField(max_digits=18, decimal_places=2)
+    lifetime_value = MoneyOut()
     last_order_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -21,5 +23,5 @@ class DailySalesOut(serializers.Serializer[Any]):
     orders_placed = serializers.IntegerField()
     orders_cancelled = serializers.IntegerField()
     orders_shipped = serializers.IntegerField()
-    gross_revenue = serializers.DecimalField(max_digits=18, decimal_places=2)
+    gross_revenue = MoneyOut()
     items_sold = serializers.IntegerField()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -132,3 +133,33 @@ def test_every_query_type_has_a_selector() -> None:
         for cls in vars(queries).values()
         if isinstance(cls, type) and issubclass(cls, queries.Query) and cls is not queries.Query
     }
+
+
+# --- validation before waiting ----------------------------------------------------------------
+@reads
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/orders/not-a-uuid", {}),
+        (f"/api/orders/{ORDER}", {"page": "1"}),
+        ("/api/customers/bad id!/orders", {}),
+        ("/api/customers/alice/orders", {"page_size": "101"}),
+        ("/api/customers/alice/orders", {"status": "bogus"}),
+        ("/api/orders/search", {"sort_by": "foo"}),
+        ("/api/orders/search", {"min_total": "10", "max_total": "5"}),
+        ("/api/customers/bad id!/summary", {}),
+        ("/api/reports/daily-sales", {"from": "notadate"}),
+        ("/api/projections", {"name": "order_views"}),
+        ("/api/orders/not-a-uuid/history", {}),
+        (f"/api/orders/{ORDER}/state", {"version": "0"}),
+        (f"/api/orders/{ORDER}/state", {"version": "1", "at": "2024-03-01T10:00:00+00:00"}),
+    ],
+)
+def test_a_bad_query_is_refused_at_once_not_after_waiting_for_consistency(
+    api: APIClient, path: str, params: dict[str, str]
+) -> None:
+    started = time.monotonic()
+    response = api.get(path, {**params, "min_position": str(10**15), "consistency_timeout": "30"})
+
+    assert response.status_code == 400, response.content
+    assert time.monotonic() - started < 5  # waiting for that position would take 30 s
