@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from eventstore.store import backlog, head_position
 from projections.engine import base
+from projections.engine.generations import active_state
 from projections.engine.models import ProjectionState, ProjectionStatus
-from projections.engine.runner import active_state
 
 
 def projection_status_list() -> list[dict[str, Any]]:

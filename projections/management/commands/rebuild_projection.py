@@ -9,7 +9,10 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from eventstore.store import head_position
-from projections.engine import base, runner
+from projections.engine import base
+from projections.engine.generations import GenerationMissing
+from projections.engine.poison import ProjectionError
+from projections.engine.rebuild import rebuild
 
 
 class Command(BaseCommand):
@@ -40,8 +43,8 @@ class Command(BaseCommand):
                 file=self.stderr,
             ) as bar:
                 try:
-                    state = runner.rebuild(name, progress=bar.update)
-                except runner.ProjectionError as exc:
+                    state = rebuild(name, progress=bar.update)
+                except (GenerationMissing, ProjectionError) as exc:
                     raise CommandError(str(exc)) from exc
             self.stdout.write(
                 f"{name}: generation {state.generation} is live at position {state.position}."
