@@ -84,6 +84,16 @@ def record_failure(state: ProjectionState, event: RecordedEvent, exc: Exception)
     )
 
 
+def recorded_skips(name: str) -> dict[int, ProjectionSkip]:
+    """The events operators skipped in any generation of ``name``, by log position.
+
+    A skip holds for every generation: one that reaches the event later (a rebuild) steps over
+    it as the skipped generation did, so a rebuild neither stops there again nor differs from
+    the generation it replaces.
+    """
+    return {skip.position: skip for skip in ProjectionSkip.objects.filter(name=name)}
+
+
 # --- operator actions (the admin and the management commands call these) --------------------
 def retry(name: str) -> ProjectionState:
     """Clear a failure (or a pending backoff) so the next run tries the event again."""

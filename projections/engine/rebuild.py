@@ -12,17 +12,20 @@ from projections.engine import base, generations
 from projections.engine.checkpoints import projection_lock, reload
 from projections.engine.models import ProjectionState, ProjectionStatus
 from projections.engine.poison import ProjectionError
-from projections.engine.runner import Progress, drain, run
+from projections.engine.runner import Progress, SteppedOver, drain, run
 
 
-def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
+def rebuild(
+    name: str, *, progress: Progress | None = None, stepped_over: SteppedOver | None = None
+) -> ProjectionState:
     """Replay the log into a new generation of ``name``, then make queries read it.
 
-    Resumable: an interrupted rebuild continues from its own checkpoint when run again.
+    Resumable: an interrupted rebuild continues from its own checkpoint when run again. Events
+    that operators skipped in any generation are stepped over (and told to ``stepped_over``).
     """
     projection = base.get(name)
     target = generations.start_rebuild(name)
-    run(name, generation=target.generation, progress=progress)
+    run(name, generation=target.generation, progress=progress, stepped_over=stepped_over)
     target.refresh_from_db()
     _stop_if_failed(target)
     generations.attach(target)
@@ -34,7 +37,7 @@ def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
     ):
         reload(target)
         while True:
-            drain(projection, target, progress)
+            drain(projection, target, progress, stepped_over=stepped_over)
             if target.error_position is not None or not read_all(target.checkpoint, limit=1):
                 break
         _stop_if_failed(target)
@@ -47,5 +50,9 @@ def rebuild(name: str, *, progress: Progress | None = None) -> ProjectionState:
 
 
 def _stop_if_failed(target: ProjectionState) -> None:
+    """A rebuild stopped at a failing event is failed at once: nothing retries a rebuild in the
+    background (the catch-up task applies active generations), so it waits for an operator's
+    retry or skip, then for ``rebuild_projection`` again."""
     if target.status == ProjectionStatus.FAILED or target.error_position is not None:
+        ProjectionState.objects.filter(pk=target.pk).update(status=ProjectionStatus.FAILED)
         raise ProjectionError(f"Rebuild of {target.name} stopped: {target.last_error}")

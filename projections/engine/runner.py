@@ -9,7 +9,7 @@ projections.engine.poison's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,7 +18,7 @@ from eventstore.store import RecordedEvent, read_all
 from projections.engine import base, poison
 from projections.engine.checkpoints import CheckpointMoved, advance, projection_lock, reload
 from projections.engine.generations import active_state
-from projections.engine.models import ProjectionState, ProjectionStatus
+from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
 from projections.engine.throughput import (
     BATCHES_PER_COLLECTION,
     BatchSizes,
@@ -28,16 +28,24 @@ from projections.engine.throughput import (
 
 logger = logging.getLogger(__name__)
 
+# Told how many events each committed batch read, and which recorded skips it stepped over.
 Progress = Callable[[int], None]
+SteppedOver = Callable[[ProjectionSkip], None]
 
 
-def run(name: str, *, generation: int | None = None, progress: Progress | None = None) -> int:
+def run(
+    name: str,
+    *,
+    generation: int | None = None,
+    progress: Progress | None = None,
+    stepped_over: SteppedOver | None = None,
+) -> int:
     """Catch one projection generation (the active one by default) up with the log; returns
     the number of events read.
 
     Returns at once if another worker owns it, if it has failed, or if it waits for a retry.
     """
-    return run_some(name, generation=generation, progress=progress)[0]
+    return run_some(name, generation=generation, progress=progress, stepped_over=stepped_over)[0]
 
 
 def run_some(
@@ -46,6 +54,7 @@ def run_some(
     generation: int | None = None,
     progress: Progress | None = None,
     max_batches: int | None = None,
+    stepped_over: SteppedOver | None = None,
 ) -> tuple[int, bool]:
     """Like ``run``, but stop after ``max_batches``; returns (events read, more may remain)."""
     projection = base.get(name)
@@ -64,7 +73,7 @@ def run_some(
                 continue
             if not found or not _runnable(state):
                 return read, False
-            drained, batches = drain(projection, state, progress, budget)
+            drained, batches = drain(projection, state, progress, budget, stepped_over)
             read += drained
         if budget is not None:
             budget -= batches
@@ -109,12 +118,14 @@ def drain(
     state: ProjectionState,
     progress: Progress | None,
     max_batches: int | None = None,
+    stepped_over: SteppedOver | None = None,
 ) -> tuple[int, int]:
     """Apply batches (the caller owns the generation) until the log is read, a batch fails,
     or ``max_batches`` were applied. Returns (events read, batches applied)."""
     read = 0
     batches = 0
     sizes = BatchSizes()
+    skips = poison.recorded_skips(projection.name)
     with (
         young_collections_only() as between_batches,
         ReadAhead(projection.reads_metadata) as log,
@@ -133,7 +144,7 @@ def drain(
                 sizes.grow()
                 log.read_ahead(events[-1].checkpoint, sizes.current)
             try:
-                apply_batch(projection, state, events)
+                apply_batch(projection, state, events, skips)
             except CheckpointMoved:
                 if not reload(state):
                     break
@@ -142,11 +153,14 @@ def drain(
                 if sizes.shrink_after_failure(len(events)):
                     continue
                 logger.warning("batch failed for %s; isolating the event", projection.name)
-                read += poison.isolate(
-                    state, events, lambda event: apply_batch(projection, state, [event])
+                applied = poison.isolate(
+                    state, events, lambda event: apply_batch(projection, state, [event], skips)
                 )
+                _report_skips(state, events[:applied], skips, stepped_over)
+                read += applied
                 break
             read += len(events)
+            _report_skips(state, events, skips, stepped_over)
             if progress is not None:
                 progress(len(events))
             if not catching_up:
@@ -155,13 +169,42 @@ def drain(
 
 
 def apply_batch(
-    projection: base.Projection, state: ProjectionState, events: Sequence[RecordedEvent]
+    projection: base.Projection,
+    state: ProjectionState,
+    events: Sequence[RecordedEvent],
+    skips: Mapping[int, ProjectionSkip],
 ) -> None:
-    """Apply ``events`` to ``state``'s generation and move its checkpoint past them, in one
-    transaction; CheckpointMoved (rolled back) if another worker got there first."""
-    relevant = [e for e in events if e.event_type in projection.handles]
+    """Apply ``events`` but the ``skips`` to ``state``'s generation and move its checkpoint
+    past them, in one transaction; CheckpointMoved (rolled back) if another worker got there
+    first."""
+    handles = projection.handles
+    relevant = [e for e in events if e.event_type in handles and e.global_position not in skips]
     with transaction.atomic():
         projection.batch_starting(state.generation, state.checkpoint, events[-1].checkpoint)
         if relevant:
             projection.apply(relevant, state.generation)
         advance(state, events[-1].checkpoint, applied=len(relevant))
+
+
+def _report_skips(
+    state: ProjectionState,
+    committed: Sequence[RecordedEvent],
+    skips: Mapping[int, ProjectionSkip],
+    stepped_over: SteppedOver | None,
+) -> None:
+    """Say which recorded skips a committed batch stepped over (nothing is skipped silently)."""
+    if not skips:
+        return
+    for event in committed:
+        skip = skips.get(event.global_position)
+        if skip is not None:
+            logger.info(
+                "%s generation %s stepped over event %s, skipped by %s: %s",
+                state.name,
+                state.generation,
+                skip.position,
+                skip.actor,
+                skip.reason,
+            )
+            if stepped_over is not None:
+                stepped_over(skip)

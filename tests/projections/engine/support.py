@@ -41,11 +41,13 @@ class Recording(base.Projection):
                 )
 
 
-def applied_positions(name: str) -> list[int]:
+def applied_positions(name: str, *, generation: int | None = None) -> list[int]:
+    """The positions ``name`` applied (in any generation, or in ``generation``), in order."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT position FROM {APPLIED_TABLE} WHERE projection = %s ORDER BY position",
-            [name],
+            f"SELECT position FROM {APPLIED_TABLE} WHERE projection = %s "
+            "AND (%s::int IS NULL OR generation = %s::int) ORDER BY position",
+            [name, generation, generation],
         )
         return [row[0] for row in cursor.fetchall()]
 
