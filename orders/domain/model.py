@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from orders.domain import events as ev
 from orders.domain.errors import InvalidCommand, ItemNotFound, RuleViolation
-from orders.domain.values import MAX_DISTINCT_PRODUCTS, MAX_QUANTITY, Address, LineItem
+from orders.domain.values import (
+    MAX_DISTINCT_PRODUCTS,
+    MAX_QUANTITY,
+    Address,
+    LineItem,
+    checked_line,
+)
 
 CURRENCY_CODE_LENGTH = 3
 
@@ -47,10 +53,6 @@ class Order:
         return order
 
     @property
-    def exists(self) -> bool:
-        return self.version > 0 or bool(self.pending)
-
-    @property
     def total(self) -> Decimal:
         return sum((line.line_total for line in self.lines.values()), Decimal("0.00"))
 
@@ -71,8 +73,8 @@ class Order:
     ) -> Order:
         merged: dict[str, LineItem] = {}
         for item in items:
-            previous = merged.get(item.product_id)
-            merged[item.product_id] = item if previous is None else _merge(previous, item)
+            line = checked_line(item)
+            merged[line.product_id] = checked_line(_added(merged.get(line.product_id), line))
         if not merged:
             message = "An order needs at least one item."
             raise InvalidCommand(message, items=[message])
@@ -95,6 +97,7 @@ class Order:
         return order
 
     def add_item(self, item: LineItem) -> None:
+        item = checked_line(item)
         self._require_open("add items to")
         existing = self.lines.get(item.product_id)
         if existing is None and len(self.lines) >= MAX_DISTINCT_PRODUCTS:
@@ -102,7 +105,7 @@ class Order:
                 "too_many_products",
                 f"An order holds at most {MAX_DISTINCT_PRODUCTS} distinct products.",
             )
-        if existing is not None and existing.quantity + item.quantity > MAX_QUANTITY:
+        if existing is not None and _added(existing, item).quantity > MAX_QUANTITY:
             raise RuleViolation(
                 "quantity_limit_exceeded",
                 f"A line holds at most {MAX_QUANTITY} units; {item.product_id} has "
@@ -160,9 +163,8 @@ class Order:
         self.shipping_address = event.shipping_address
 
     def _on_item_added(self, event: ev.OrderItemAdded) -> None:
-        existing = self.lines.get(event.item.product_id)
-        self.lines[event.item.product_id] = (
-            event.item if existing is None else _merge(existing, event.item)
+        self.lines[event.item.product_id] = _added(
+            self.lines.get(event.item.product_id), event.item
         )
 
     def _on_item_removed(self, event: ev.OrderItemRemoved) -> None:
@@ -181,9 +183,20 @@ class Order:
         self.cancel_reason = event.reason
 
 
-def _merge(existing: LineItem, added: LineItem) -> LineItem:
-    """Adding a product already on the order adds to its quantity; the latest price applies."""
-    return LineItem(existing.product_id, existing.quantity + added.quantity, added.unit_price)
+def line_after_adding(
+    line: Sequence[Any] | None, quantity: int, unit_price: Decimal
+) -> tuple[int, Decimal]:
+    """The rule for adding units of a product to a line ``(quantity, unit price)``, None if
+    the product is not on the order: quantities add up, the latest price applies.
+
+    Plain values, so the read models fold with the same rule (projections.read_models).
+    """
+    return (quantity if line is None else line[0] + quantity, unit_price)
+
+
+def _added(existing: LineItem | None, added: LineItem) -> LineItem:
+    line = None if existing is None else (existing.quantity, existing.unit_price)
+    return LineItem(added.product_id, *line_after_adding(line, added.quantity, added.unit_price))
 
 
 _APPLY: dict[type[ev.DomainEvent], Callable[[Order, Any], None]] = {

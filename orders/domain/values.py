@@ -1,4 +1,9 @@
-"""Value objects shared by commands and events: money, lines and addresses, with their limits."""
+"""Value objects shared by commands and events (money, lines, addresses) and a line's limits.
+
+Values are plain: events loaded from the log rebuild them as stored, never re-checked, so a
+limit lowered later cannot make an existing order unloadable. The limits are checked once,
+when a command is decided (``checked_line``, called by the Order aggregate).
+"""
 
 from __future__ import annotations
 
@@ -34,13 +39,6 @@ class LineItem:
     line_total: Decimal = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "unit_price", money(self.unit_price))
-        if not 1 <= self.quantity <= MAX_QUANTITY:
-            raise InvalidCommand(f"quantity must be 1..{MAX_QUANTITY}", product_id=self.product_id)
-        if not Decimal(0) <= self.unit_price <= MAX_UNIT_PRICE:
-            raise InvalidCommand(
-                f"unit_price must be 0.00..{MAX_UNIT_PRICE}", product_id=self.product_id
-            )
         object.__setattr__(self, "line_total", (self.unit_price * self.quantity).quantize(CENT))
 
     def to_payload(self) -> dict[str, Any]:
@@ -53,6 +51,21 @@ class LineItem:
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> LineItem:
         return cls(data["product_id"], int(data["quantity"]), Decimal(data["unit_price"]))
+
+
+def checked_line(item: LineItem) -> LineItem:
+    """``item`` as a command may order it, its price in exact cents; InvalidCommand if not.
+
+    A quantity is 1..MAX_QUANTITY, a unit price 0.00..MAX_UNIT_PRICE with at most two places.
+    """
+    price = money(item.unit_price)
+    if not 1 <= item.quantity <= MAX_QUANTITY:
+        raise InvalidCommand(f"quantity must be 1..{MAX_QUANTITY}", product_id=item.product_id)
+    if not Decimal(0) <= price <= MAX_UNIT_PRICE:
+        raise InvalidCommand(
+            f"unit_price must be 0.00..{MAX_UNIT_PRICE}", product_id=item.product_id
+        )
+    return LineItem(item.product_id, item.quantity, price)
 
 
 @dataclass(frozen=True, slots=True)

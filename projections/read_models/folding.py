@@ -1,9 +1,10 @@
 """Per-order state folded from log events, for the read models.
 
-The rules are the aggregate's (orders.domain.model.Order.apply), restated on plain values:
-events in the log were validated by the domain when they were decided, so folding them again
-needs no value objects, only their effect. A payload that does not fit (a missing field, an
-item removed that was never added) raises, and the runner treats the event as poison.
+The effects are the aggregate's (orders.domain.model.Order.apply) on plain values, and its
+rules are called, not restated (``line_after_adding``): events in the log were checked by the
+domain when they were decided, so folding trusts them and needs no value objects. A payload
+that does not fit (a missing field, an item removed that was never added) raises, and the
+runner treats the event as poison.
 tests/projections/test_folding.py checks that this fold and the aggregate agree.
 """
 
@@ -21,7 +22,7 @@ from django.db import transaction
 
 from eventstore.store import Checkpoint, RecordedEvent
 from orders.domain.events import EVENT_TYPES
-from orders.domain.model import OrderStatus
+from orders.domain.model import OrderStatus, line_after_adding
 
 ORDER_EVENT_TYPES = frozenset(EVENT_TYPES)
 PENDING, SHIPPED, CANCELLED = (
@@ -106,10 +107,12 @@ def _created(state: OrderState, data: dict[str, Any], at: datetime) -> None:
 
 
 def _item_added(state: OrderState, data: dict[str, Any], at: datetime) -> None:
-    # Adding a product already on the order adds to its quantity; the latest price applies.
-    line = state.lines.get(data["product_id"])
-    quantity = data["quantity"] + (line[0] if line else 0)
-    state.lines[data["product_id"]] = [quantity, Decimal(data["unit_price"])]
+    product_id = data["product_id"]
+    state.lines[product_id] = list(
+        line_after_adding(
+            state.lines.get(product_id), data["quantity"], Decimal(data["unit_price"])
+        )
+    )
     state.lines_changed = True
 
 

@@ -23,7 +23,7 @@ from orders.domain.errors import (
 )
 from orders.domain.handlers import HANDLERS, CommandResult, handle
 from orders.domain.model import OrderStatus
-from orders.domain.values import MAX_DISTINCT_PRODUCTS, LineItem, money
+from orders.domain.values import MAX_DISTINCT_PRODUCTS, LineItem, checked_line, money
 from tests.orders.builders import ADDRESS, OTHER_ADDRESS, create_order, line, order_created
 from tests.orders.fakes import InMemoryOrderRepository
 
@@ -140,29 +140,60 @@ def test_creating_an_order_whose_id_is_taken_is_a_concurrency_conflict() -> None
 # --- line limits ----------------------------------------------------------------------------
 @pytest.mark.parametrize("quantity", [1, 2, 9_999, 10_000])
 def test_a_line_accepts_a_quantity_from_1_to_10000(quantity: int) -> None:
-    assert LineItem("sku-1", quantity, Decimal("1.00")).quantity == quantity
+    assert checked_line(LineItem("sku-1", quantity, Decimal("1.00"))).quantity == quantity
 
 
 @pytest.mark.parametrize("quantity", [-1, 0, 10_001, 10**9])
 def test_a_line_refuses_a_quantity_outside_1_to_10000(quantity: int) -> None:
     with pytest.raises(InvalidCommand):
-        LineItem("sku-1", quantity, Decimal("1.00"))
+        checked_line(LineItem("sku-1", quantity, Decimal("1.00")))
 
 
 @pytest.mark.parametrize("price", ["0.00", "0.01", "999999.99", "1000000.00"])
 def test_a_line_accepts_a_unit_price_from_0_to_1000000(price: str) -> None:
-    assert LineItem("sku-1", 1, Decimal(price)).unit_price == Decimal(price)
+    assert checked_line(LineItem("sku-1", 1, Decimal(price))).unit_price == Decimal(price)
 
 
 @pytest.mark.parametrize("price", ["-0.01", "-1", "1000000.01", "1e9"])
 def test_a_line_refuses_a_unit_price_outside_0_to_1000000(price: str) -> None:
     with pytest.raises(InvalidCommand):
-        LineItem("sku-1", 1, Decimal(price))
+        checked_line(LineItem("sku-1", 1, Decimal(price)))
 
 
 def test_a_line_refuses_a_unit_price_with_more_than_two_decimal_places() -> None:
     with pytest.raises(InvalidCommand):
-        LineItem("sku-1", 1, Decimal("1.005"))
+        checked_line(LineItem("sku-1", 1, Decimal("1.005")))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        create_order(order_id=ORDER_ID, items=(LineItem("sku-1", 0, Decimal("1.00")),)),
+        cmd.AddOrderItem(order_id=ORDER_ID, item=LineItem("sku-9", 1, Decimal("0.005"))),
+    ],
+)
+def test_a_command_with_a_line_out_of_limits_is_refused(command: cmd.Command) -> None:
+    then_raises(given(CREATED), command, InvalidCommand)
+
+
+def test_a_line_is_recorded_with_its_price_in_exact_cents() -> None:
+    command = cmd.AddOrderItem(order_id=ORDER_ID, item=LineItem("sku-9", 1, Decimal("2.5")))
+
+    [added] = when(given(CREATED), command)
+
+    assert isinstance(added, ev.OrderItemAdded)
+    assert added.to_payload()["unit_price"] == "2.50"
+
+
+def test_an_order_loads_even_if_its_lines_break_a_limit_lowered_since() -> None:
+    """Limits are checked when a command is decided, never when the log is read back."""
+    stored = order_created(ORDER_ID, items=(LineItem("sku-1", 50_000, Decimal("2000000.00")),))
+    repo = given(stored)
+
+    order = repo.get(ORDER_ID)
+
+    assert order.lines["sku-1"].quantity == 50_000
+    assert order.total == Decimal("100000000000.00")
 
 
 def test_a_line_total_is_the_exact_decimal_product_of_quantity_and_price() -> None:

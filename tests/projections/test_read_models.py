@@ -701,16 +701,16 @@ def test_a_query_overtaken_by_a_rebuild_switch_still_answers_from_the_read_model
     api: APIClient, shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     switched: set[str] = set()
-    read_generation = selectors.active_state
+    read_generation = selectors.active_generation
 
-    def switch_right_after_reading_the_generation(name: str) -> ProjectionState:
-        state = read_generation(name)
+    def switch_right_after_reading_the_generation(name: str) -> int:
+        generation = read_generation(name)
         if name not in switched:  # the rebuild completes between the query's two reads
             switched.add(name)
             runner.rebuild(name)
-        return state
+        return generation
 
-    monkeypatch.setattr(selectors, "active_state", switch_right_after_reading_the_generation)
+    monkeypatch.setattr(selectors, "active_generation", switch_right_after_reading_the_generation)
 
     view = api.get(f"/api/orders/{shop.o1}")
     summary = api.get("/api/customers/alice/summary")
