@@ -108,16 +108,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.catchup import fill_log
     from orders.api.serializers import OrderViewOut
-    from projections.engine import runner
+    from projections.engine.generations import active_generation
+    from projections.engine.rebuild import rebuild
     from projections.read_models import selectors
     from projections.read_models.models import OrderView
 
     print(machine_note())
     fill_log(args.events, args.seed, database=DB_NAME)
-    runner.rebuild("order_views")
+    rebuild("order_views")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    generation = runner.active_generation("order_views")
+    generation = active_generation("order_views")
     orders = OrderView.objects.filter(generation=generation)
     print(f"{args.events} events, {orders.count()} order views (generation {generation})")
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return rows.order_by("-created_at", "-order_id")[start : start + size]
 
     def old_path(size: int) -> bytes:
-        active = runner.active_generation("order_views")  # as the selectors asked, per query
+        active = active_generation("order_views")  # as the selectors asked, per query
         rows = list(pick(OrderView.objects.filter(generation=active), size))
         return renderer.render(hand_built(rows, items_by_query(rows, active)))
 

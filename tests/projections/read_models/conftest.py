@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from projections.engine.generations import create_first_generations
 from tests.projections import builders as b
 from tests.projections.conftest import Clock
 from tests.projections.read_models.shop import T0, Shop, build_shop
@@ -25,6 +26,7 @@ def shared_shop(django_db_setup: None, django_db_blocker: Any) -> Iterator[Shop]
     finally:
         with django_db_blocker.unblock():
             b.delete_log_and_read_models()
+            create_first_generations()  # as migrate leaves them, for the next module
 
 
 @pytest.fixture
