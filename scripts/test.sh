@@ -14,5 +14,5 @@ ruff check .
 ruff format --check .
 mypy eventstore orders
 python -m pytest "$@"
-DATABASE_URL=sqlite:///:memory: python -m pytest -q -m "not postgres and not celery_worker" \
+DATABASE_URL=sqlite:///:memory: python -m pytest -q -m "not postgres and not celery_worker and not faults" \
   tests/eventstore tests/orders tests/projections "$@"
