@@ -158,8 +158,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
-CELERY_BROKER_CONNECTION_MAX_RETRIES = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "socket_keepalive": True,
+    # Also how overdue (beyond its 1 s) a consumer's BRPOP reply may be before kombu drops the
+    # connection as half-open and reconnects (default 25 s: stale for up to ~50 s).
+    "health_check_interval": 5,
+}
+# Workers and beat ride out a broker outage of any length: they try to reconnect for good, every
+# few seconds (config.celery caps kombu's growing back-off), and catch up once it is back.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A catch-up running when the broker goes needs only the database, and its message is re-sent
+# by the sweep anyway: cancelling it would only throw its batch away.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 # --- Projections ----------------------------------------------------------------------------
