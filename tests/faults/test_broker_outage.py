@@ -1,0 +1,117 @@
+"""A broker outage: the private Redis is out for 30 s while a clerk sends commands.
+
+For the first half Redis is gone (killed: connections are reset, new ones refused); for the
+second a new, empty Redis hangs (SIGSTOP: the kernel accepts connections, nothing answers, so
+every client waits for its timeouts); then it answers again. Commands must stay 2xx and fast
+(a lost wake-up only delays the read side), the worker and beat must live through the outage,
+and the projections must have applied everything no more than 10 s after Redis is back, with
+nobody restarting anything.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from django.db import connection, transaction
+
+from projections.models import ProjectionState
+from tests.faults.fold import assert_acknowledged_in_log, assert_read_models_equal_the_log
+from tests.faults.processes import Processes
+from tests.faults.traffic import Api, Clerk, latency, stop_clerks
+from tests.waiting import wait_until
+
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
+
+OUTAGE_SECONDS = 30.0
+CATCH_UP_LIMIT_SECONDS = 10.0
+# A command normally takes a few milliseconds; one that tries the dead broker (connect
+# timeouts, publish retries) takes seconds. The bound leaves room for a busy two-core machine.
+SLOW_COMMAND_SECONDS = 1.0
+PAUSE = 0.05  # between a clerk's commands
+
+
+def waiting_for_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # else fixed for the transaction
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def caught_up(api: Api) -> bool:
+    reply = api.get("/api/projections")
+    return reply.ok and all(p["lag_events"] == 0 for p in reply.body)
+
+
+def test_commands_stay_fast_and_the_worker_catches_up_by_itself_after_a_broker_outage(
+    processes: Processes, token: str, figure: Callable[[str], None]
+) -> None:
+    started = time.monotonic()
+    broker = processes.redis()
+    env = processes.env(broker_url=broker.url)
+    web, port = processes.web(env)
+    worker = processes.worker(env, "worker", "--concurrency", "2")
+    beat = processes.beat(env)
+    api = Api(port, token)
+    wait_until(lambda: api.get("/api/projections").ok, timeout=30, what="the web server")
+
+    stop = threading.Event()
+    clerk = Clerk(api, "broker", pause=PAUSE, resend=False, stop=stop)
+    clerk.start()
+    try:
+        # The whole path works before the outage: a command's order reaches the read model.
+        wait_until(lambda: clerk.acks, timeout=30, what="a first command")
+        first = clerk.acks[0].order_id
+        wait_until(
+            lambda: api.get(f"/api/orders/{first}").ok, timeout=60, what="the worker to apply it"
+        )
+
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Catch-ups wait to move their checkpoints, their messages unacknowledged, as one
+            # running when the broker goes does (the worker's hardest moment). The lock takes
+            # no transaction id, so the log stays readable to them.
+            cursor.execute(f"LOCK TABLE {ProjectionState._meta.db_table} IN EXCLUSIVE MODE")
+            wait_until(lambda: waiting_for_locks() >= 1, timeout=30, what="a catch-up to wait")
+            broker.crash()
+        down_at = time.monotonic()
+        stop.wait(OUTAGE_SECONDS / 2)  # the outage's length; the clerk sends commands meanwhile
+        broker.start()
+        broker.freeze()
+        stop.wait(OUTAGE_SECONDS / 2)
+    finally:
+        stop_clerks([clerk], stop)
+    survived = {"worker": worker.alive(), "beat": beat.alive()}
+    broker.thaw()
+    back_at = time.monotonic()
+
+    replies = clerk.snapshot()
+    during = [r for r in replies if down_at <= r.started < back_at]
+    before = [r for r in replies if r.started < down_at]
+    figure(f"commands before the outage: {latency(before)}")
+    figure(f"commands while Redis hung or was gone: {latency(during)}")
+    assert survived == {"worker": True, "beat": True}, (
+        f"died in the outage: {survived}\nworker:\n{worker.output()}\nbeat:\n{beat.output()}"
+    )
+    wait_until(lambda: caught_up(api), timeout=60, interval=0.05, what="the projections")
+    catch_up = time.monotonic() - back_at
+    figure(f"caught up {catch_up:.1f} s after Redis was back")
+    failed = [str(r) for r in replies if not r.ok]
+    assert not failed, f"{len(failed)} commands failed, e.g. {failed[:5]}"
+    slow = [str(r) for r in during if r.seconds > SLOW_COMMAND_SECONDS]
+    assert not slow, f"{len(slow)} commands were slow while Redis was out, e.g. {slow[:5]}"
+    assert len(during) >= 100, f"only {len(during)} commands were sent while Redis was out"
+    assert catch_up <= CATCH_UP_LIMIT_SECONDS, f"caught up only after {catch_up:.1f} s"
+    assert worker.alive() and beat.alive() and web.alive()
+
+    assert_acknowledged_in_log(clerk.acks)
+    events = assert_read_models_equal_the_log()
+    figure(f"{events} events; the test took {time.monotonic() - started:.0f} s")
