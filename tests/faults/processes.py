@@ -15,14 +15,18 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Model
 
+from tests.faults.proxy import TcpProxy
 from tests.waiting import wait_until
 
 # Private services take ports from this range, away from the shared services and from the
@@ -65,6 +69,33 @@ def other_sessions() -> list[int]:
             "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def waiting_for_locks() -> int:
+    """Sessions on the test database that wait for a lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # else fixed for the transaction
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+@contextmanager
+def writes_held(*models: type[Model], waiting: int = 1) -> Iterator[None]:
+    """Hold off writes to the models' tables until at least ``waiting`` sessions wait for them.
+
+    Whoever writes there then waits in the middle of its transaction: a command before its
+    append, a catch-up before it moves its checkpoint (its batch already applied, its Celery
+    message unacknowledged). Readers are not held, and the lock takes no transaction id, so
+    the log stays readable. The writers go on when the block ends.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"LOCK TABLE {model._meta.db_table} IN EXCLUSIVE MODE")
+        wait_until(lambda: waiting_for_locks() >= waiting, timeout=30, what="writers to be held")
+        yield
 
 
 @dataclass
@@ -165,14 +196,23 @@ class RedisServer:
 
 @dataclass
 class Processes:
-    """Starts the suite's subprocesses and kills every one of them in ``close``."""
+    """Starts the suite's subprocesses (and a proxy) and ends every one of them in ``close``."""
 
     directory: Path
     ports: set[int] = field(default_factory=set)
     started: list[Process] = field(default_factory=list)
+    proxies: list[TcpProxy] = field(default_factory=list)
 
     def port(self) -> int:
         return free_port(self.ports)
+
+    def database_proxy(self) -> TcpProxy:
+        """A proxy in front of the test database's server, on a port of its own."""
+        db = connection.settings_dict
+        proxy = TcpProxy(self.port(), (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+        self.proxies.append(proxy)
+        proxy.start()
+        return proxy
 
     def spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Process:
         log = self.directory / f"{name}-{len(self.started)}.log"
@@ -192,6 +232,8 @@ class Processes:
     def close(self) -> None:
         for process in self.started:
             process.kill()
+        for proxy in self.proxies:
+            proxy.close()
 
     # --- the project's own processes -----------------------------------------------------
     def env(self, *, broker_url: str, database: str | None = None, **extra: str) -> dict[str, str]:

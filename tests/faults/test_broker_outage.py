@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, transaction
 
 from projections.models import ProjectionState
 from tests.faults.fold import assert_acknowledged_in_log, assert_read_models_equal_the_log
-from tests.faults.processes import Processes
-from tests.faults.traffic import Api, Clerk, latency, stop_clerks
+from tests.faults.processes import Processes, writes_held
+from tests.faults.traffic import Api, Clerk, latency, stop_threads
 from tests.waiting import wait_until
 
 pytestmark = [
@@ -35,16 +34,6 @@ CATCH_UP_LIMIT_SECONDS = 10.0
 # timeouts, publish retries) takes seconds. The bound leaves room for a busy two-core machine.
 SLOW_COMMAND_SECONDS = 1.0
 PAUSE = 0.05  # between a clerk's commands
-
-
-def waiting_for_locks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")  # else fixed for the transaction
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return int(cursor.fetchone()[0])
 
 
 def caught_up(api: Api) -> bool:
@@ -75,12 +64,9 @@ def test_commands_stay_fast_and_the_worker_catches_up_by_itself_after_a_broker_o
             lambda: api.get(f"/api/orders/{first}").ok, timeout=60, what="the worker to apply it"
         )
 
-        with transaction.atomic(), connection.cursor() as cursor:
-            # Catch-ups wait to move their checkpoints, their messages unacknowledged, as one
-            # running when the broker goes does (the worker's hardest moment). The lock takes
-            # no transaction id, so the log stays readable to them.
-            cursor.execute(f"LOCK TABLE {ProjectionState._meta.db_table} IN EXCLUSIVE MODE")
-            wait_until(lambda: waiting_for_locks() >= 1, timeout=30, what="a catch-up to wait")
+        # Redis goes while a catch-up runs, its message unacknowledged: the worker's hardest
+        # moment to lose the broker.
+        with writes_held(ProjectionState):
             broker.crash()
         down_at = time.monotonic()
         stop.wait(OUTAGE_SECONDS / 2)  # the outage's length; the clerk sends commands meanwhile
@@ -88,7 +74,7 @@ def test_commands_stay_fast_and_the_worker_catches_up_by_itself_after_a_broker_o
         broker.freeze()
         stop.wait(OUTAGE_SECONDS / 2)
     finally:
-        stop_clerks([clerk], stop)
+        stop_threads([clerk], stop)
     survived = {"worker": worker.alive(), "beat": beat.alive()}
     broker.thaw()
     back_at = time.monotonic()

@@ -14,6 +14,7 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,16 +205,37 @@ class Clerk(threading.Thread):
             return list(self.replies)
 
 
-def run_clerks(clerks: list[Clerk]) -> None:
-    for clerk in clerks:
-        clerk.start()
+class Reader(threading.Thread):
+    """Sends the queries of ``paths`` in turn, ``pause`` seconds apart, until stopped."""
+
+    def __init__(self, api: Api, paths: list[str], *, pause: float, stop: threading.Event) -> None:
+        super().__init__(name="reader", daemon=True)
+        self.api = api
+        self.paths = paths
+        self.pause = pause
+        self.stopping = stop
+        self.replies: list[Reply] = []
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        n = 0
+        while not self.stopping.is_set():
+            reply = self.api.get(self.paths[n % len(self.paths)])
+            with self.lock:
+                self.replies.append(reply)
+            n += 1
+            self.stopping.wait(self.pause)
+
+    def snapshot(self) -> list[Reply]:
+        with self.lock:
+            return list(self.replies)
 
 
-def stop_clerks(clerks: list[Clerk], stop: threading.Event) -> None:
+def stop_threads(threads: Sequence[threading.Thread], stop: threading.Event) -> None:
     stop.set()
-    for clerk in clerks:
-        clerk.join(timeout=60)
-        assert not clerk.is_alive(), f"{clerk.name} did not stop"
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive(), f"{thread.name} did not stop"
 
 
 def latency(replies: list[Reply]) -> str:
