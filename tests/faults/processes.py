@@ -52,13 +52,15 @@ def free_port(taken: set[int]) -> int:
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
-def database_url(*, port: int | None = None) -> str:
-    """The test database as a URL for subprocesses, optionally through another port (a proxy)."""
+def database_url(*, port: int | None = None, application_name: str = "") -> str:
+    """The test database as a URL for subprocesses, optionally through another port (a proxy)
+    and naming its sessions (pg_stat_activity.application_name)."""
     db = connection.settings_dict
     user = quote(db["USER"] or "")
     password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
     host = db["HOST"] or "127.0.0.1"
-    return f"postgres://{user}{password}@{host}:{port or db['PORT'] or 5432}/{db['NAME']}"
+    url = f"postgres://{user}{password}@{host}:{port or db['PORT'] or 5432}/{db['NAME']}"
+    return f"{url}?application_name={quote(application_name)}" if application_name else url
 
 
 def other_sessions() -> list[int]:
@@ -69,6 +71,17 @@ def other_sessions() -> list[int]:
             "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def in_transaction(application_name: str) -> bool:
+    """Whether a session of that name is inside a transaction right now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = %s AND xact_start IS NOT NULL",
+            [application_name],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def waiting_for_locks() -> int:
