@@ -197,6 +197,15 @@ class RedisServer:
             self.process.kill()
             self.process = None
 
+    def calls(self, command: str) -> int:
+        """How often ``command`` ran since the server started."""
+        client = redis.Redis(port=self.port, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            stats = client.info("commandstats")
+        finally:
+            client.close()
+        return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
     def answers(self) -> bool:
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
         try:

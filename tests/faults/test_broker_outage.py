@@ -19,7 +19,7 @@ import pytest
 from projections.models import ProjectionState
 from tests.faults.fold import assert_acknowledged_in_log, assert_read_models_equal_the_log
 from tests.faults.processes import Processes, writes_held
-from tests.faults.traffic import Api, Clerk, latency, stop_threads
+from tests.faults.traffic import Api, Clerk, create_order, latency, stop_threads
 from tests.waiting import wait_until
 
 pytestmark = [
@@ -64,12 +64,18 @@ def test_commands_stay_fast_and_the_worker_catches_up_by_itself_after_a_broker_o
             lambda: api.get(f"/api/orders/{first}").ok, timeout=60, what="the worker to apply it"
         )
 
-        # Redis goes while a catch-up runs, its message unacknowledged: the worker's hardest
-        # moment to lose the broker.
+        # Redis goes while catch-ups run, and they end only after the worker has given up its
+        # connection: the messages they acknowledge came on a connection that is no more.
         with writes_held(ProjectionState):
             broker.crash()
-        down_at = time.monotonic()
-        stop.wait(OUTAGE_SECONDS / 2)  # the outage's length; the clerk sends commands meanwhile
+            down_at = time.monotonic()
+            wait_until(
+                lambda: "Connection to broker lost" in worker.output(tail=10**6),
+                timeout=15,
+                what="the worker to notice",
+            )
+        # The outage's length; the clerk sends commands meanwhile.
+        stop.wait(down_at + OUTAGE_SECONDS / 2 - time.monotonic())
         broker.start()
         broker.freeze()
         stop.wait(OUTAGE_SECONDS / 2)
@@ -97,6 +103,15 @@ def test_commands_stay_fast_and_the_worker_catches_up_by_itself_after_a_broker_o
     assert len(during) >= 100, f"only {len(during)} commands were sent while Redis was out"
     assert catch_up <= CATCH_UP_LIMIT_SECONDS, f"caught up only after {catch_up:.1f} s"
     assert worker.alive() and beat.alive() and web.alive()
+
+    # The web's wake-ups resume by themselves: a command after the outage sets the flag again.
+    def woke() -> bool:
+        created = api.call("POST", "/api/orders", create_order("after", 0).body)
+        assert created.ok, created
+        return broker.calls("set") > 0
+
+    wait_until(woke, timeout=10, interval=0.2, what="a command to send a wake-up again")
+    wait_until(lambda: caught_up(api), timeout=30, interval=0.05, what="the projections")
 
     assert_acknowledged_in_log(clerk.acks)
     events = assert_read_models_equal_the_log()
