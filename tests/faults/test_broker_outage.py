@@ -1,11 +1,12 @@
 """A broker outage: the private Redis is out for 30 s while a clerk sends commands.
 
-For the first half Redis is gone (killed: connections are reset, new ones refused); for the
-second a new, empty Redis hangs (SIGSTOP: the kernel accepts connections, nothing answers, so
-every client waits for its timeouts); then it answers again. Commands must stay 2xx and fast
-(a lost wake-up only delays the read side), the worker and beat must live through the outage,
-and the projections must have applied everything no more than 10 s after Redis is back, with
-nobody restarting anything.
+For the first half Redis is gone (killed while catch-ups run, which end only after the worker
+has given that connection up; then connections are refused); for the second a new, empty Redis
+hangs (SIGSTOP: the kernel accepts connections, nothing answers, so every client waits for its
+timeouts); then it answers again. Commands must stay 2xx and fast (a lost wake-up only delays
+the read side), the worker and beat must live through the outage, the projections must have
+applied everything no more than 10 s after Redis is back, and the web's wake-ups must resume,
+with nobody restarting anything.
 """
 
 from __future__ import annotations
