@@ -1,4 +1,4 @@
-"""Coalesced wake-ups (projections.engine.wakeups) on the test Redis or a hung one; no worker, no database."""
+"""Coalesced wake-ups (projections.engine.wakeups) on the test Redis or a hung one, no worker."""
 
 from __future__ import annotations
 
