@@ -14,7 +14,7 @@ format:
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
 
 typecheck:
-	.venv/bin/mypy eventstore orders projections common config
+	.venv/bin/mypy eventstore orders projections common config backoffice
 
 bench:
 	./scripts/bench.sh

@@ -6,6 +6,12 @@ import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+
+# An event's correlation id as text (indexed below): a plain text expression, so that equality
+# is text equality on every database (a JSON key lookup compares JSON values).
+CORRELATION_ID = Cast(KeyTextTransform("correlation_id", "metadata"), models.TextField())
 
 
 class Event(models.Model):
@@ -30,8 +36,15 @@ class Event(models.Model):
                 fields=["stream_id", "version"], name="eventstore_stream_version"
             )
         ]
-        # No other indexes: every index costs each append. Streams are read by
-        # (stream_id, version) and the log by (tx_id, global_position), added in 0002.
+        # Every index costs each append. Streams are read by (stream_id, version) and the log
+        # by (tx_id, global_position), added in 0002. The back office's filters and searches
+        # need these three (and, on PostgreSQL, a BRIN index on recorded_at, migration 0004);
+        # their cost is measured in docs/benchmarks.md ("Back office indexes").
+        indexes = [
+            models.Index(fields=["event_type", "global_position"], name="eventstore_event_type"),
+            models.Index(fields=["stream_type", "global_position"], name="eventstore_stream_type"),
+            models.Index(CORRELATION_ID, name="eventstore_correlation"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.global_position} {self.stream_id} v{self.version} {self.event_type}"

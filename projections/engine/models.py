@@ -44,6 +44,8 @@ class ProjectionState(models.Model):
             ),
         ]
         ordering = ["name", "generation"]
+        # Rebuild, retry and skip from the back office (the group projection-operators).
+        permissions = [("operate_projections", "Can rebuild, retry and skip projections")]
 
     def __str__(self) -> str:
         return f"{self.name} (generation {self.generation}, {self.status})"

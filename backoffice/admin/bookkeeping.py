@@ -1,4 +1,4 @@
-"""Write-side bookkeeping in the admin (read-only)."""
+"""Write-side bookkeeping in the back office: idempotency keys, read-only."""
 
 from __future__ import annotations
 
@@ -12,3 +12,4 @@ from orders.models import IdempotencyRecord
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("key", "actor", "response", "created_at")
     search_fields = ("=key", "=actor")
+    show_facets = admin.ShowFacets.NEVER

@@ -1,0 +1,200 @@
+"""Projection health in the back office, and the operator's repairs: rebuild, retry, skip.
+
+The status is the one /api/projections answers (projections.engine.status), so the two never
+disagree. Repairs go through the engine's operator services, as the management commands do,
+and need projections.operate_projections (the group projection-operators holds it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from backoffice.admin.events import event_link
+from backoffice.forms import SkipForm, action_form
+from common.admin import ReadOnlyAdmin
+from eventstore.store import head_position
+from projections.engine import poison, runner, tasks
+from projections.engine.generations import rebuilding_state
+from projections.engine.models import ProjectionSkip, ProjectionState
+from projections.engine.status import projection_status_list
+from projections.engine.wakeups import wake_projections
+
+STATUS_CSS = {"running": "ok", "stalled": "warn", "failed": "bad", "rebuilding": "info"}
+
+
+class ProjectionChangeList(ChangeList):
+    """Each row carries /api/projections' answer for it (computed once per page) and the
+    generation a rebuild is filling, if any."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        answers = {row["name"]: row for row in projection_status_list()}
+        self.result_list = list(self.result_list)
+        for state in self.result_list:
+            state.answer = answers[state.name]
+            state.rebuilding = rebuilding_state(state.name)
+
+
+def _answer(state: ProjectionState) -> dict[str, Any]:
+    answer: dict[str, Any] = state.answer  # type: ignore[attr-defined]  # see ProjectionChangeList
+    return answer
+
+
+def projection_badge(status: str) -> SafeString:
+    return format_html('<span class="badge badge-{}">{}</span>', STATUS_CSS.get(status, ""), status)
+
+
+@admin.register(ProjectionState)
+class ProjectionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "name",
+        "status",
+        "position",
+        "head",
+        "lag_events",
+        "lag_seconds",
+        "rebuild",
+        "failing_event",
+        "last_error",
+    )
+    list_display_links = None
+    actions = ("rebuild_projection", "retry", "skip")
+    sortable_by = ()
+    show_facets = admin.ShowFacets.NEVER
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProjectionState]:
+        # One row per projection: its active generation (a rebuild shows in its row).
+        return super().get_queryset(request).filter(active=True).order_by("name")
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("projections.operate_projections")
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ProjectionChangeList
+
+    # --- columns --------------------------------------------------------------------------
+    @admin.display(description="status")
+    def status(self, state: ProjectionState) -> SafeString:
+        return projection_badge(_answer(state)["status"])
+
+    @admin.display(description="head")
+    def head(self, state: ProjectionState) -> int:
+        return int(_answer(state)["head_position"])
+
+    @admin.display(description="lag (events)")
+    def lag_events(self, state: ProjectionState) -> int:
+        return int(_answer(state)["lag_events"])
+
+    @admin.display(description="lag (s)")
+    def lag_seconds(self, state: ProjectionState) -> str:
+        return f"{_answer(state)['lag_seconds']:.1f}"
+
+    @admin.display(description="rebuild")
+    def rebuild(self, state: ProjectionState) -> str:
+        target: ProjectionState | None = getattr(state, "rebuilding", None)
+        if target is None:
+            return "—"
+        head = max(_answer(state)["head_position"], 1)
+        share = min(100, 100 * target.position // head)
+        done = f"{target.position:,} of {head:,}"
+        return f"generation {target.generation}: {target.status}, {share}% ({done})"
+
+    @admin.display(description="failing event")
+    def failing_event(self, state: ProjectionState) -> SafeString | str:
+        for candidate in (state, getattr(state, "rebuilding", None)):
+            if candidate is not None and candidate.error_position is not None:
+                return event_link(candidate.error_position)
+        return "—"
+
+    @admin.display(description="last error")
+    def last_error(self, state: ProjectionState) -> str:
+        return _answer(state)["last_error"] or "—"
+
+    # --- repairs --------------------------------------------------------------------------
+    @admin.action(
+        description="Rebuild (on a worker; the current tables keep serving)",
+        permissions=["operate"],
+    )
+    def rebuild_projection(self, request: HttpRequest, queryset: QuerySet[ProjectionState]) -> None:
+        for state in queryset:
+            tasks.rebuild_projection.delay(state.name)
+            self.log_change(request, state, f"Rebuild of {state.name} requested.")
+            self.message_user(
+                request,
+                f"{state.name}: rebuild sent to a worker; its progress shows in this list, "
+                "and queries read the current tables until it switches.",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Retry the failing event", permissions=["operate"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[ProjectionState]) -> None:
+        for state in queryset:
+            try:
+                failing = poison.retry(state.name)
+            except poison.ProjectionError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
+            self.log_change(request, state, f"Retried event {failing.error_position}.")
+            self._tell_outcome(request, failing, "retried the failing event")
+
+    @admin.action(description="Skip the failing event (asks why)", permissions=["operate"])
+    def skip(
+        self, request: HttpRequest, queryset: QuerySet[ProjectionState]
+    ) -> TemplateResponse | None:
+        form = action_form(
+            self, request, queryset, SkipForm, title="Skip the failing event", submit="Skip it"
+        )
+        if isinstance(form, TemplateResponse):
+            return form
+        for state in queryset:
+            try:
+                record = poison.skip(
+                    state.name,
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user.get_username(),
+                )
+            except poison.ProjectionError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
+            self.log_change(request, state, f"Skipped event {record.position}: {record.reason}")
+            failing = ProjectionState.objects.get(name=record.name, generation=record.generation)
+            self._tell_outcome(request, failing, f"skipped event {record.position}")
+        return None
+
+    def _tell_outcome(self, request: HttpRequest, state: ProjectionState, done: str) -> None:
+        """Apply the next batch at once, so the page can say whether it moved or failed again;
+        the rest is left to the workers."""
+        runner.run_some(state.name, generation=state.generation, max_batches=1)
+        state.refresh_from_db()
+        if state.error_position is not None:
+            self.message_user(
+                request,
+                f"{state.name}: {done}, but it failed again — {state.last_error}",
+                messages.ERROR,
+            )
+            return
+        wake_projections()
+        self.message_user(
+            request,
+            f"{state.name}: {done}; it is moving again (head {head_position():,}).",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(ProjectionSkip)
+class ProjectionSkipAdmin(ReadOnlyAdmin):
+    list_display = ("name", "skipped_event", "event_type", "actor", "reason", "skipped_at")
+    list_filter = ("name",)
+    search_fields = ("=name", "=actor")
+
+    @admin.display(description="event")
+    def skipped_event(self, skip: ProjectionSkip) -> SafeString:
+        return event_link(skip.position)
