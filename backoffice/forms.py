@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -46,6 +47,7 @@ def action_form(
     *,
     title: str,
     submit: str,
+    describe: Callable[[Any], str] = str,
 ) -> forms.Form | TemplateResponse:
     """An admin action's form: the valid, submitted form, or the page that asks for it (which
     posts back to the same action with the same selection)."""
@@ -60,7 +62,7 @@ def action_form(
         "title": title,
         "opts": model_admin.model._meta,
         "form": form,
-        "objects": list(queryset),
+        "objects": [(obj.pk, describe(obj)) for obj in queryset],
         "action": request.POST.get("action", ""),
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "submit": submit,

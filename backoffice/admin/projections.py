@@ -48,6 +48,11 @@ def _answer(state: ProjectionState) -> dict[str, Any]:
     return answer
 
 
+def _failing_event_of(state: ProjectionState) -> str:
+    failing = state.error_position
+    return f"{state.name}: stopped at event {failing}" if failing else f"{state.name}: not stopped"
+
+
 def projection_badge(status: str) -> SafeString:
     return format_html('<span class="badge badge-{}">{}</span>', STATUS_CSS.get(status, ""), status)
 
@@ -56,14 +61,14 @@ def projection_badge(status: str) -> SafeString:
 class ProjectionAdmin(ReadOnlyAdmin):
     list_display = (
         "name",
-        "status",
+        "health",
         "position",
         "head",
         "lag_events",
         "lag_seconds",
         "rebuild",
         "failing_event",
-        "last_error",
+        "error",
     )
     list_display_links = None
     actions = ("rebuild_projection", "retry", "skip")
@@ -81,8 +86,10 @@ class ProjectionAdmin(ReadOnlyAdmin):
         return ProjectionChangeList
 
     # --- columns --------------------------------------------------------------------------
+    # Not "status" nor "last_error": those name the generation's own columns, which the admin
+    # would show instead (they said "running" while the API said "stalled").
     @admin.display(description="status")
-    def status(self, state: ProjectionState) -> SafeString:
+    def health(self, state: ProjectionState) -> SafeString:
         return projection_badge(_answer(state)["status"])
 
     @admin.display(description="head")
@@ -115,7 +122,7 @@ class ProjectionAdmin(ReadOnlyAdmin):
         return "—"
 
     @admin.display(description="last error")
-    def last_error(self, state: ProjectionState) -> str:
+    def error(self, state: ProjectionState) -> str:
         return _answer(state)["last_error"] or "—"
 
     # --- repairs --------------------------------------------------------------------------
@@ -129,7 +136,7 @@ class ProjectionAdmin(ReadOnlyAdmin):
             self.log_change(request, state, f"Rebuild of {state.name} requested.")
             self.message_user(
                 request,
-                f"{state.name}: rebuild sent to a worker; its progress shows in this list, "
+                f"Rebuild of {state.name} sent to a worker: its progress shows in this list, "
                 "and queries read the current tables until it switches.",
                 messages.SUCCESS,
             )
@@ -150,7 +157,13 @@ class ProjectionAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, queryset: QuerySet[ProjectionState]
     ) -> TemplateResponse | None:
         form = action_form(
-            self, request, queryset, SkipForm, title="Skip the failing event", submit="Skip it"
+            self,
+            request,
+            queryset,
+            SkipForm,
+            title="Skip the failing event",
+            submit="Skip it",
+            describe=_failing_event_of,
         )
         if isinstance(form, TemplateResponse):
             return form
@@ -177,14 +190,14 @@ class ProjectionAdmin(ReadOnlyAdmin):
         if state.error_position is not None:
             self.message_user(
                 request,
-                f"{state.name}: {done}, but it failed again — {state.last_error}",
+                f"Projection {state.name}: {done}, but it failed again — {state.last_error}",
                 messages.ERROR,
             )
             return
         wake_projections()
         self.message_user(
             request,
-            f"{state.name}: {done}; it is moving again (head {head_position():,}).",
+            f"Projection {state.name}: {done}; it is moving again (head {head_position():,}).",
             messages.SUCCESS,
         )
 

@@ -44,6 +44,7 @@ class ProjectionState(models.Model):
             ),
         ]
         ordering = ["name", "generation"]
+        verbose_name = "projection"
         # Rebuild, retry and skip from the back office (the group projection-operators).
         permissions = [("operate_projections", "Can rebuild, retry and skip projections")]
 

@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
             name="projectionstate",
             options={
                 "ordering": ["name", "generation"],
+                "verbose_name": "projection",
                 "permissions": [("operate_projections", "Can rebuild, retry and skip projections")],
             },
         ),

@@ -28,7 +28,8 @@ def migrate(target: tuple[str, str]) -> None:
 @pytest.fixture
 def back_at_the_latest() -> Iterator[None]:
     yield
-    migrate(PARTITIONED)
+    # The app's latest migration (later ones than 0005 exist: the back office's group).
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes("projections")[0])
 
 
 def kind(table: str) -> str:
