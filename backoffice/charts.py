@@ -66,6 +66,11 @@ def _nice_top(peak: Number) -> Decimal:
         scale *= 10
 
 
+def _plain(value: Decimal) -> Number:
+    """1 rather than 1.0 on an axis."""
+    return int(value) if value == value.to_integral_value() else value
+
+
 def bar_chart(
     title: str,
     points: Sequence[tuple[str, Number]],
@@ -75,6 +80,7 @@ def bar_chart(
 ) -> BarChart:
     """One bar per point (label, value), with a value axis of 0, half and the top."""
     top = _nice_top(max((value for _label, value in points), default=0))
+    integral = all(isinstance(value, int) for _label, value in points)
     plot_height = HEIGHT - BOTTOM - TOP
     slot = (WIDTH - LEFT) / max(len(points), 1)
     bars, labels = [], []
@@ -93,7 +99,9 @@ def bar_chart(
         if i % label_every == 0:
             labels.append(Label(x + slot / 2, label[5:]))  # MM-DD of an ISO date
     ticks = [
-        Tick(TOP + plot_height * (1 - share), fmt(top * Decimal(share))) for share in (0, 0.5, 1)
+        Tick(TOP + plot_height * (1 - share), fmt(_plain(top * Decimal(share))))
+        for share in (0, 0.5, 1)
+        if not integral or (top * Decimal(share)) % 1 == 0  # no "0.5 orders"
     ]
     total = fmt(sum((value for _label, value in points), Decimal(0)))
     return BarChart(title, bars, ticks, labels, total)

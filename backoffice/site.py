@@ -16,6 +16,9 @@ class BackOfficeSite(admin.AdminSite):
     site_header = "Order service · back office"
     site_title = "Back office"
     index_title = "Dashboard"
+    # The lists need the width (long ids, filters on the right): breadcrumbs and the index
+    # lead everywhere instead.
+    enable_nav_sidebar = False
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         own = [

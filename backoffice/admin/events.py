@@ -11,12 +11,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from backoffice import eventlog
+from backoffice.display import moment
 from backoffice.jsonhtml import json_html
 from backoffice.paging import KeysetChangeList
 from common.admin import ReadOnlyAdmin
@@ -59,7 +60,7 @@ def event_link(position: int, text: str | None = None) -> SafeString:
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ("position", "recorded_at", "stream", "event_type", "version", "actor")
+    list_display = ("position", "recorded", "stream", "event_type", "version", "actor")
     list_display_links = ("position",)
     list_filter = (StreamTypeFilter, EventTypeFilter, ("recorded_at", admin.DateFieldListFilter))
     # The box is ours (get_search_results); naming a field only makes Django show it.
@@ -89,6 +90,11 @@ class EventAdmin(ReadOnlyAdmin):
         ("Where it came from", {"fields": ("actor", "correlation", "caused_by", "metadata_json")}),
     )
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(request, {"title": "Event log", **(extra_context or {})})
+
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[KeysetChangeList]:
         return KeysetChangeList
 
@@ -111,6 +117,10 @@ class EventAdmin(ReadOnlyAdmin):
     @admin.display(description="position")
     def position(self, event: Event) -> int:
         return event.global_position
+
+    @admin.display(description="recorded (UTC)")
+    def recorded(self, event: Event) -> str:
+        return moment(event.recorded_at)
 
     @admin.display(description="stream")
     def stream(self, event: Event) -> SafeString:

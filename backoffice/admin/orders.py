@@ -27,6 +27,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from backoffice.admin.events import timeline_link
+from backoffice.display import moment
 from backoffice.forms import AddressForm, CancelForm, ShipForm, action_form
 from common.admin import ReadOnlyAdmin
 from orders.domain import commands as cmd
@@ -138,20 +139,20 @@ class OrderAdmin(ReadOnlyAdmin):
         "total",
         "item_count",
         "city",
-        "created_at",
-        "updated_at",
+        "created",
+        "updated",
     )
     list_filter = (StatusFilter, ("created_at", admin.DateFieldListFilter), TotalFilter)
     search_fields = ("order_id",)  # the box is ours (get_search_results)
     search_help_text = "An order id, or words of a customer id, product id, city or cancel reason."
     ordering = ("-created_at",)
-    sortable_by = ("created_at", "total", "item_count", "updated_at")  # each has an index
+    sortable_by = ("created", "total", "item_count", "updated")  # each has an index
     show_facets = admin.ShowFacets.NEVER
     show_full_result_count = False
     list_per_page = 50
     actions = ("ship_selected",)
     fieldsets = (
-        (None, {"fields": ("order_id", "status_badge", "customer", "timeline")}),
+        (None, {"fields": ("order_id", "status_badge", "customer", "total", "timeline")}),
         ("Items", {"fields": ("items_table",)}),
         (
             "Shipping",
@@ -208,11 +209,19 @@ class OrderAdmin(ReadOnlyAdmin):
     def total(self, order: OrderView) -> str:
         return f"{order.total_amount:,.2f} {order.currency}"
 
+    @admin.display(description="created (UTC)", ordering="created_at")
+    def created(self, order: OrderView) -> str:
+        return moment(order.created_at)
+
+    @admin.display(description="updated (UTC)", ordering="updated_at")
+    def updated(self, order: OrderView) -> str:
+        return moment(order.updated_at)
+
     @admin.display(description="city")
     def city(self, order: OrderView) -> str:
         return str(order.shipping_address.get("city", ""))
 
-    @admin.display(description="history")
+    @admin.display(description="timeline")
     def timeline(self, order: OrderView) -> SafeString:
         return timeline_link(stream_id_for(order.order_id))
 
@@ -249,6 +258,11 @@ class OrderAdmin(ReadOnlyAdmin):
             order.currency,
         )
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(request, {"title": "Orders", **(extra_context or {})})
+
     # --- commands -------------------------------------------------------------------------
     def has_issue_commands_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("orders.issue_order_commands")
@@ -272,7 +286,7 @@ class OrderAdmin(ReadOnlyAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        context = dict(extra_context or {})
+        context = {"title": "Order", **(extra_context or {})}
         context["can_issue_commands"] = self.has_issue_commands_permission(request)
         try:
             stream_id = stream_id_for(uuid.UUID(object_id))
