@@ -22,7 +22,7 @@ from eventstore.models import Event
 from eventstore.store import Checkpoint, RecordedEvent, read_all
 from orders.domain.model import OrderStatus
 from orders.repository import STREAM_TYPE, order_from_events
-from projections import runner
+from projections.engine.generations import active_generation
 from projections.models import (
     CustomerSummary,
     DailySales,
@@ -152,7 +152,7 @@ def expected_read_models(events: Sequence[RecordedEvent]) -> dict[str, Rows]:
 
 
 def _active_rows(model: type[models.Model], projection: str, key: Iterable[str]) -> Rows:
-    generation = runner.active_state(projection).generation
+    generation = active_generation(projection)
     fields = [f.name for f in model._meta.concrete_fields if f.name not in ("id", "generation")]
     key = tuple(key)
     rows: Rows = {}
