@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -14,6 +16,23 @@ from projections.engine.generations import active_generation
 from projections.read_models.models import CustomerSummary, DailySales
 
 
+class CustomerFilter(admin.SimpleListFilter):
+    title = "orders"
+    parameter_name = "has"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("open", "with open orders"), ("cancelled", "with cancellations")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[CustomerSummary]
+    ) -> QuerySet[CustomerSummary]:
+        if self.value() == "open":
+            return queryset.filter(open_order_count__gt=0)
+        if self.value() == "cancelled":
+            return queryset.filter(cancelled_count__gt=0)
+        return queryset
+
+
 @admin.register(CustomerSummary)
 class CustomerSummaryAdmin(ReadOnlyAdmin):
     list_display = (
@@ -24,6 +43,7 @@ class CustomerSummaryAdmin(ReadOnlyAdmin):
         "lifetime_value",
         "last_order_at",
     )
+    list_filter = (CustomerFilter,)
     search_fields = ("=customer_id",)  # the (generation, customer_id) unique index
     search_help_text = "A customer id, exactly."
     ordering = ("customer_id",)

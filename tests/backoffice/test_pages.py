@@ -49,6 +49,7 @@ def test_every_list_detail_filter_and_search_page_renders_with_data(
         f"{ORDERS}{admin_shop.o4}/change/",
         "/admin/projections/customersummary/",
         "/admin/projections/customersummary/?q=alice",
+        "/admin/projections/customersummary/?has=open",
         "/admin/projections/dailysales/",
         "/admin/projections/projectionstate/",
         "/admin/projections/projectionskip/",
@@ -181,6 +182,9 @@ def test_customers_link_to_their_orders_and_daily_sales_are_listed(
 ) -> None:
     html = page(boss, "/admin/projections/customersummary/", q="alice")
     assert '/admin/projections/orderview/?customer_id=alice">2 orders</a>' in html
+    cancelling = page(boss, "/admin/projections/customersummary/", has="cancelled")
+    assert "customer_id=alice" in cancelling
+    assert "customer_id=bob" not in cancelling
     assert "2024-03-01" in page(boss, "/admin/projections/dailysales/") or "March 1, 2024" in page(
         boss, "/admin/projections/dailysales/"
     )

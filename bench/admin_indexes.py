@@ -1,0 +1,143 @@
+"""What the back office's indexes on the log cost each append (eventstore migration 0004).
+
+    python -m bench.admin_indexes [--preload 1000000] [--seconds 4] [--rounds 5]
+                                  [--writers 1,4]
+
+Two tables of the raw append baseline's shape (bench.common.raw_event_table_ddl), one without
+and one with the back office's indexes (by event type, by stream type, by correlation id, BRIN
+on recorded_at), each preloaded by SQL with the same ``--preload`` events, then written by the
+raw baseline's writers (one multi-row INSERT of an order's 3 events per transaction, psycopg),
+the two tables taking turns in every round. Prints events/s and server CPU per transaction of
+each, and the indexed/plain ratio per round. Database ``bench_admin_indexes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from bench.append import multi_row_insert, raw_params
+from bench.common import (
+    ServerCpu,
+    Session,
+    Step,
+    checkpoint,
+    conninfo,
+    format_table,
+    machine_note,
+    measure,
+    order_events,
+    raw_event_table_ddl,
+    recreate_database,
+)
+
+DB_NAME = "bench_admin_indexes"
+TABLES = {"plain": "bench_plain_event", "indexed": "bench_indexed_event"}
+
+PRELOAD_SQL = """
+INSERT INTO {t} (event_id, stream_id, stream_type, version, event_type, schema_version, data,
+                 metadata, recorded_at)
+SELECT md5('e' || n)::uuid, 'Order-' || md5('o' || (n + 2) / 3)::uuid, 'Order', 1 + n %% 3,
+       (ARRAY['OrderCreated', 'OrderItemAdded', 'OrderShipped'])[1 + n %% 3], 1,
+       jsonb_build_object('order_id', md5('o' || (n + 2) / 3)::uuid, 'quantity', 1),
+       jsonb_build_object('correlation_id', md5('c' || n)::uuid, 'actor', 'bench'),
+       now() - interval '1 day' + n * interval '1 millisecond'
+FROM generate_series(1, %(preload)s) AS n
+"""
+
+
+def prepare(preload: int) -> None:
+    import psycopg
+
+    recreate_database(DB_NAME)
+    with psycopg.connect(**conninfo(DB_NAME), autocommit=True) as conn:
+        for label, table in TABLES.items():
+            conn.execute(raw_event_table_ddl(table, admin_indexes=label == "indexed"))
+            conn.execute(PRELOAD_SQL.format(t=table), {"preload": preload})
+        conn.execute("VACUUM ANALYZE")
+
+
+def session(table: str) -> Session:
+    import psycopg
+
+    insert = multi_row_insert(table, 3)
+
+    @contextmanager
+    def opened(number: int) -> Iterator[Step]:
+        rng = random.Random(number)
+        with psycopg.connect(**conninfo(DB_NAME)) as conn:
+
+            def step() -> int:
+                order_id, drafts = order_events(rng)
+                conn.execute(insert, raw_params(order_id, drafts, datetime.now(UTC)))
+                conn.commit()
+                return len(drafts)
+
+            yield step
+
+    return opened
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preload", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--writers", default="1,4")
+    args = parser.parse_args()
+    writer_counts = [int(w) for w in args.writers.split(",")]
+
+    print(f"bench.admin_indexes: database {DB_NAME}, {machine_note()}")
+    prepare(args.preload)
+    print(f"  preloaded {args.preload:,} events into each table")
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    ratios: dict[int, list[float]] = {w: [] for w in writer_counts}
+    labels = list(TABLES)
+    for round_number in range(args.rounds):
+        order = labels if round_number % 2 == 0 else labels[::-1]
+        for writers in writer_counts:
+            rates = {}
+            for label in order:
+                checkpoint(DB_NAME)
+                m = measure(
+                    label,
+                    writers,
+                    session(TABLES[label]),
+                    seconds=args.seconds,
+                    server_cpu=ServerCpu(DB_NAME),
+                )
+                rates[label] = m.events_per_second
+                cpu = m.cpu_us_per_unit(m.server_cpu)
+                results.setdefault((label, writers), []).append((m.events_per_second, cpu))
+                print(
+                    f"  round {round_number + 1} {label:<8} {writers} writer(s): "
+                    f"{m.events_per_second:>8,.0f} events/s, server CPU {cpu:,.0f} µs/tx",
+                    flush=True,
+                )
+            ratios[writers].append(rates["indexed"] / rates["plain"])
+
+    rows = []
+    for (label, writers), values in results.items():
+        rows.append(
+            (
+                label,
+                writers,
+                f"{statistics.median(v[0] for v in values):,.0f}",
+                f"{statistics.median(v[1] for v in values):,.0f}",
+            )
+        )
+    print()
+    print(format_table(rows, ["table", "writers", "events/s", "server CPU µs/tx"]))
+    print("\nindexed/plain events/s (median of the rounds' own ratios; each round)")
+    for writers, values in ratios.items():
+        each = " ".join(f"{v:.2f}" for v in values)
+        print(f"  {writers} writer(s): {statistics.median(values):.2f}   ({each})")
+    print(f"\n({machine_note()})")
+
+
+if __name__ == "__main__":
+    main()
