@@ -3,17 +3,18 @@ selling products, and how far each projection is behind the log right now."""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from django.db.models import Sum
 from django.utils import timezone
 
 from backoffice.charts import bar_chart
 from projections.engine.generations import active_generation
 from projections.engine.status import projection_status_list
-from projections.read_models.models import DailySales, OrderView, OrderViewItem
+from projections.read_models.folding import CANCELLED, lines_from_payload
+from projections.read_models.models import DailySales, SalesOrderFact
 
 DAYS: Final = 30
 TOP_PRODUCTS: Final = 8
@@ -54,20 +55,36 @@ def _rate(part: int, whole: int) -> str:
 
 def top_products(since: date) -> list[dict[str, Any]]:
     """The products with the most revenue on orders placed since ``since`` and not cancelled,
-    each with its share of the first one's revenue (the bar's length)."""
-    generation = active_generation("order_views")
+    each with its share of the first one's revenue (the bar's length).
+
+    Read from the daily sales projection's per-order facts (placed date, status, lines), as
+    its revenue chart is: the cost follows the orders of the window, found by the facts'
+    (generation, created_at) index. Summing order_view items instead read every item row
+    ever written (a hash join over the whole table: 170 ms at 600,000 items, growing with
+    the history, docs/benchmarks.md).
+    """
     start = timezone.make_aware(datetime.combine(since, time.min))
-    orders = OrderView.objects.filter(generation=generation, created_at__gte=start).exclude(
-        status="cancelled"
+    facts = (
+        SalesOrderFact.objects.filter(
+            generation=active_generation("daily_sales"), created_at__gte=start
+        )
+        .exclude(status=CANCELLED)
+        .values_list("lines", flat=True)
     )
-    best_sellers = (
-        OrderViewItem.objects.filter(generation=generation, order_id__in=orders.values("order_id"))
-        .values("product_id")
-        .annotate(units=Sum("quantity"), revenue=Sum("line_total"))
-        .order_by("-revenue", "product_id")[:TOP_PRODUCTS]
-    )
-    products: list[dict[str, Any]] = [dict(row) for row in best_sellers]
-    best = products[0]["revenue"] if products else 0
-    for product in products:
-        product["share"] = round(100 * product["revenue"] / best) if best else 0
-    return products
+    units: Counter[str] = Counter()
+    revenue: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for lines in facts.iterator(chunk_size=5000):
+        for product_id, (quantity, price) in lines_from_payload(lines).items():
+            units[product_id] += quantity
+            revenue[product_id] += price * quantity
+    ranked = sorted(revenue, key=lambda product_id: (-revenue[product_id], product_id))
+    best = revenue[ranked[0]] if ranked else Decimal(0)
+    return [
+        {
+            "product_id": product_id,
+            "units": units[product_id],
+            "revenue": revenue[product_id],
+            "share": round(100 * revenue[product_id] / best) if best else 0,
+        }
+        for product_id in ranked[:TOP_PRODUCTS]
+    ]

@@ -1,4 +1,5 @@
-"""Paging a changelist by primary key instead of by page number: for tables of millions of rows.
+"""Paging changelists of large tables: by primary key (the log), or by page number with a capped
+count (the order views).
 
 A numbered page costs a COUNT(*) of everything the filters match and an OFFSET that reads every
 row before the page, so page 10,000 of the log is slow. Here a page is "the next N rows before
@@ -13,6 +14,7 @@ from typing import Any
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.http import HttpRequest
+from django.utils.functional import cached_property
 
 BEFORE = "before"
 AFTER = "after"
@@ -79,3 +81,16 @@ class KeysetChangeList(ChangeList):
             if has_older and rows
             else None
         )
+
+
+class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
+    """Numbered pages that count at most ``cap`` matching rows (``SELECT count(*) FROM (… LIMIT
+    cap + 1)``): counting every order a broad search matches cost more than reading its page
+    (76 ms for 66,000 full-text matches). Templates say "more than {cap}" past the cap
+    (templates/admin/projections/orderview/)."""
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return int(self.object_list[: self.cap + 1].count())  # type: ignore[attr-defined]

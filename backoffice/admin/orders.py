@@ -1,21 +1,12 @@
-"""Orders in the back office: find one, see it whole, and act on it through the command service.
-
-Commands go through orders.services.execute_command, as the API's do: the staff user is the
-actor in the events' metadata, orders.issue_order_commands is required, a business rule's
-refusal is an error message, and the page shown afterwards waits until the read model has
-the command's position (read-your-writes).
-"""
+"""Orders in the back office: find one, see it whole, and act on it through the command service
+(backoffice.commands), with orders.issue_order_commands required for every command."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
@@ -27,56 +18,16 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from backoffice.admin.events import timeline_link
+from backoffice.commands import COMMANDS, issue, show_when_applied
 from backoffice.display import moment
-from backoffice.forms import AddressForm, CancelForm, ShipForm, action_form
+from backoffice.forms import ShipForm, action_form
+from backoffice.paging import CappedCountPaginator
 from common.admin import ReadOnlyAdmin
 from orders.domain import commands as cmd
-from orders.domain.errors import DomainError
-from orders.domain.handlers import CommandResult
 from orders.domain.model import OrderStatus
-from orders.domain.values import Address
 from orders.repository import stream_id_for
-from orders.services import execute_command
-from projections.engine.consistency import wait_until_applied
 from projections.read_models.models import OrderView
 from projections.read_models.selectors import order_view_list, with_items
-
-# The projections the order pages read: a command's result is shown once these have it.
-ORDER_PAGES_FEED: Final = ("order_views",)
-
-
-@dataclass(frozen=True)
-class OrderCommand:
-    title: str
-    form: type[forms.Form]
-    command: Callable[[uuid.UUID, dict[str, Any]], cmd.Command]
-    done: str
-    initial: Callable[[OrderView], dict[str, Any]] = lambda order: {}
-
-
-COMMANDS: Final = {
-    "ship": OrderCommand(
-        "Ship order",
-        ShipForm,
-        lambda order_id, data: cmd.ShipOrder(order_id=order_id, **data),
-        "shipped",
-    ),
-    "cancel": OrderCommand(
-        "Cancel order",
-        CancelForm,
-        lambda order_id, data: cmd.CancelOrder(order_id=order_id, reason=data["reason"]),
-        "cancelled",
-    ),
-    "address": OrderCommand(
-        "Change the shipping address of order",
-        AddressForm,
-        lambda order_id, data: cmd.ChangeShippingAddress(
-            order_id=order_id, shipping_address=Address.from_payload(data)
-        ),
-        "given a new shipping address",
-        initial=lambda order: dict(order.shipping_address),
-    ),
-}
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -150,6 +101,7 @@ class OrderAdmin(ReadOnlyAdmin):
     show_facets = admin.ShowFacets.NEVER
     show_full_result_count = False
     list_per_page = 50
+    paginator = CappedCountPaginator
     actions = ("ship_selected",)
     fieldsets = (
         (None, {"fields": ("order_id", "status_badge", "customer", "total", "timeline")}),
@@ -306,10 +258,10 @@ class OrderAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(reverse("admin:projections_orderview_changelist"))
         form = spec.form(request.POST or None, initial=spec.initial(order))
         if request.method == "POST" and form.is_valid():
-            result = self.issue(request, spec.command(order.order_id, form.cleaned_data))
+            result = issue(request, spec.command(order.order_id, form.cleaned_data))
             if result is not None:
                 self.message_user(request, f"Order {order.order_id} {spec.done}.", messages.SUCCESS)
-                self.show_when_applied(request, result.position)
+                show_when_applied(request, result.position)
                 url = reverse("admin:projections_orderview_change", args=[order.order_id])
                 return HttpResponseRedirect(url)
         context = {
@@ -322,30 +274,6 @@ class OrderAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "backoffice/order_command.html", context)
 
-    def issue(self, request: HttpRequest, command: cmd.Command) -> CommandResult | None:
-        """Run ``command`` as the staff user; a refusal becomes an error message (None)."""
-        try:
-            outcome = execute_command(
-                command, actor=request.user.get_username(), correlation_id=str(uuid.uuid4())
-            )
-        except DomainError as exc:
-            order_id = getattr(command, "order_id", "")
-            self.message_user(request, f"Order {order_id}: {exc.message}", messages.ERROR)
-            return None
-        return outcome.result
-
-    def show_when_applied(self, request: HttpRequest, position: int) -> None:
-        """Wait (bounded) until the order pages' read model has ``position``; say if it has not."""
-        if not wait_until_applied(
-            ORDER_PAGES_FEED, position, settings.BACKOFFICE_CONSISTENCY_TIMEOUT
-        ):
-            self.message_user(
-                request,
-                f"The change is recorded (log position {position}), but the order list has not "
-                "caught up with it yet: reload in a moment.",
-                messages.WARNING,
-            )
-
     @admin.action(description="Ship selected orders", permissions=["issue_commands"])
     def ship_selected(
         self, request: HttpRequest, queryset: QuerySet[OrderView]
@@ -355,16 +283,9 @@ class OrderAdmin(ReadOnlyAdmin):
         )
         if isinstance(form, TemplateResponse):
             return form
-        shipped = [
-            result
-            for order in queryset
-            if (
-                result := self.issue(
-                    request, cmd.ShipOrder(order_id=order.order_id, **form.cleaned_data)
-                )
-            )
-        ]
+        commands = [cmd.ShipOrder(order_id=o.order_id, **form.cleaned_data) for o in queryset]
+        shipped = [result for command in commands if (result := issue(request, command))]
         if shipped:
             self.message_user(request, f"{len(shipped)} orders shipped.", messages.SUCCESS)
-            self.show_when_applied(request, max(r.position for r in shipped))
+            show_when_applied(request, max(r.position for r in shipped))
         return None

@@ -49,8 +49,14 @@ def _answer(state: ProjectionState) -> dict[str, Any]:
 
 
 def _failing_event_of(state: ProjectionState) -> str:
-    failing = state.error_position
-    return f"{state.name}: stopped at event {failing}" if failing else f"{state.name}: not stopped"
+    """What the skip form says of a selected projection: where it (or its rebuild) is stuck."""
+    for candidate in (state, rebuilding_state(state.name)):
+        if candidate is not None and candidate.error_position is not None:
+            return (
+                f"{state.name} (generation {candidate.generation}): stopped at event "
+                f"{candidate.error_position} — {candidate.last_error}"
+            )
+    return f"{state.name}: not stopped at any event (nothing to skip)"
 
 
 def projection_badge(status: str) -> SafeString:
@@ -197,6 +203,14 @@ class ProjectionAdmin(ReadOnlyAdmin):
                 request,
                 f"Projection {state.name}: {done}, but it failed again — {state.last_error}",
                 messages.ERROR,
+            )
+            return
+        if not state.active:  # a rebuild's generation: nothing continues it in the background
+            self.message_user(
+                request,
+                f"Projection {state.name}: {done}; run the rebuild again to finish it "
+                f"(it resumes from event {state.position:,}).",
+                messages.SUCCESS,
             )
             return
         wake_projections()

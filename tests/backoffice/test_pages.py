@@ -210,3 +210,21 @@ def test_staff_without_view_permission_of_the_log_get_no_timeline(
     assert client.get(f"/admin/streams/{stream_id_for(admin_shop.o1)}/").status_code == 403
     assert client.get(EVENTS).status_code == 403
     assert '<svg class="chart' not in page(client, "/admin/")
+
+
+def test_the_orders_list_counts_matches_only_up_to_its_cap(
+    boss: Client, admin_shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backoffice.paging import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 3)
+    monkeypatch.setattr("backoffice.admin.orders.OrderAdmin.list_per_page", 2)
+    html = page(boss, ORDERS)
+    assert "more than 3\norders" in html
+    assert "?p=2" in html
+    with CaptureQueriesContext(connection) as queries:
+        page(boss, ORDERS, status="pending")
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1
+    assert "LIMIT 4" in counts[0]
+    assert "3\norders" in page(boss, ORDERS, status="pending")
