@@ -93,4 +93,7 @@ class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
 
     @cached_property
     def count(self) -> int:
-        return int(self.object_list[: self.cap + 1].count())  # type: ignore[attr-defined]
+        # Unordered: sorted, the planner walked the sort index filtering every row (311 ms)
+        # instead of taking the first matches the filter's own index finds.
+        matches = self.object_list.order_by()  # type: ignore[attr-defined]
+        return int(matches[: self.cap + 1].count())

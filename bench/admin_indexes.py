@@ -1,14 +1,16 @@
 """What the back office's indexes on the log cost each append (eventstore migration 0004).
 
     python -m bench.admin_indexes [--preload 1000000] [--seconds 4] [--rounds 5]
-                                  [--writers 1,4]
+                                  [--writers 1,4] [--each]
 
-Two tables of the raw append baseline's shape (bench.common.raw_event_table_ddl), one without
-and one with the back office's indexes (by event type, by stream type, by correlation id, BRIN
-on recorded_at), each preloaded by SQL with the same ``--preload`` events, then written by the
-raw baseline's writers (one multi-row INSERT of an order's 3 events per transaction, psycopg),
-the two tables taking turns in every round. Prints events/s and server CPU per transaction of
-each, and the indexed/plain ratio per round. Database ``bench_admin_indexes``.
+Tables of the raw append baseline's shape (bench.common.raw_event_table_ddl): one without the
+back office's indexes ("plain"), one with all four ("indexed": by event type, by stream type,
+by correlation id, BRIN on recorded_at) and, with ``--each``, one per index alone; each
+preloaded by SQL with the same ``--preload`` events, then written by the raw baseline's
+writers (one multi-row INSERT of an order's 3 events per transaction, psycopg), the tables
+taking turns in every round (the order reversed every other round). Prints events/s and
+server CPU per transaction of each, and each one's ratio to plain per round. Database
+``bench_admin_indexes``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 
 from bench.append import multi_row_insert, raw_params
 from bench.common import (
+    ADMIN_INDEXES,
     ServerCpu,
     Session,
     Step,
@@ -36,7 +39,6 @@ from bench.common import (
 )
 
 DB_NAME = "bench_admin_indexes"
-TABLES = {"plain": "bench_plain_event", "indexed": "bench_indexed_event"}
 
 PRELOAD_SQL = """
 INSERT INTO {t} (event_id, stream_id, stream_type, version, event_type, schema_version, data,
@@ -50,13 +52,21 @@ FROM generate_series(1, %(preload)s) AS n
 """
 
 
-def prepare(preload: int) -> None:
+def tables(each: bool) -> dict[str, str]:
+    """label -> table: plain, indexed (all four) and, with ``each``, one per index."""
+    labels = ["plain", "indexed", *(ADMIN_INDEXES if each else ())]
+    return {label: f"bench_{label}_event" for label in labels}
+
+
+def prepare(preload: int, tables: dict[str, str]) -> None:
     import psycopg
 
     recreate_database(DB_NAME)
     with psycopg.connect(**conninfo(DB_NAME), autocommit=True) as conn:
-        for label, table in TABLES.items():
+        for label, table in tables.items():
             conn.execute(raw_event_table_ddl(table, admin_indexes=label == "indexed"))
+            if label in ADMIN_INDEXES:
+                conn.execute(ADMIN_INDEXES[label].format(t=table))
             conn.execute(PRELOAD_SQL.format(t=table), {"preload": preload})
         conn.execute("VACUUM ANALYZE")
 
@@ -88,15 +98,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--writers", default="1,4")
+    parser.add_argument("--each", action="store_true", help="also each index alone")
     args = parser.parse_args()
     writer_counts = [int(w) for w in args.writers.split(",")]
+    by_label = tables(args.each)
 
     print(f"bench.admin_indexes: database {DB_NAME}, {machine_note()}")
-    prepare(args.preload)
+    prepare(args.preload, by_label)
     print(f"  preloaded {args.preload:,} events into each table")
     results: dict[tuple[str, int], list[tuple[float, float]]] = {}
-    ratios: dict[int, list[float]] = {w: [] for w in writer_counts}
-    labels = list(TABLES)
+    ratios: dict[tuple[str, int], list[float]] = {}
+    labels = list(by_label)
     for round_number in range(args.rounds):
         order = labels if round_number % 2 == 0 else labels[::-1]
         for writers in writer_counts:
@@ -106,7 +118,7 @@ def main() -> None:
                 m = measure(
                     label,
                     writers,
-                    session(TABLES[label]),
+                    session(by_label[label]),
                     seconds=args.seconds,
                     server_cpu=ServerCpu(DB_NAME),
                 )
@@ -118,7 +130,8 @@ def main() -> None:
                     f"{m.events_per_second:>8,.0f} events/s, server CPU {cpu:,.0f} µs/tx",
                     flush=True,
                 )
-            ratios[writers].append(rates["indexed"] / rates["plain"])
+            for label in labels[1:]:
+                ratios.setdefault((label, writers), []).append(rates[label] / rates["plain"])
 
     rows = []
     for (label, writers), values in results.items():
@@ -132,10 +145,10 @@ def main() -> None:
         )
     print()
     print(format_table(rows, ["table", "writers", "events/s", "server CPU µs/tx"]))
-    print("\nindexed/plain events/s (median of the rounds' own ratios; each round)")
-    for writers, values in ratios.items():
+    print("\nevents/s against plain (median of the rounds' own ratios; each round)")
+    for (label, writers), values in ratios.items():
         each = " ".join(f"{v:.2f}" for v in values)
-        print(f"  {writers} writer(s): {statistics.median(values):.2f}   ({each})")
+        print(f"  {label:<12} {writers} writer(s): {statistics.median(values):.2f}   ({each})")
     print(f"\n({machine_note()})")
 
 

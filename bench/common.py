@@ -90,12 +90,13 @@ def server_settings(name: str, settings: Sequence[str]) -> dict[str, str]:
 
 # --- timing -------------------------------------------------------------------------------------
 # The back office's indexes on the log (eventstore migration 0004), for a table named {t}.
-ADMIN_INDEXES_DDL = """
-CREATE INDEX {t}_event_type ON {t} (event_type, global_position);
-CREATE INDEX {t}_stream_type ON {t} (stream_type, global_position);
-CREATE INDEX {t}_correlation ON {t} (((metadata ->> 'correlation_id')::text));
-CREATE INDEX {t}_recorded_at_brin ON {t} USING brin (recorded_at);
-"""
+ADMIN_INDEXES = {
+    "event_type": "CREATE INDEX {t}_event_type ON {t} (event_type, global_position);",
+    "stream_type": "CREATE INDEX {t}_stream_type ON {t} (stream_type, global_position);",
+    "correlation": "CREATE INDEX {t}_correlation ON {t} (((metadata ->> 'correlation_id')::text));",
+    "recorded_at": "CREATE INDEX {t}_recorded_at_brin ON {t} USING brin (recorded_at);",
+}
+ADMIN_INDEXES_DDL = "\n".join(ADMIN_INDEXES.values())
 
 
 def raw_event_table_ddl(table: str, *, admin_indexes: bool = True) -> str:

@@ -232,6 +232,8 @@ PROJECTION_RETIRED_GRACE_SECONDS = env.float("PROJECTION_RETIRED_GRACE_SECONDS",
 # --- Back office ----------------------------------------------------------------------------
 # How long a page shown after a staff command waits for the read model to have the command.
 BACKOFFICE_CONSISTENCY_TIMEOUT = env.float("BACKOFFICE_CONSISTENCY_TIMEOUT", default=5.0)
+# How long the dashboard's top products (a month of orders summed) are kept before recomputing.
+BACKOFFICE_DASHBOARD_CACHE_SECONDS = env.int("BACKOFFICE_DASHBOARD_CACHE_SECONDS", default=60)
 
 LOGGING = {
     "version": 1,

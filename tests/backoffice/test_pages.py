@@ -228,3 +228,19 @@ def test_the_orders_list_counts_matches_only_up_to_its_cap(
     assert len(counts) == 1
     assert "LIMIT 4" in counts[0]
     assert "3\norders" in page(boss, ORDERS, status="pending")
+
+
+def test_the_top_products_are_kept_a_minute_and_follow_a_new_generation(
+    boss: Client, admin_shop: Shop, settings: object
+) -> None:
+    from backoffice import dashboard
+    from projections.engine.rebuild import rebuild
+
+    first = dashboard.figures()["top_products"]
+    with CaptureQueriesContext(connection) as queries:
+        assert dashboard.figures()["top_products"] == first
+    assert not [q for q in queries if "salesorderfact" in q["sql"]]
+    rebuild("daily_sales")
+    with CaptureQueriesContext(connection) as queries:
+        assert dashboard.figures()["top_products"] == first
+    assert [q for q in queries if "salesorderfact" in q["sql"]]
