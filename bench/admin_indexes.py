@@ -4,8 +4,8 @@
                                   [--writers 1,4] [--each]
 
 Tables of the raw append baseline's shape (bench.common.raw_event_table_ddl): one without the
-back office's indexes ("plain"), one with all four ("indexed": by event type, by stream type,
-by correlation id, BRIN on recorded_at) and, with ``--each``, one per index alone; each
+back office's indexes ("plain"), one with all three ("indexed": by event type, by stream
+type, by correlation id) and, with ``--each``, one per index alone; each
 preloaded by SQL with the same ``--preload`` events, then written by the raw baseline's
 writers (one multi-row INSERT of an order's 3 events per transaction, psycopg), the tables
 taking turns in every round (the order reversed every other round). Prints events/s and
@@ -53,7 +53,7 @@ FROM generate_series(1, %(preload)s) AS n
 
 
 def tables(each: bool) -> dict[str, str]:
-    """label -> table: plain, indexed (all four) and, with ``each``, one per index."""
+    """label -> table: plain, indexed (all of them) and, with ``each``, one per index."""
     labels = ["plain", "indexed", *(ADMIN_INDEXES if each else ())]
     return {label: f"bench_{label}_event" for label in labels}
 

@@ -94,7 +94,6 @@ ADMIN_INDEXES = {
     "event_type": "CREATE INDEX {t}_event_type ON {t} (event_type, global_position);",
     "stream_type": "CREATE INDEX {t}_stream_type ON {t} (stream_type, global_position);",
     "correlation": "CREATE INDEX {t}_correlation ON {t} (((metadata ->> 'correlation_id')::text));",
-    "recorded_at": "CREATE INDEX {t}_recorded_at_brin ON {t} USING brin (recorded_at);",
 }
 ADMIN_INDEXES_DDL = "\n".join(ADMIN_INDEXES.values())
 

@@ -38,8 +38,8 @@ class Event(models.Model):
         ]
         # Every index costs each append. Streams are read by (stream_id, version) and the log
         # by (tx_id, global_position), added in 0002. The back office's filters and searches
-        # need these three (and, on PostgreSQL, a BRIN index on recorded_at, migration 0004);
-        # their cost is measured in docs/benchmarks.md ("Back office indexes").
+        # need these three; their cost is measured in docs/benchmarks.md ("Back office
+        # indexes").
         indexes = [
             models.Index(fields=["event_type", "global_position"], name="eventstore_event_type"),
             models.Index(fields=["stream_type", "global_position"], name="eventstore_stream_type"),

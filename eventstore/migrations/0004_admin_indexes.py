@@ -1,28 +1,14 @@
-"""The back office's indexes on the log: by event type, by stream type and by correlation id
-(each filter and search on an index), and on PostgreSQL a BRIN index on recorded_at for the
-date filter (a few pages for millions of rows: recorded_at grows with the position).
+"""The back office's indexes on the log: by event type, by stream type and by correlation id,
+so that each of its filters and searches is read from an index (its date filter uses the
+primary key: backoffice.eventlog.position_at).
 
 Each costs every append; measured in docs/benchmarks.md ("Back office indexes"). The append
-benchmark's raw baseline table has the same ones (bench/common.py raw_event_table_ddl).
+benchmark's raw baseline table has the same ones (bench/common.py ADMIN_INDEXES).
 """
 
 import django.db.models.fields.json
 import django.db.models.functions
 from django.db import migrations, models
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations.state import StateApps
-
-
-def brin_forward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "CREATE INDEX eventstore_recorded_at_brin ON eventstore_event USING brin (recorded_at)"
-        )
-
-
-def brin_backward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP INDEX IF EXISTS eventstore_recorded_at_brin")
 
 
 class Migration(migrations.Migration):
@@ -51,5 +37,4 @@ class Migration(migrations.Migration):
                 name="eventstore_correlation",
             ),
         ),
-        migrations.RunPython(brin_forward, brin_backward),
     ]

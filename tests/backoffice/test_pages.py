@@ -244,3 +244,28 @@ def test_the_top_products_are_kept_a_minute_and_follow_a_new_generation(
     with CaptureQueriesContext(connection) as queries:
         assert dashboard.figures()["top_products"] == first
     assert [q for q in queries if "salesorderfact" in q["sql"]]
+
+
+def test_a_date_range_far_back_is_read_between_the_positions_it_spans(
+    boss: Client, admin_shop: Shop, clock: object
+) -> None:
+    """The filter finds the range's positions by bisecting the primary key; the page holds
+    exactly the events recorded in the range."""
+    from datetime import timedelta
+
+    from tests.projections import builders as b
+
+    days = []
+    for n in range(1, 4):
+        clock.advance(days=1)  # type: ignore[attr-defined]
+        days.append([b.place_order(customer_id=f"day-{n}")["position"] for _ in range(3)])
+    second = clock.now - timedelta(days=1)  # type: ignore[attr-defined]
+    day = f"{second.date().isoformat()} 00:00:00+00:00"
+    next_day = f"{(second + timedelta(days=1)).date().isoformat()} 00:00:00+00:00"
+    with CaptureQueriesContext(connection) as queries:
+        html = page(boss, EVENTS, recorded_at__gte=day, recorded_at__lt=next_day)
+    assert positions(html) == sorted(days[1], reverse=True)
+    listing = [q["sql"] for q in queries if "ORDER BY" in q["sql"] and "LIMIT 51" in q["sql"]]
+    assert len(listing) == 1
+    assert '"global_position" >= ' in listing[0]
+    assert '"global_position" < ' in listing[0]
