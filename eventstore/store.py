@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any, Final, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from common.db import fetch, json_loads
+from common.metrics import EVENTS_APPENDED
 from eventstore.models import Event
 from eventstore.upcasting import upcast
 
@@ -176,11 +177,11 @@ def append_to_stream(
     for attempt in range(retries):
         try:
             with transaction.atomic(savepoint=False):
-                if _is_postgres():
-                    return _append_postgres(
-                        stream_id, stream_type, events, expected, expected_version
-                    )
-                return _append_sqlite(stream_id, stream_type, events, expected, expected_version)
+                append = _append_postgres if _is_postgres() else _append_sqlite
+                result = append(stream_id, stream_type, events, expected, expected_version)
+                # Counted when (and only if) the caller's transaction commits.
+                transaction.on_commit(partial(EVENTS_APPENDED.labels(stream_type).inc, len(events)))
+                return result
         except IntegrityError as exc:
             if _is_version_conflict(exc):
                 if attempt + 1 < retries:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from django.db import connection
 
 from common.http.consistency import MinPosition
+from common.metrics import CONSISTENCY_WAITS
 from eventstore.store import Checkpoint, checkpoint_at
 from projections.engine.models import ProjectionState
 from projections.engine.runner import NOTIFY_CHANNEL
@@ -87,4 +88,6 @@ def wait_for(demand: MinPosition | None, feeds: Sequence[str]) -> bool | None:
     empty): True if applied in time, False if the wait timed out, None if none was asked."""
     if demand is None:
         return None
-    return wait_until_applied(feeds, demand.position, demand.timeout)
+    fresh = wait_until_applied(feeds, demand.position, demand.timeout)
+    CONSISTENCY_WAITS.labels("fresh" if fresh else "stale").inc()
+    return fresh

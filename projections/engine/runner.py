@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from common.db import fetch
+from common.metrics import PROJECTION_BATCH_SECONDS
 from eventstore.store import Checkpoint, RecordedEvent, read_all
 from projections.engine import base, partitions
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
@@ -326,11 +328,13 @@ def _apply(
     projection: base.Projection, state: ProjectionState, events: Sequence[RecordedEvent]
 ) -> None:
     relevant = [e for e in events if e.event_type in projection.handles]
+    started = time.perf_counter()
     with transaction.atomic():
         projection.batch_starting(state.generation, state.checkpoint, events[-1].checkpoint)
         if relevant:
             projection.apply(relevant, state.generation)
         _advance(state, events[-1].checkpoint, applied=len(relevant))
+    PROJECTION_BATCH_SECONDS.labels(projection.name).observe(time.perf_counter() - started)
 
 
 def _advance(state: ProjectionState, to: Checkpoint, *, applied: int) -> None:
