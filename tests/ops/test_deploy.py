@@ -89,3 +89,9 @@ def test_with_debug_off_the_admin_and_api_docs_get_their_assets(
 @pytest.mark.django_db
 def test_an_unknown_static_file_is_404(collected: Path, client: Client) -> None:
     assert client.get("/static/admin/css/nothing-here.css").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_benchmark_baseline_view_is_not_routed_in_production(client: Client) -> None:
+    # bench.urls adds it for bench.web's server only; config.urls must never reach it.
+    assert client.post("/bench/raw-insert", {}, content_type="application/json").status_code == 404
