@@ -198,7 +198,7 @@ def same_sql_session(number: int) -> Iterator[Step]:
     """
     import psycopg
 
-    from eventstore.store import _pg_append_sql
+    from eventstore.backends.postgres import append_sql
     from orders import idempotency
     from orders.domain.events import OrderCreated
 
@@ -227,7 +227,7 @@ def same_sql_session(number: int) -> Iterator[Step]:
             }
             stream_id = f"Order-{command.order_id}"
             rows = conn.execute(
-                _pg_append_sql(1),
+                append_sql(1),
                 [
                     stream_id,
                     "Order",

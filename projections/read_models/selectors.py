@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from common.dispatch import HandlerMap, handler_for
 from orders.domain.errors import OrderNotFound
-from projections.engine.runner import active_generation
+from projections.engine.generations import active_generation
 from projections.read_models import queries
 from projections.read_models.models import CustomerSummary, DailySales, OrderView, OrderViewItem
 

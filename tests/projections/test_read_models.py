@@ -23,6 +23,8 @@ from rest_framework.test import APIClient
 from common.dispatch import NoHandlerError
 from eventstore.models import Event
 from projections.engine import runner
+from projections.engine.generations import active_state, purge_retired, start_rebuild
+from projections.engine.rebuild import rebuild
 from projections.engine.tasks import catch_up
 from projections.models import OrderView, OrderViewItem, ProjectionState, ProjectionStatus
 from projections.read_models import queries, selectors
@@ -605,7 +607,7 @@ def answers(api: APIClient, shop: Shop) -> dict[str, Any]:
 
 
 def generations() -> dict[str, int]:
-    return {name: runner.active_state(name).generation for name in b.READ_MODEL_PROJECTIONS}
+    return {name: active_state(name).generation for name in b.READ_MODEL_PROJECTIONS}
 
 
 @writes
@@ -653,7 +655,7 @@ def test_a_replaced_generation_keeps_its_rows_for_the_grace_period_then_is_purge
     )
 
     clock.advance(seconds=59)
-    assert runner.purge_retired() == 0
+    assert purge_retired() == 0
     clock.advance(seconds=2)
     catch_up()  # the sweep purges what has been retired long enough
 
@@ -673,7 +675,7 @@ def test_an_interrupted_rebuild_keeps_the_old_generation_serving_and_resumes(
 ) -> None:
     before = answers(api, shop)
     settings.PROJECTION_BATCH_SIZE = 2
-    target = runner.start_rebuild("order_views")
+    target = start_rebuild("order_views")
 
     def stop_after_first_batch(count: int) -> None:
         raise Interrupted
@@ -707,7 +709,7 @@ def test_a_query_overtaken_by_a_rebuild_switch_still_answers_from_the_read_model
         generation = read_generation(name)
         if name not in switched:  # the rebuild completes between the query's two reads
             switched.add(name)
-            runner.rebuild(name)
+            rebuild(name)
         return generation
 
     monkeypatch.setattr(selectors, "active_generation", switch_right_after_reading_the_generation)

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from orders.domain import events as ev
 from projections.engine import base, runner, tables
+from projections.engine.generations import active_state
 from projections.read_models import order_views as read_models
 from tests.projections import builders as b
 
@@ -117,7 +118,7 @@ def test_a_batch_that_rolls_back_leaves_no_trace_in_the_states_kept(
         {"product_id": "sku-1", "quantity": 5, "unit_price": "10.00", "line_total": "50.00"}
     ]
     assert view == api.get(f"/api/orders/{order_id}/state").json()
-    assert runner.active_state("order_views").error_position is None
+    assert active_state("order_views").error_position is None
 
 
 def test_only_the_most_recently_folded_orders_are_kept_up_to_the_capacity(
@@ -132,6 +133,6 @@ def test_only_the_most_recently_folded_orders_are_kept_up_to_the_capacity(
 
     b.catch_up_until_applied(["order_views"])
 
-    generation = runner.active_state("order_views").generation
+    generation = active_state("order_views").generation
     assert cache.states(generation) == {}  # nothing is handed out between batches
     assert list(cache._slots()[generation].states) == orders[-3:]

@@ -1,0 +1,115 @@
+"""The interface every event store backend implements, and the row decoding they share."""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, connection
+from django.utils import timezone
+
+from common.db import json_loads
+from eventstore.records import (
+    AppendResult,
+    Backlog,
+    Checkpoint,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+)
+from eventstore.upcasting import upcast
+
+
+class EventStoreBackend(ABC):
+    """What eventstore.store needs from one database; nothing above a backend asks which one.
+
+    Every method runs on Django's default connection, inside the caller's transaction if any.
+    """
+
+    @abstractmethod
+    def append(
+        self,
+        stream_id: str,
+        stream_type: str,
+        events: Sequence[NewEvent],
+        expected: int | None,
+        expected_version: ExpectedVersion,
+    ) -> AppendResult:
+        """Insert ``events`` as the stream's next versions, inside an open transaction.
+
+        ``expected`` is the stream's version the caller expects (None: whatever it is);
+        ConcurrencyError (naming ``expected_version``) when it is not, and nothing stored.
+        A writer racing past the check may instead end in an IntegrityError on
+        (stream_id, version), which ``is_version_conflict`` recognises.
+        """
+
+    @abstractmethod
+    def is_version_conflict(self, exc: IntegrityError) -> bool:
+        """Whether ``exc`` is the UNIQUE(stream_id, version) violation of a lost race."""
+
+    @abstractmethod
+    def current_version(self, stream_id: str) -> int:
+        """The number of events in the stream (0 when it does not exist)."""
+
+    @abstractmethod
+    def read_stream(
+        self, stream_id: str, to_version: int | None, until: datetime | None
+    ) -> list[RecordedEvent]:
+        """The stream's events in version order, up to a version or a recorded time."""
+
+    @abstractmethod
+    def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
+        """Up to ``limit`` committed events after ``after``, in an order safe to checkpoint."""
+
+    @abstractmethod
+    def checkpoint_at(self, position: int) -> Checkpoint | None:
+        """The checkpoint of the event at ``position`` (None if there is none)."""
+
+    @abstractmethod
+    def backlog(self, after: Checkpoint) -> Backlog:
+        """How many events lie after ``after`` and when the oldest of them was recorded."""
+
+    def head_position(self) -> int:
+        """The highest global position in the log (0 when it is empty)."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(max(global_position), 0) FROM eventstore_event")
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+
+def aware(moment: datetime) -> datetime:
+    """``moment`` with a time zone (UTC when the database gave a naive one)."""
+    return timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment
+
+
+def _loads(value: Any) -> dict[str, Any]:
+    """A stored payload as a dict; PostgreSQL's binary results (common.db) are parsed
+    already, and the ORM's are fresh dicts: only text needs parsing."""
+    if isinstance(value, (str, bytes)):
+        loaded: dict[str, Any] = json_loads(value)
+        return loaded
+    return value  # type: ignore[no-any-return]
+
+
+def row_to_event(row: Sequence[Any]) -> RecordedEvent:
+    """Columns global_position, event_id, stream_id, stream_type, version, event_type,
+    schema_version, data, metadata (None: left unread), recorded_at, tx_id; payloads upcast
+    to their current schema version."""
+    event_type, raw_version = row[5], row[6]
+    schema_version, data = upcast(event_type, raw_version, _loads(row[7]))
+    return RecordedEvent(
+        global_position=row[0],
+        event_id=row[1] if isinstance(row[1], uuid.UUID) else uuid.UUID(str(row[1])),
+        stream_id=row[2],
+        stream_type=row[3],
+        version=row[4],
+        event_type=event_type,
+        schema_version=schema_version,
+        data=data,
+        metadata={} if row[8] is None else _loads(row[8]),
+        recorded_at=aware(row[9]),
+        tx_id=row[10],
+    )

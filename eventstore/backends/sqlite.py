@@ -1,0 +1,123 @@
+"""The SQLite backend: writers are serialized, so plain position order is commit order.
+
+Settings open every SQLite transaction IMMEDIATE (config/settings.py): a writer holds the
+database's write lock from its first statement to its commit, so positions become visible in
+the order they were taken and a follower may page by global_position here, and only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+from django.db import IntegrityError, connection
+from django.utils import timezone
+
+from common.db import fetch
+from eventstore.backends.base import EventStoreBackend, aware, row_to_event
+from eventstore.errors import ConcurrencyError
+from eventstore.models import Event
+from eventstore.records import (
+    AppendResult,
+    Backlog,
+    Checkpoint,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+)
+
+_CURRENT_VERSION: Final = (
+    "SELECT coalesce(max(version), 0) FROM eventstore_event WHERE stream_id = %s"
+)
+
+
+def _recorded(event: Event, *, metadata: bool = True) -> RecordedEvent:
+    """An ORM row as a RecordedEvent; there is no transaction id to tell."""
+    return row_to_event(
+        (
+            event.global_position,
+            event.event_id,
+            event.stream_id,
+            event.stream_type,
+            event.version,
+            event.event_type,
+            event.schema_version,
+            event.data,
+            event.metadata if metadata else None,
+            event.recorded_at,
+            0,
+        )
+    )
+
+
+class SQLiteBackend(EventStoreBackend):
+    def append(
+        self,
+        stream_id: str,
+        stream_type: str,
+        events: Sequence[NewEvent],
+        expected: int | None,
+        expected_version: ExpectedVersion,
+    ) -> AppendResult:
+        current = self.current_version(stream_id)
+        if expected is not None and current != expected:
+            raise ConcurrencyError(stream_id, expected_version, current)
+        now = timezone.now()
+        created = Event.objects.bulk_create(
+            [
+                Event(
+                    event_id=e.event_id,
+                    stream_id=stream_id,
+                    stream_type=stream_type,
+                    version=current + i,
+                    event_type=e.event_type,
+                    schema_version=e.schema_version,
+                    data=dict(e.data),
+                    metadata=dict(e.metadata),
+                    recorded_at=now,
+                )
+                for i, e in enumerate(events, start=1)
+            ]
+        )
+        positions = tuple(e.global_position for e in created)
+        return AppendResult(stream_id, current + len(events), positions)
+
+    def is_version_conflict(self, exc: IntegrityError) -> bool:
+        return "eventstore_event.version" in str(exc)  # SQLite names the columns
+
+    def current_version(self, stream_id: str) -> int:
+        return int(fetch(_CURRENT_VERSION, [stream_id])[0][0])
+
+    def read_stream(
+        self, stream_id: str, to_version: int | None, until: datetime | None
+    ) -> list[RecordedEvent]:
+        events = Event.objects.filter(stream_id=stream_id).order_by("version")
+        if to_version is not None:
+            events = events.filter(version__lte=to_version)
+        if until is not None:
+            events = events.filter(recorded_at__lte=until)
+        return [_recorded(e) for e in events]
+
+    def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
+        events = Event.objects.filter(global_position__gt=after.position)
+        events = events.order_by("global_position")
+        if not metadata:
+            events = events.defer("metadata")
+        return [_recorded(e, metadata=metadata) for e in events[:limit]]
+
+    def checkpoint_at(self, position: int) -> Checkpoint | None:
+        exists = Event.objects.filter(global_position=position).exists()
+        return Checkpoint(0, position) if exists else None
+
+    def backlog(self, after: Checkpoint) -> Backlog:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), min(recorded_at) FROM eventstore_event "
+                "WHERE global_position > %s",
+                [after.position],
+            )
+            count, oldest = cursor.fetchone() or (0, None)
+        if isinstance(oldest, str):  # min() over a column loses Django's converter
+            oldest = datetime.fromisoformat(oldest)
+        return Backlog(int(count), None if oldest is None else aware(oldest))
