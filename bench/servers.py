@@ -106,8 +106,14 @@ class Client:
         sent = {**self.headers, **headers}
         if payload is not None:
             sent["Content-Type"] = "application/json"
-        self.connection.request(method, path, body=payload, headers=sent)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=payload, headers=sent)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closes a connection idle past its keep-alive: connect again, once.
+            self.connection.close()
+            self.connection.request(method, path, body=payload, headers=sent)
+            response = self.connection.getresponse()
         raw = response.read()
         kind = response.getheader("Content-Type", "")
         data = json.loads(raw) if raw and kind.startswith("application/json") else raw
