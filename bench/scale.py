@@ -6,9 +6,9 @@ Two fresh databases, ``bench_scale_small`` and ``bench_scale_large``, each with 
 gunicorn (2 workers) and Celery worker (prefork, 2 processes). Each log is filled with SQL
 (INSERT ... SELECT over generate_series, payloads exactly as orders.domain.events writes them)
 and its worker applies it through the projectors, as in production; then VACUUM ANALYZE
-(autovacuum is off on this machine). One keep-alive client per server; for each case, requests alternate
-between the two sizes (random arguments each, 20 unmeasured first), so both are measured under
-the same load: ``--requests`` per case and size.
+(autovacuum is off on this machine). One keep-alive client per server; for each case, requests
+alternate between the two sizes (random arguments each, 20 unmeasured first), so both are
+measured under the same load: ``--requests`` per case and size.
 
 The shop grows in time, not in density: 1,000 orders a day (10 days at 10k, 1,000 days at
 1M), 10 orders per customer, each product in ~100 orders; nine cities, a third of the orders

@@ -95,3 +95,13 @@ def test_an_unknown_static_file_is_404(collected: Path, client: Client) -> None:
 def test_the_benchmark_baseline_view_is_not_routed_in_production(client: Client) -> None:
     # bench.urls adds it for bench.web's server only; config.urls must never reach it.
     assert client.post("/bench/raw-insert", {}, content_type="application/json").status_code == 404
+
+
+def test_celery_workers_publish_task_events_and_overlong_tasks_are_killed() -> None:
+    from config.celery import app
+
+    assert app.conf.worker_send_task_events and app.conf.task_send_sent_event
+    assert app.conf.task_time_limit == 600
+    # No soft limit: raised inside a batch it would be taken for the event's failure.
+    assert app.conf.task_soft_time_limit is None
+    assert app.conf.worker_hijack_root_logger is False
