@@ -186,7 +186,9 @@ def generate_log(count: int, seed: int) -> Iterator[tuple[Any, ...]]:
         )
 
 
-def fill_log(count: int, seed: int, *, per_transaction: int = 2_000) -> float:
+def fill_log(
+    count: int, seed: int, *, per_transaction: int = 2_000, database: str = DB_NAME
+) -> float:
     """COPY the generated log in, ``per_transaction`` events per transaction; returns seconds.
 
     tx_id keeps its default (pg_current_xact_id()), so the rows are exactly what appends write.
@@ -198,7 +200,7 @@ def fill_log(count: int, seed: int, *, per_transaction: int = 2_000) -> float:
         "recorded_at"
     )
     started = time.perf_counter()
-    with psycopg.connect(database_url(DB_NAME)) as conn:
+    with psycopg.connect(database_url(database)) as conn:
         rows = generate_log(count, seed)
         done = False
         while not done:

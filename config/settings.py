@@ -180,9 +180,13 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
-# The catch-up is cheap, idempotent and frequent: take one message at a time, ack after running.
+# The catch-up is cheap, idempotent and frequent: take one message at a time. It is acknowledged
+# as it starts: acknowledging after running bought nothing (a lost one is re-sent by the sweep,
+# and Redis would redeliver it only after an hour), but a task still running when the broker
+# went was acknowledged on the dead connection afterwards, and kombu 5.7 then raised an
+# AttributeError that ended the worker.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_ACKS_LATE = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A lost wake-up only delays the read side: beat sends the same catch-up every few seconds.
 CELERY_BEAT_SCHEDULE = {
@@ -195,8 +199,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
-CELERY_BROKER_CONNECTION_MAX_RETRIES = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "socket_keepalive": True,
+    # Also how overdue (beyond its 1 s) a consumer's BRPOP reply may be before kombu drops the
+    # connection as half-open and reconnects (default 25 s: stale for up to ~50 s).
+    "health_check_interval": 5,
+}
+# Workers and beat ride out a broker outage of any length: they try to reconnect for good, every
+# few seconds (config.celery caps kombu's growing back-off), and catch up once it is back.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 # --- Projections ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ class ProjectionsConfig(AppConfig):
     def ready(self) -> None:
         from projections.engine import tasks  # noqa: F401 - registers the catch-up task
         from projections.engine.generations import create_first_generations
-        from projections.read_models.order_views import register_all
+        from projections.read_models.registry import register_all
 
         register_all()
         # Every registered projection has its generation 1 once the database is migrated.

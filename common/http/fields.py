@@ -76,3 +76,17 @@ def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) ->
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+class MoneyOut(serializers.DecimalField):
+    """An amount answered as a decimal string with two places ("12.50").
+
+    Amounts come from NUMERIC(…, 2) columns or cent-exact Decimals, so formatting is enough;
+    DecimalField's own quantizing was a third of an order view's serializing time.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=18, decimal_places=2, **kwargs)
+
+    def to_representation(self, value: Decimal) -> str:
+        return f"{value:.2f}"

@@ -11,10 +11,12 @@ from rest_framework import serializers
 from common.http.fields import (
     IdentifierField,
     MoneyField,
+    MoneyOut,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
 )
+from orders.domain.model import OrderStatus
 from orders.domain.values import MAX_QUANTITY, MAX_UNIT_PRICE
 
 
@@ -82,26 +84,27 @@ class OrderStateQuery(StrictSerializer):
 class OrderItemOut(serializers.Serializer[Any]):
     product_id = serializers.CharField()
     quantity = serializers.IntegerField()
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
-    line_total = serializers.DecimalField(max_digits=16, decimal_places=2)
+    unit_price = MoneyOut()
+    line_total = MoneyOut()
 
 
 class AddressOut(serializers.Serializer[Any]):
     line1 = serializers.CharField()
-    line2 = serializers.CharField(allow_blank=True)
+    line2 = serializers.CharField(allow_blank=True, allow_null=True, required=False)
     city = serializers.CharField()
     postal_code = serializers.CharField()
     country = serializers.CharField()
 
 
 class OrderViewOut(serializers.Serializer[Any]):
-    """The OrderView shape of the contract (documentation of the query answers)."""
+    """The OrderView of the contract: the body (and schema) of every answer showing an order,
+    from a read-model row or from an order rebuilt from its events (orders.selectors)."""
 
     order_id = serializers.UUIDField()
     customer_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "shipped", "cancelled"])
+    status = serializers.ChoiceField(choices=[status.value for status in OrderStatus])
     currency = serializers.CharField()
-    total_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    total_amount = MoneyOut()
     item_count = serializers.IntegerField()
     items = OrderItemOut(many=True)
     shipping_address = AddressOut()
