@@ -20,8 +20,14 @@ from structlog.typing import EventDict
 
 def formatter(*, json: bool) -> structlog.stdlib.ProcessorFormatter:
     """The formatter settings.LOGGING names (``"()": "ops.logs.formatter"``)."""
+    # Plain tracebacks in text too: ConsoleRenderer would otherwise use rich when installed
+    # (a dev tool brings it), which takes seconds to render the first one.
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[

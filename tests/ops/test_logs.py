@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,3 +125,16 @@ def test_development_lines_are_text() -> None:
     assert "command ok" in text
     assert "outcome=ok" in text
     assert not text.startswith("{")
+
+
+def test_development_tracebacks_are_plain_text() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("x", logging.WARNING, __file__, 1, "failed", (), sys.exc_info())
+
+    text = formatter(json=False).format(record)
+
+    assert "Traceback (most recent call last):" in text
+    assert "ValueError: boom" in text
+    assert "│" not in text  # not rich's boxed rendering (slow, and only where rich is installed)
