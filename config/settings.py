@@ -43,8 +43,12 @@ MIDDLEWARE = [
     # /healthz, /readyz and /metrics answer before the host check and the HTTPS redirect:
     # probes and scrapers call by IP over plain HTTP (ops.probes says who may scrape).
     "ops.middleware.ProbeMiddleware",
-    # Request and correlation ids for every log line, the request's log line and latency.
+    # Request and correlation ids for every log line, the request's log line and latency
+    # (outside the error shape below, so that it logs and times the final answer).
     "ops.middleware.RequestObservationMiddleware",
+    # Answers Django gives before any view (oversized body, bad Host, CSRF) still take the
+    # API's error shape.
+    "common.http.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from STATIC_ROOT (filled by collectstatic), by the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -142,11 +146,17 @@ CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 # Request bodies above this size are refused with a 400 before they are parsed.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 
+# Requests per client address (anonymous) and per user; an empty value switches one off.
+API_THROTTLE_RATES = {
+    "anon": env.str("API_THROTTLE_ANON", default="60/minute") or None,
+    "user": env.str("API_THROTTLE_USER", default="1200/minute") or None,
+}
+
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so that anonymous requests get 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "common.http.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -156,6 +166,10 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "common.http.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "common.http.throttling.AnonRateThrottle",
+        "common.http.throttling.UserRateThrottle",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
@@ -169,6 +183,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "common.http.schema.blank_alternatives_as_any_of",
+        "common.http.schema.strict_request_bodies",
+        "orders.api.schema.exact_parameters_and_links",
+    ],
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -64,3 +64,10 @@ def answers_are_checked_against_the_schema(monkeypatch: pytest.MonkeyPatch) -> N
         return response
 
     monkeypatch.setattr(APIClient, "request", checked)
+
+
+@pytest.fixture(autouse=True)
+def no_throttling(settings: Any) -> None:
+    """Tests send many requests as one user from one address: throttles are off unless a test
+    switches them on (common.http.throttling reads the rates per request)."""
+    settings.API_THROTTLE_RATES = {"anon": None, "user": None}

@@ -12,7 +12,9 @@ from typing import Any
 
 import django_filters
 from django import forms
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.drainage import set_override
+from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
@@ -61,4 +63,29 @@ class FieldFilter(django_filters.Filter):  # type: ignore[misc]  # django-filter
         **kwargs: Any,
     ) -> None:
         super().__init__(field_name, lookup_expr, checked_by=field, **kwargs)
+        self.checked_by = field
         set_override(self, "field", field)  # the parameter's OpenAPI schema
+
+
+class FieldFilterExtension(DjangoFilterExtension):  # type: ignore[no-untyped-call]
+    """drf-spectacular's django-filter support, plus the checks (pattern, lengths, bounds) of
+    a FieldFilter's field, which it maps only for serializers' own fields."""
+
+    priority = 1
+
+    def resolve_filter_field(
+        self,
+        auto_schema: AutoSchema,
+        model: Any,
+        filterset_class: Any,
+        field_name: str,
+        filter_field: Any,
+    ) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().resolve_filter_field(  # type: ignore[no-untyped-call]
+            auto_schema, model, filterset_class, field_name, filter_field
+        )
+        if isinstance(filter_field, FieldFilter):
+            for parameter in parameters:
+                schema = parameter["schema"]
+                auto_schema._insert_field_validators(filter_field.checked_by, schema)  # type: ignore[no-untyped-call]
+        return parameters

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -59,16 +58,12 @@ class OrderHistoryView(LogQueryView):
 
 
 class OrderStateView(LogQueryView):
-    allowed_params = frozenset({"version", "at"})
+    allowed_params = frozenset(OrderStateQuery().fields)
 
     @extend_schema(
         operation_id="order_state",
-        parameters=[
-            OpenApiParameter("version", int, OpenApiParameter.QUERY, required=False),
-            OpenApiParameter("at", OpenApiTypes.DATETIME, OpenApiParameter.QUERY, required=False),
-            *CONSISTENCY_PARAMETERS,
-        ],
-        responses={200: OrderViewOut, **error_responses(404)},
+        parameters=[OrderStateQuery, *CONSISTENCY_PARAMETERS],
+        responses={200: OrderViewOut, **error_responses(404, 409)},
     )
     def get(self, request: Request, order_id: str) -> Response:
         order_uuid = parse_order_id(order_id)

@@ -8,7 +8,7 @@ import django_filters
 from django import forms
 from rest_framework import serializers
 
-from common.http.fields import IdentifierField, MoneyField
+from common.http.fields import IdentifierField, MoneyField, StrictCharField, TimestampField
 from common.http.filters import FieldFilter
 from orders.domain.model import OrderStatus
 from projections.read_models.models import OrderView
@@ -41,16 +41,16 @@ class OrderSearchFilter(django_filters.FilterSet):  # type: ignore[misc]  # unty
     q = FieldFilter(
         "search_text",
         "matches",
-        field=serializers.CharField(max_length=200, allow_blank=True),
+        field=StrictCharField(max_length=200, allow_blank=True),
         help_text="Words of the customer id, product ids, city or cancel reason "
         "(full text on PostgreSQL).",
     )
     status = _status()
     customer_id = FieldFilter("customer_id", field=IdentifierField())
-    min_total = FieldFilter("total_amount", "gte", field=MoneyField(min_value=0))
-    max_total = FieldFilter("total_amount", "lte", field=MoneyField(min_value=0))
-    created_after = FieldFilter("created_at", "gte", field=serializers.DateTimeField())
-    created_before = FieldFilter("created_at", "lt", field=serializers.DateTimeField())
+    min_total = FieldFilter("total_amount", "gte", field=MoneyField())
+    max_total = FieldFilter("total_amount", "lte", field=MoneyField())
+    created_after = FieldFilter("created_at", "gte", field=TimestampField())
+    created_before = FieldFilter("created_at", "lt", field=TimestampField())
 
     class Meta:
         model = OrderView
