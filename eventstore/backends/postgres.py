@@ -14,12 +14,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Final
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 from psycopg.errors import DeadlockDetected
 
-from common.db import fetch
+from common.db import fetch, json_dumps
 from eventstore.backends.base import EventStoreBackend, aware, row_to_event
 from eventstore.errors import ConcurrencyError
 from eventstore.records import (
@@ -33,8 +32,6 @@ from eventstore.records import (
 
 _STREAM_VERSION_CONSTRAINT: Final = "eventstore_stream_version"
 MAX_VERSION: Final = 2**31 - 1
-
-_ENCODER: Final = DjangoJSONEncoder(separators=(",", ":"))
 
 # Versions follow the expected version N. The stream must hold version N (unless N = 0) and not
 # N + 1: when either check fails nothing is inserted and the caller learns the actual version.
@@ -146,8 +143,8 @@ class PostgresBackend(EventStoreBackend):
                 version,
                 e.event_type,
                 e.schema_version,
-                _ENCODER.encode(e.data),
-                _ENCODER.encode(e.metadata),
+                json_dumps(e.data),
+                json_dumps(e.metadata),
             ]
         params += [stream_id, start, start, stream_id, start]
         rows = fetch(append_sql(len(events)), params)
