@@ -33,9 +33,11 @@ from eventstore.records import (
 _STREAM_VERSION_CONSTRAINT: Final = "eventstore_stream_version"
 MAX_VERSION: Final = 2**31 - 1
 
-# Versions follow the expected version N. The stream must hold version N (unless N = 0) and not
-# N + 1: when either check fails nothing is inserted and the caller learns the actual version.
-# Two writers racing past the checks together are stopped by UNIQUE(stream_id, version).
+# Versions follow the expected version N. One probe of the (stream_id, version) index reads the
+# stream's last event: the append inserts only if its version is N (0: no stream), otherwise
+# nothing, and the caller learns the actual version (read in the same transaction, which is
+# still usable). Two writers racing past the probe together are stopped by UNIQUE(stream_id,
+# version).
 # tx_id orders the log. A transaction's id is taken at its first write, so one that wrote before
 # this append (another stream, another table) can be older than the transaction that committed
 # version N; its id would sort this append before version N. Such an append takes version N's
@@ -51,13 +53,12 @@ def append_sql(count: int) -> str:  # only the number of placeholder rows varies
 INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
                               schema_version, data, metadata, recorded_at, tx_id)
 SELECT v.id, %s::text, %s::text, v.version, v.type, v.sv, v.data, v.meta, %s::timestamptz,
-       greatest(pg_current_xact_id(), previous.tx_id)
-FROM (VALUES {", ".join([_APPEND_ROW] * count)}) AS v(id, version, type, sv, data, meta),
-     (SELECT (SELECT tx_id FROM eventstore_event
-              WHERE stream_id = %s::text AND version = %s::int) AS tx_id) AS previous
-WHERE (%s::int = 0 OR previous.tx_id IS NOT NULL)
-  AND NOT EXISTS (
-        SELECT 1 FROM eventstore_event WHERE stream_id = %s::text AND version = %s::int + 1)
+       greatest(pg_current_xact_id(), head.tx_id)
+FROM (SELECT coalesce(max(version), 0) AS version, max(tx_id) AS tx_id
+      FROM (SELECT version, tx_id FROM eventstore_event WHERE stream_id = %s::text
+            ORDER BY version DESC LIMIT 1) AS last) AS head,
+     (VALUES {", ".join([_APPEND_ROW] * count)}) AS v(id, version, type, sv, data, meta)
+WHERE head.version = %s::int
 RETURNING global_position, version
 """  # noqa: S608
 
@@ -136,7 +137,7 @@ class PostgresBackend(EventStoreBackend):
         expected_version: ExpectedVersion,
     ) -> AppendResult:
         start = self.current_version(stream_id) if expected is None else expected
-        params: list[Any] = [stream_id, stream_type, timezone.now()]
+        params: list[Any] = [stream_id, stream_type, timezone.now(), stream_id]
         for version, e in enumerate(events, start=start + 1):
             params += [
                 e.event_id,
@@ -146,7 +147,7 @@ class PostgresBackend(EventStoreBackend):
                 json_dumps(e.data),
                 json_dumps(e.metadata),
             ]
-        params += [stream_id, start, start, stream_id, start]
+        params.append(start)
         rows = fetch(append_sql(len(events)), params)
         if not rows:  # the stream is not at the expected version
             raise ConcurrencyError(stream_id, expected_version, self.current_version(stream_id))
