@@ -46,7 +46,8 @@ def json_dumps(value: Any) -> str:
 
     orjson is 15x faster but refuses integers beyond 64 bits, non-string keys and lone
     surrogates, and writes NaN and infinities as null: then (null in the text may be one) the
-    standard encoder does the work, exactly as before.
+    standard encoder does the work, exactly as before. One difference stays: a plain Enum
+    member (neither str nor int), which the standard encoder refuses, is written by value.
     """
     try:
         text = orjson.dumps(value, default=_DJANGO_JSON.default, option=_ORJSON_OPTIONS)
