@@ -10,7 +10,7 @@ payloads exactly as orders.domain.events write them), then:
    large as the projector's when it catches up) past a checkpoint in (tx_id, global_position)
    order and writing one multi-row upsert into a simple order table plus a compare-and-swap
    checkpoint update, in one transaction per batch - the speed limit of a projector here;
-2. ``projections.runner.rebuild(name)`` (what ``rebuild_projection`` runs) for order_views,
+2. ``projections.engine.rebuild.rebuild(name)`` (what ``rebuild_projection`` runs) for order_views,
    customer_summaries and daily_sales: each replays the whole log into a new generation,
    whose tables stay detached with only their unique keys until it has caught up, are then
    attached (PostgreSQL builds their other indexes) and switched to. Timed from start to
@@ -186,7 +186,9 @@ def generate_log(count: int, seed: int) -> Iterator[tuple[Any, ...]]:
         )
 
 
-def fill_log(count: int, seed: int, *, per_transaction: int = 2_000) -> float:
+def fill_log(
+    count: int, seed: int, *, per_transaction: int = 2_000, database: str = DB_NAME
+) -> float:
     """COPY the generated log in, ``per_transaction`` events per transaction; returns seconds.
 
     tx_id keeps its default (pg_current_xact_id()), so the rows are exactly what appends write.
@@ -198,7 +200,7 @@ def fill_log(count: int, seed: int, *, per_transaction: int = 2_000) -> float:
         "recorded_at"
     )
     started = time.perf_counter()
-    with psycopg.connect(database_url(DB_NAME)) as conn:
+    with psycopg.connect(database_url(database)) as conn:
         rows = generate_log(count, seed)
         done = False
         while not done:
@@ -529,11 +531,11 @@ class Breakdown:
 def instrumented(breakdown: Breakdown) -> Iterator[None]:
     from django.db import connection
 
-    from projections.engine import base, runner
+    from projections.engine import base, runner, throughput
 
-    saved_read, saved_advance = runner.read_all, runner._advance
-    runner.read_all = breakdown.wrap("read", saved_read)
-    runner._advance = breakdown.wrap("advance", saved_advance)
+    saved_read, saved_advance = throughput.read_all, runner.advance
+    throughput.read_all = breakdown.wrap("read", saved_read)
+    runner.advance = breakdown.wrap("advance", saved_advance)
     patched = []
     for projection in base.all_projections():
         patched.append(projection)
@@ -542,7 +544,7 @@ def instrumented(breakdown: Breakdown) -> Iterator[None]:
         with connection.execute_wrapper(breakdown.execute_wrapper):
             yield
     finally:
-        runner.read_all, runner._advance = saved_read, saved_advance
+        throughput.read_all, runner.advance = saved_read, saved_advance
         for projection in patched:
             del projection.apply
 
@@ -606,12 +608,12 @@ def verify_against_raw() -> str:
 
 
 def run_projections(count: int, *, profile: bool, budget: float) -> dict[str, Result]:
-    from projections.engine import runner
+    from projections.engine import generations, runner
+    from projections.engine.rebuild import rebuild
 
     results: dict[str, Result] = {}
     breakdown = Breakdown()
     for name in PROJECTIONS:
-        runner.active_state(name)
         breakdown.reset()
         progress = Budget(budget)
         with (
@@ -619,7 +621,7 @@ def run_projections(count: int, *, profile: bool, budget: float) -> dict[str, Re
             metered(Result(0, 0.0)) as result,
             suppress(BudgetSpent),
         ):
-            runner.rebuild(name, progress=progress)
+            rebuild(name, progress=progress)
         result.read = progress.read
         results[name] = result
         print(
@@ -635,7 +637,7 @@ def run_projections(count: int, *, profile: bool, budget: float) -> dict[str, Re
             )
     if profile:
         for name in PROJECTIONS:
-            target = runner.start_rebuild(name)
+            target = generations.start_rebuild(name)
             profiler = cProfile.Profile()
             profiler.enable()
             with suppress(BudgetSpent):

@@ -261,9 +261,7 @@ def issue(rng: random.Random, clock: CommitClock) -> tuple[float, int]:
     from orders.services import execute_command
 
     outcome = execute_command(create_order(rng), actor="bench", correlation_id=str(uuid.uuid4()))
-    if outcome.status_code != 201:
-        raise RuntimeError(f"CreateOrder failed: {outcome}")
-    return clock.last, int(outcome.body["position"])
+    return clock.last, outcome.result.position
 
 
 def max_command_rate(rng: random.Random, clock: CommitClock, seconds: float) -> float:

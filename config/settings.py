@@ -38,6 +38,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: answers Django gives before any view (oversized body, bad Host, CSRF) still
+    # take the API's error shape.
+    "common.http.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -105,11 +108,17 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Request bodies above this size are refused with a 400 before they are parsed.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 
+# Requests per client address (anonymous) and per user; an empty value switches one off.
+API_THROTTLE_RATES = {
+    "anon": env.str("API_THROTTLE_ANON", default="60/minute") or None,
+    "user": env.str("API_THROTTLE_USER", default="1200/minute") or None,
+}
+
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so that anonymous requests get 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "common.http.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -119,6 +128,10 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "common.http.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "common.http.throttling.AnonRateThrottle",
+        "common.http.throttling.UserRateThrottle",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
@@ -132,6 +145,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "common.http.schema.blank_alternatives_as_any_of",
+        "common.http.schema.strict_request_bodies",
+        "orders.api.schema.exact_parameters_and_links",
+    ],
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -143,9 +162,13 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
-# The catch-up is cheap, idempotent and frequent: take one message at a time, ack after running.
+# The catch-up is cheap, idempotent and frequent: take one message at a time. It is acknowledged
+# as it starts: acknowledging after running bought nothing (a lost one is re-sent by the sweep,
+# and Redis would redeliver it only after an hour), but a task still running when the broker
+# went was acknowledged on the dead connection afterwards, and kombu 5.7 then raised an
+# AttributeError that ended the worker.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_ACKS_LATE = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A lost wake-up only delays the read side: beat sends the same catch-up every few seconds.
 CELERY_BEAT_SCHEDULE = {
@@ -158,8 +181,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
-CELERY_BROKER_CONNECTION_MAX_RETRIES = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "socket_keepalive": True,
+    # Also how overdue (beyond its 1 s) a consumer's BRPOP reply may be before kombu drops the
+    # connection as half-open and reconnects (default 25 s: stale for up to ~50 s).
+    "health_check_interval": 5,
+}
+# Workers and beat ride out a broker outage of any length: they try to reconnect for good, every
+# few seconds (config.celery caps kombu's growing back-off), and catch up once it is back.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 # --- Projections ----------------------------------------------------------------------------

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from eventstore import store
-from orders.domain.errors import ConcurrencyConflict, OrderNotFound
-from orders.domain.events import event_from_stored
+from orders.domain.errors import ConcurrencyConflict, OrderNotFound, OrderUnreadable
+from orders.domain.events import DomainEvent, event_from_stored
 from orders.domain.handlers import CommandResult
 from orders.domain.model import Order
 
 STREAM_TYPE: Final = "Order"
+
+logger = logging.getLogger(__name__)
 
 
 def stream_id_for(order_id: uuid.UUID) -> str:
@@ -20,7 +23,31 @@ def stream_id_for(order_id: uuid.UUID) -> str:
 
 
 def order_from_events(order_id: uuid.UUID, events: list[store.RecordedEvent]) -> Order:
-    return Order.from_events(order_id, (event_from_stored(e.event_type, e.data) for e in events))
+    """The order its events make; OrderUnreadable (logged) if one of them does not fold."""
+    current = events[0] if events else None
+
+    def domain_events() -> Iterator[DomainEvent]:
+        nonlocal current
+        for current in events:
+            yield event_from_stored(current.event_type, current.data)
+
+    try:
+        return Order.from_events(order_id, domain_events())
+    except (LookupError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        assert current is not None
+        logger.error(
+            "order %s cannot be read: its %s at position %s does not fold (%r)",
+            order_id,
+            current.event_type,
+            current.global_position,
+            exc,
+        )
+        raise OrderUnreadable(
+            f"Order {order_id} cannot be read: its event {current.version} "
+            f"({current.event_type}) does not fold.",
+            order_id=str(order_id),
+            version=current.version,
+        ) from exc
 
 
 class EventStoreOrderRepository:

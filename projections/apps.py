@@ -1,6 +1,7 @@
 """App configuration of the read side: the projection engine and the order read models."""
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ProjectionsConfig(AppConfig):
@@ -10,6 +11,9 @@ class ProjectionsConfig(AppConfig):
 
     def ready(self) -> None:
         from projections.engine import tasks  # noqa: F401 - registers the catch-up task
-        from projections.read_models.order_views import register_all
+        from projections.engine.generations import create_first_generations
+        from projections.read_models.registry import register_all
 
         register_all()
+        # Every registered projection has its generation 1 once the database is migrated.
+        post_migrate.connect(create_first_generations, sender=self)

@@ -15,5 +15,5 @@ ruff format --check .
 mypy eventstore orders projections common config
 lint-imports --no-cache
 python -m pytest "$@"
-DATABASE_URL=sqlite:///:memory: python -m pytest -q -m "not postgres and not celery_worker" \
+DATABASE_URL=sqlite:///:memory: python -m pytest -q -m "not postgres and not celery_worker and not faults" \
   tests/eventstore tests/orders tests/projections "$@"

@@ -8,6 +8,9 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.db.backends.postgresql.operations import DatabaseOperations
+from rest_framework.test import APIClient
+
+from tests import schema
 
 
 def _sql_flush_with_escape_hatch(
@@ -48,3 +51,23 @@ def clerk(django_user_model: type[User]) -> User:
     user = django_user_model.objects.create_user(username="clerk")
     user.groups.add(group)
     return user
+
+
+@pytest.fixture(autouse=True)
+def answers_are_checked_against_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every answer an APIClient gets must be what the served OpenAPI schema documents."""
+    answer = APIClient.request
+
+    def checked(self: APIClient, **request: Any) -> Any:
+        response = answer(self, **request)
+        schema.check(request["REQUEST_METHOD"], request["PATH_INFO"], response)
+        return response
+
+    monkeypatch.setattr(APIClient, "request", checked)
+
+
+@pytest.fixture(autouse=True)
+def no_throttling(settings: Any) -> None:
+    """Tests send many requests as one user from one address: throttles are off unless a test
+    switches them on (common.http.throttling reads the rates per request)."""
+    settings.API_THROTTLE_RATES = {"anon": None, "user": None}

@@ -6,10 +6,10 @@ waiting is the projection engine's (projections.engine.consistency).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Final
 
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,32 +18,33 @@ from common.http.fields import validated
 
 MAX_CONSISTENCY_TIMEOUT: Final = 30.0
 DEFAULT_CONSISTENCY_TIMEOUT: Final = 5.0
-
-CONSISTENCY_PARAMETERS = [
-    OpenApiParameter(
-        "min_position",
-        int,
-        OpenApiParameter.QUERY,
-        required=False,
-        description="Wait until what feeds this endpoint has applied this log position (also "
-        "as header X-Min-Position). The answer then carries X-Consistency: fresh or stale.",
-    ),
-    OpenApiParameter(
-        "consistency_timeout",
-        float,
-        OpenApiParameter.QUERY,
-        required=False,
-        description="Seconds to wait for min_position (default 5, at most 30).",
-    ),
-]
-CONSISTENCY_QUERY_PARAMS: Final = frozenset({"min_position", "consistency_timeout"})
+MAX_POSITION: Final = 2**63 - 1  # the log's bigint positions
 
 
 class ConsistencyParams(serializers.Serializer[Any]):
-    min_position = serializers.IntegerField(min_value=0, required=False)
-    consistency_timeout = serializers.FloatField(
-        min_value=0, max_value=MAX_CONSISTENCY_TIMEOUT, required=False
+    min_position = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_POSITION,
+        required=False,
+        help_text="Wait until what feeds this endpoint has applied this log position (also as "
+        "header X-Min-Position). The answer then carries X-Consistency: fresh or stale.",
     )
+    consistency_timeout = serializers.FloatField(
+        min_value=0,
+        max_value=MAX_CONSISTENCY_TIMEOUT,
+        required=False,
+        help_text="Seconds to wait for min_position (default 5, at most 30).",
+    )
+
+    def validate_consistency_timeout(self, value: float) -> float:
+        if not math.isfinite(value):
+            raise serializers.ValidationError("A number of seconds, at most 30.")
+        return value
+
+
+# The parameters' OpenAPI description: drf-spectacular turns the serializer into them.
+CONSISTENCY_PARAMETERS: Final = [ConsistencyParams]
+CONSISTENCY_QUERY_PARAMS: Final = frozenset(ConsistencyParams().fields)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -76,6 +77,11 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
         return error_response(503, "service_unavailable", "The database cannot be reached.")
+    if isinstance(exc, DataError):
+        # A value the checks let through but the database cannot hold: the request's fault,
+        # not an outage (monitoring must never see a fake 503).
+        logger.error("value refused by the database: %s", exc)
+        return error_response(400, "validation_error", "A value of the request is out of range.")
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         return error_response(400, "validation_error", "The request is invalid.", details)
@@ -92,12 +98,10 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
         detail = getattr(exc, "detail", str(exc))
         response.data = error_body(code, str(detail))
         return response
-    if isinstance(exc, DatabaseError):
-        logger.exception("database error")
-        return error_response(503, "service_unavailable", "The database failed to answer.")
-    return None
+    return None  # anything else is a bug: Django logs it and answers json_server_error
 
 
+@csrf_exempt  # an unknown path is a 404 whatever the method, not a CSRF failure
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """Django's 404 handler: JSON in the contract's shape under /api/, a plain page elsewhere."""
     return JsonResponse(error_body("not_found", f"No endpoint at {request.path}."), status=404)
@@ -120,5 +124,5 @@ class ErrorSerializer(serializers.Serializer[Any]):
 
 
 def error_responses(*statuses: int) -> dict[int, Any]:
-    """OpenAPI responses for the given error statuses (401, 503 always included)."""
-    return dict.fromkeys(sorted({*statuses, 400, 401, 503}), ErrorSerializer)
+    """OpenAPI responses for the given error statuses (400, 401, 429 and 503 always)."""
+    return dict.fromkeys(sorted({*statuses, 400, 401, 429, 503}), ErrorSerializer)

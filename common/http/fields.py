@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.validators import RegexValidator
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}\Z"
@@ -26,7 +30,19 @@ class StrictSerializer(serializers.Serializer[Any]):
 
 
 class StrictCharField(serializers.CharField):
-    """A string field that refuses numbers, booleans and objects instead of converting them."""
+    """A string field that refuses numbers, booleans and objects instead of converting them.
+
+    It keeps spaces as given (trimming would turn " " into a blank the schema allows) and says
+    in its pattern (also the schema's) that a NUL character is refused (PostgreSQL can't store
+    it).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+        self.validators.append(
+            RegexValidator(r"\A[^\x00]*\Z", message="Null characters are not allowed.")
+        )
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -59,20 +75,78 @@ class StrictIntegerField(serializers.IntegerField):
         return int(super().to_internal_value(data))
 
 
-class MoneyField(serializers.DecimalField):
-    """A decimal amount with at most two places, given as a string ("12.50") or a number."""
+# Amounts are decimal strings with at most two places; each pattern also bounds its amount,
+# so that it says all the API accepts (it is the OpenAPI schema's pattern too).
+AMOUNT_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?\Z"  # 0 .. 9,999,999,999.99
+# 0.00 .. 1,000,000.00; "-0", "-0.0" and "-0.00" are zero.
+PRICE_PATTERN = r"^(-?0{1,7}(\.0{1,2})?|[0-9]{1,6}(\.[0-9]{1,2})?|1000000(\.0{1,2})?)\Z"
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_digits=12, decimal_places=2, **kwargs)
 
-    def to_internal_value(self, data: Any) -> Decimal:
-        if isinstance(data, bool) or not isinstance(data, (str, int, Decimal)):
+class MoneyField(serializers.RegexField):
+    """An amount given as a decimal string matching ``pattern`` ("12.50"; not a JSON number,
+    no exponent, no spaces), answered as a Decimal (zero without its sign)."""
+
+    def __init__(self, pattern: str = AMOUNT_PATTERN, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "error_messages", {"invalid": "Give a decimal string with at most two places."}
+        )
+        super().__init__(pattern, trim_whitespace=False, **kwargs)
+        self.pattern = re.compile(pattern)
+
+    def to_internal_value(self, data: Any) -> Decimal:  # type: ignore[override]  # parsed str
+        if not isinstance(data, str) or not self.pattern.match(data):
             self.fail("invalid")
-        amount = Decimal(super().to_internal_value(data))
-        return amount.copy_abs() if amount.is_zero() else amount  # no "-0.00"
+        amount = Decimal(data)
+        return amount.copy_abs() if amount.is_zero() else amount
+
+
+class TimestampField(serializers.DateTimeField):
+    """An ISO 8601 timestamp with a UTC offset (RFC 3339), answered in UTC."""
+
+    default_error_messages = {
+        "invalid": "Use an ISO 8601 timestamp with a UTC offset.",
+        "overflow": "The timestamp is out of range.",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        parsed = None
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value)
+            except ValueError:
+                parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            self.fail("invalid")
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            self.fail("overflow")
 
 
 def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+class MoneyOut(serializers.DecimalField):
+    """An amount answered as a decimal string with two places ("12.50").
+
+    Amounts come from NUMERIC(…, 2) columns or cent-exact Decimals, so formatting is enough;
+    DecimalField's own quantizing was a third of an order view's serializing time.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=18, decimal_places=2, **kwargs)
+
+    def to_representation(self, value: Decimal) -> str:
+        return f"{value:.2f}"
+
+
+# An identifier's OpenAPI schema where no IdentifierField describes it (a path parameter).
+IDENTIFIER_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": ID_PATTERN.replace("\\Z", "$"),
+    "minLength": 1,
+    "maxLength": 64,
+}

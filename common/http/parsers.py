@@ -31,14 +31,25 @@ class LimitedJSONParser(JSONParser):
             raise BodyTooLarge(f"Request body is larger than {limit} bytes.")
         if not raw.strip():
             return {}
+        # Each message says what is wrong with the body, never how Python found out.
         try:
-            data = json.loads(
-                raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant
-            )
+            text = raw.decode("utf-8")
+        except UnicodeError:
+            raise exceptions.ParseError("The body is not UTF-8 text.") from None
+        try:
+            data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            message = f"Malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+            raise exceptions.ParseError(message) from None
+        except ValueError:  # e.g. an integer of more than 4,300 digits
+            raise exceptions.ParseError("Malformed JSON: a value is out of range.") from None
+        except RecursionError:
+            raise exceptions.ParseError("Malformed JSON: nested too deeply.") from None
+        try:
             # Lone surrogates ("\\ud800") parse but can't be stored as UTF-8: refuse them here.
             json.dumps(data, cls=_DecimalEncoder, ensure_ascii=False).encode("utf-8")
-        except (ValueError, UnicodeError, RecursionError) as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+        except UnicodeError:
+            raise exceptions.ParseError("A string in the body is not valid Unicode.") from None
         return data
 
 
@@ -48,4 +59,4 @@ class _DecimalEncoder(json.JSONEncoder):
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise exceptions.ParseError(f"Malformed JSON: {name} is not a JSON value.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, ClassVar
 
@@ -26,8 +27,6 @@ from orders.domain import commands as cmd
 from orders.domain.values import Address, LineItem
 from orders.http import domain_errors_as_api_errors
 from orders.services import execute_command
-
-MAX_HEADER_VALUE = 255
 
 
 class CanIssueOrderCommands(permissions.BasePermission):
@@ -62,36 +61,50 @@ class _ProductPath(StrictSerializer):
     product_id = IdentifierField()
 
 
-def _header(request: Request, name: str) -> str | None:
+# What each header accepts; the same patterns are the OpenAPI schema's.
+HEADER_VALUE_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"  # 1..255 printable ASCII, no edge spaces
+ETAG_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'  # "3", 3, W/"3" or *
+
+
+def _header(request: Request, name: str, pattern: str = HEADER_VALUE_PATTERN) -> str | None:
     value = request.headers.get(name)
     if value is None:
         return None
-    if not value or len(value) > MAX_HEADER_VALUE or not (value.isascii() and value.isprintable()):
+    if not re.fullmatch(pattern, value):
         raise ValidationFailed(
-            f"The {name} header must be 1..{MAX_HEADER_VALUE} printable ASCII characters.",
+            f"The {name} header does not match {pattern}.",
             details={name: ["Invalid header value."]},
         )
     return value
 
 
 def _expected_version(request: Request) -> int | None:
-    raw = _header(request, "If-Match")
-    if raw is None or raw.strip() == "*":
+    tag = _header(request, "If-Match", ETAG_PATTERN)
+    if tag is None or tag == "*":
         return None
-    tag = raw.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise ValidationFailed(
-            'If-Match must be an ETag such as "3".', details={"If-Match": ["Invalid ETag."]}
-        )
-    return int(tag)
+    return int(tag.removeprefix("W/").strip('"'))
+
+
+def _header_parameter(name: str, pattern: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        {"type": "string", "pattern": pattern},
+        OpenApiParameter.HEADER,
+        required=False,
+        description=description,
+    )
 
 
 IDEMPOTENCY_HEADERS = [
-    OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False),
-    OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False),
-    OpenApiParameter("X-Correlation-ID", str, OpenApiParameter.HEADER, required=False),
+    _header_parameter(
+        "Idempotency-Key",
+        HEADER_VALUE_PATTERN,
+        "The same key and body again answer the first answer and append nothing.",
+    ),
+    _header_parameter("If-Match", ETAG_PATTERN, "The order's version (its ETag): else 412."),
+    _header_parameter("X-Correlation-ID", HEADER_VALUE_PATTERN, "Recorded with the events."),
 ]
-COMMAND_ERRORS = error_responses(403, 404, 409, 412, 422)
+COMMAND_ERRORS = error_responses(403, 404, 409, 412, 415, 422)
 
 
 class CommandView(APIView):
@@ -140,7 +153,7 @@ class CreateOrderView(CommandView):
         operation_id="create_order",
         request=CreateOrderIn,
         responses={201: CommandResultOut, **COMMAND_ERRORS},
-        parameters=IDEMPOTENCY_HEADERS,
+        parameters=[h for h in IDEMPOTENCY_HEADERS if h.name != "If-Match"],
     )
     def post(self, request: Request) -> Response:
         data = validated(CreateOrderIn, request.data)
@@ -229,10 +242,7 @@ class CancelOrderByDeleteView(CommandView):
     @extend_schema(
         operation_id="cancel_order_by_delete",
         request=None,
-        parameters=[
-            *IDEMPOTENCY_HEADERS,
-            OpenApiParameter("reason", str, OpenApiParameter.QUERY, required=True),
-        ],
+        parameters=[*IDEMPOTENCY_HEADERS, CancelIn],
         responses={200: CommandResultOut, **COMMAND_ERRORS},
     )
     def delete(self, request: Request, order_id: str) -> Response:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from decimal import Decimal
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.http.fields import (
+    PRICE_PATTERN,
     IdentifierField,
     MoneyField,
+    MoneyOut,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
+    TimestampField,
 )
+from orders.domain.model import OrderStatus
 from orders.domain.values import MAX_QUANTITY, MAX_UNIT_PRICE
+
+MAX_VERSION = 2**31 - 1  # the log's version column is an integer
+# Lines of one product merge, so the 500-products rule is the domain's; this bounds the work
+# and keeps any body of that many items under API_MAX_BODY_BYTES.
+MAX_ITEMS = 1000
 
 
 class AddressIn(StrictSerializer):
@@ -26,16 +35,41 @@ class AddressIn(StrictSerializer):
     country = StrictCharField(min_length=2, max_length=64)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "pattern": PRICE_PATTERN.replace("\\Z", "$")},
+            {"type": "number", "minimum": 0, "maximum": int(MAX_UNIT_PRICE), "multipleOf": 0.01},
+        ],
+        "description": 'A decimal string ("12.50"); a JSON number with at most two places is '
+        "accepted too.",
+    }
+)
+class UnitPriceField(MoneyField):
+    """0.00 .. MAX_UNIT_PRICE: a decimal string, or (as the API always took) a JSON number
+    with at most two decimal places."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(PRICE_PATTERN, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Decimal:  # type: ignore[override]  # see MoneyField
+        if isinstance(data, bool) or not isinstance(data, (int, Decimal)):
+            return super().to_internal_value(data)
+        amount = Decimal(data)
+        if amount != amount.quantize(Decimal("0.01")) or not 0 <= amount <= MAX_UNIT_PRICE:
+            self.fail("invalid")
+        return amount.copy_abs() if amount.is_zero() else amount
+
+
 class ItemIn(StrictSerializer):
     product_id = IdentifierField()
     quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
-    unit_price = MoneyField(min_value=0, max_value=MAX_UNIT_PRICE)
+    unit_price = UnitPriceField()
 
 
 class CreateOrderIn(StrictSerializer):
     customer_id = IdentifierField()
-    # Lines of one product merge, so the 500-products rule is the domain's; this only bounds work.
-    items = serializers.ListField(child=ItemIn(), allow_empty=False, max_length=5000)
+    items = serializers.ListField(child=ItemIn(), min_length=1, max_length=MAX_ITEMS)
     shipping_address = AddressIn()
     currency = serializers.RegexField(
         r"^[A-Z]{3}\Z", required=False, default="USD", trim_whitespace=False
@@ -58,20 +92,8 @@ class CommandResultOut(serializers.Serializer[Any]):
 
 
 class OrderStateQuery(StrictSerializer):
-    version = serializers.IntegerField(min_value=1, required=False)
-    at = serializers.CharField(required=False)
-
-    def validate_at(self, value: str) -> Any:
-        try:
-            parsed = parse_datetime(value)
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None:
-            raise serializers.ValidationError("Use an ISO 8601 timestamp with a UTC offset.")
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:
-            raise serializers.ValidationError("The timestamp is out of range.") from None
+    version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION, required=False)
+    at = TimestampField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "version" in attrs and "at" in attrs:
@@ -82,26 +104,27 @@ class OrderStateQuery(StrictSerializer):
 class OrderItemOut(serializers.Serializer[Any]):
     product_id = serializers.CharField()
     quantity = serializers.IntegerField()
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
-    line_total = serializers.DecimalField(max_digits=16, decimal_places=2)
+    unit_price = MoneyOut()
+    line_total = MoneyOut()
 
 
 class AddressOut(serializers.Serializer[Any]):
     line1 = serializers.CharField()
-    line2 = serializers.CharField(allow_blank=True)
+    line2 = serializers.CharField(allow_blank=True, allow_null=True, required=False)
     city = serializers.CharField()
     postal_code = serializers.CharField()
     country = serializers.CharField()
 
 
 class OrderViewOut(serializers.Serializer[Any]):
-    """The OrderView shape of the contract (documentation of the query answers)."""
+    """The OrderView of the contract: the body (and schema) of every answer showing an order,
+    from a read-model row or from an order rebuilt from its events (orders.selectors)."""
 
     order_id = serializers.UUIDField()
     customer_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "shipped", "cancelled"])
+    status = serializers.ChoiceField(choices=[status.value for status in OrderStatus])
     currency = serializers.CharField()
-    total_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    total_amount = MoneyOut()
     item_count = serializers.IntegerField()
     items = OrderItemOut(many=True)
     shipping_address = AddressOut()

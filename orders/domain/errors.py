@@ -50,3 +50,9 @@ class VersionMismatch(DomainError):
 
 class ConcurrencyConflict(DomainError):
     code = "concurrency_conflict"
+
+
+class OrderUnreadable(DomainError):
+    """An event of the order's stream does not fold: its state, and so any command, is unknown."""
+
+    code = "order_unreadable"

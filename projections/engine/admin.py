@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin import ReadOnlyAdmin
-from projections.engine import runner
+from projections.engine import poison, runner
 from projections.engine.models import ProjectionSkip, ProjectionState
 
 
@@ -31,9 +31,9 @@ class ProjectionStateAdmin(ReadOnlyAdmin):
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[ProjectionState]) -> None:
         for state in queryset:
             try:
-                runner.retry(state.name)
+                poison.retry(state.name)
                 runner.run(state.name, generation=state.generation)
-            except runner.ProjectionError as exc:
+            except poison.ProjectionError as exc:
                 self.message_user(request, str(exc), messages.WARNING)
             else:
                 self.message_user(request, f"{state.name}: retried.")

@@ -3,6 +3,7 @@ position (read-your-writes), then answers; and the projections' own status endpo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +21,10 @@ from common.http.consistency import (
 )
 from common.http.errors import ApiError, ValidationFailed, error_response, error_responses
 from projections.engine.consistency import wait_for
+from projections.engine.generations import GenerationMissing
 from projections.engine.status import projection_status_list
+
+logger = logging.getLogger(__name__)
 
 
 class QueryView(APIView):
@@ -48,6 +52,13 @@ class QueryView(APIView):
         fresh = wait_for(min_position_of(request), feeds)
         try:
             data = read()
+        except GenerationMissing as exc:
+            logger.error("%s", exc)  # the operator's fix is in the message
+            raise ApiError(
+                f"The read model {exc.name} is not set up.",
+                code="service_unavailable",
+                status_code=503,
+            ) from exc
         except ApiError as exc:
             # The error answer still says how fresh the read model it came from was.
             response = error_response(exc.status_code, exc.code, exc.message, exc.details)

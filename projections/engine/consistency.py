@@ -1,7 +1,7 @@
 """Read-your-writes: wait (bounded) until projections have applied a given log position.
 
-On PostgreSQL the waiter LISTENs for the runner's per-batch NOTIFY and re-checks the
-checkpoints only when one arrives; on SQLite it polls with a growing interval.
+The checkpoints are re-checked as batches commit: on PostgreSQL when the batch's NOTIFY
+arrives, elsewhere at growing intervals (projections.engine.backends).
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from django.db import connection
-
 from common.http.consistency import MinPosition
 from eventstore.store import Checkpoint, checkpoint_at
+from projections.engine.backends import backend
+from projections.engine.backends.base import poll
 from projections.engine.models import ProjectionState
-from projections.engine.runner import NOTIFY_CHANNEL
 
 
 class _Goal:
@@ -49,37 +48,9 @@ def wait_until_applied(names: Sequence[str], position: int, timeout: float) -> b
     if goal.reached():
         return True
     deadline = time.monotonic() + timeout
-    if names and connection.vendor == "postgresql" and not connection.in_atomic_block:
-        return _wait_notified(goal, deadline)
-    delay = 0.005
-    while (remaining := deadline - time.monotonic()) > 0:
-        time.sleep(min(delay, remaining))
-        if goal.reached():
-            return True
-        delay = min(delay * 2, 0.1)
-    return False
-
-
-def _wait_notified(goal: _Goal, deadline: float) -> bool:
-    connection.ensure_connection()
-    raw = connection.connection
-    assert raw is not None
-    with connection.cursor() as cursor:
-        cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
-    try:
-        # Check after LISTEN so that no batch can commit unseen between check and wait.
-        while True:
-            if goal.reached():
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            # A bounded wait also covers a projection that moves without notifying.
-            for _ in raw.notifies(timeout=min(remaining, 0.25), stop_after=1):
-                pass
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"UNLISTEN {NOTIFY_CHANNEL}")
+    if not names:  # waiting for a commit to the log: no batch would tell
+        return poll(goal.reached, deadline)
+    return backend().wait_for_batches(goal.reached, deadline)
 
 
 def wait_for(demand: MinPosition | None, feeds: Sequence[str]) -> bool | None:

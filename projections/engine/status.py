@@ -10,25 +10,28 @@ from django.utils import timezone
 
 from eventstore.store import backlog, head_position
 from projections.engine import base
+from projections.engine.generations import active_state
 from projections.engine.models import ProjectionState, ProjectionStatus
-from projections.engine.runner import active_state
 
 
 def projection_status_list() -> list[dict[str, Any]]:
     head = head_position()
     now = timezone.now()
-    rebuilding = set(
-        ProjectionState.objects.filter(active=False)
-        .exclude(status=ProjectionStatus.RETIRED)
-        .values_list("name", flat=True)
-    )
+    rebuilds = {
+        state.name: state
+        for state in ProjectionState.objects.filter(active=False).exclude(
+            status=ProjectionStatus.RETIRED
+        )
+    }
     result = []
     for projection in base.all_projections():
         state = active_state(projection.name)
+        rebuild = rebuilds.get(projection.name)
         behind = backlog(state.checkpoint)
         lag_seconds = (
             (now - behind.oldest_recorded_at).total_seconds() if behind.oldest_recorded_at else 0.0
         )
+        stopped_rebuild = rebuild if rebuild is not None and _stopped(rebuild) else None
         result.append(
             {
                 "name": projection.name,
@@ -36,18 +39,26 @@ def projection_status_list() -> list[dict[str, Any]]:
                 "head_position": head,
                 "lag_events": behind.events,
                 "lag_seconds": round(max(lag_seconds, 0.0), 3),
-                "status": _status(state, behind.events, now, projection.name in rebuilding),
-                "last_error": state.last_error or None,
+                "status": _status(state, behind.events, now, rebuild),
+                "last_error": state.last_error
+                or (stopped_rebuild.last_error if stopped_rebuild else None),
                 "updated_at": state.updated_at,
             }
         )
     return result
 
 
-def _status(state: ProjectionState, lag: int, now: datetime, rebuilding: bool) -> str:
-    if state.status == ProjectionStatus.FAILED:
+def _stopped(rebuild: ProjectionState) -> bool:
+    """A rebuild stopped at a failing event: nothing moves it until an operator acts."""
+    return rebuild.status == ProjectionStatus.FAILED or rebuild.error_position is not None
+
+
+def _status(
+    state: ProjectionState, lag: int, now: datetime, rebuild: ProjectionState | None
+) -> str:
+    if state.status == ProjectionStatus.FAILED or (rebuild is not None and _stopped(rebuild)):
         return "failed"
-    if rebuilding:
+    if rebuild is not None:
         return "rebuilding"
     quiet = (now - state.updated_at).total_seconds()
     if state.attempts or (lag and quiet > settings.PROJECTION_STALLED_SECONDS):

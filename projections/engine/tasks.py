@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from projections.engine import base, runner
+from projections.engine import base, generations, runner
 from projections.engine.wakeups import CATCH_UP, woken
 
 
@@ -28,5 +28,5 @@ def catch_up(names: list[str] | None = None) -> dict[str, int]:
             )
             read[name] += count
             more = more or unfinished
-    runner.purge_retired()
+    generations.purge_retired()
     return read

@@ -5,23 +5,36 @@ sets a short-lived Redis flag with SET NX and sends only when it set it; the tas
 flag before it reads the log, so a commit that found the flag set is read by that task. A
 lost flag or message only delays: the beat sweep sends the same task every few seconds.
 Without a Redis broker (eager Celery, the embedded default) the task simply runs.
+
+A failed send makes senders leave the broker alone for a moment: a broker that is down or
+hangs would otherwise cost every command its timeouts, for a wake-up the sweep re-sends.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from functools import cache
 from typing import Final
 
 import redis
 from celery import current_app
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
 FLAG_TTL_MS: Final = 10_000
 # The catch-up task (projections.engine.tasks); the beat sweep in settings sends it too.
 CATCH_UP: Final = "projections.catch_up"
+# After a failed send, commits send nothing for this long (the sweep runs every 3 s).
+BACKOFF_SECONDS: Final = 2.0
+# A healthy Redis answers a SET in well under a millisecond; one that takes longer is treated
+# as down rather than making the command wait.
+REDIS_TIMEOUT_SECONDS: Final = 0.5
+
+_quiet_until = 0.0  # time.monotonic() before which wake() sends nothing
 
 
 @cache
@@ -29,23 +42,51 @@ def _redis() -> redis.Redis | None:
     url = settings.CELERY_BROKER_URL
     if settings.CELERY_TASK_ALWAYS_EAGER or not url.startswith(("redis://", "rediss://")):
         return None
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),  # no retries: the next commit or the sweep tries again
+    )
 
 
 def _flag(task_name: str) -> str:
     return f"wakeup-pending:{task_name}"
 
 
-def wake(task_name: str) -> None:
-    """Send ``task_name`` (no arguments) unless a send of it is still waiting for a worker."""
-    client = _redis()
+def _back_off() -> None:
+    global _quiet_until  # noqa: PLW0603 - one deadline for the whole process, all threads
+    _quiet_until = time.monotonic() + BACKOFF_SECONDS
+
+
+def _send(task_name: str) -> bool:
     try:
-        if client is not None and not client.set(_flag(task_name), 1, nx=True, px=FLAG_TTL_MS):
-            return
         current_app.tasks[task_name].delay()
     except Exception:
         # Losing a wake-up only delays the read side: the beat sweep sends the same task.
         logger.warning("could not send %s", task_name, exc_info=True)
+        return False
+    return True
+
+
+def wake(task_name: str) -> None:
+    """Send ``task_name`` (no arguments) unless a send of it is still waiting for a worker, or
+    one failed less than BACKOFF_SECONDS ago."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _send(task_name)  # no broker: the task runs here and now
+        return
+    if time.monotonic() < _quiet_until:
+        return
+    client = _redis()
+    try:
+        if client is not None and not client.set(_flag(task_name), 1, nx=True, px=FLAG_TTL_MS):
+            return
+    except redis.RedisError:
+        logger.warning("could not send %s: Redis failed", task_name, exc_info=True)
+        _back_off()
+        return
+    if not _send(task_name):
+        _back_off()
         woken(task_name)  # no task is waiting: the next commit must try to send one again
 
 

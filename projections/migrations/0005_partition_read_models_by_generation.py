@@ -1,4 +1,4 @@
-"""PostgreSQL only: partition every read-model table by generation (see projections.partitions).
+"""PostgreSQL only: partition every read-model table by generation (see projections.engine.backends.postgres_partitions).
 
 Rows, ids, constraint and index names are kept; the primary key becomes (id, generation), as
 PostgreSQL requires the partition key in it. Every generation known (rows or state) gets its
@@ -10,7 +10,7 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.utils import CursorWrapper
 from django.db.migrations.state import StateApps
 
-from projections.engine import partitions
+from projections.engine.backends.postgres_partitions import create_partitions
 
 READ_MODEL_TABLES = {
     "projections_orderview": "order_views",
@@ -81,7 +81,7 @@ def _recreate(cursor: CursorWrapper, table: str, *, partitions_for: set[int] | N
     for _name, definition in indexes:
         cursor.execute(definition)
     for generation in sorted(partitions_for or ()):
-        partitions.create([table], generation, attach=True)
+        create_partitions([table], generation, attach=True)
     cursor.execute(f"INSERT INTO {table} SELECT * FROM {old}")  # noqa: S608
     cursor.execute(
         "SELECT setval(pg_get_serial_sequence(%s, 'id'), "  # noqa: S608

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from projections.read_models.search import Matches
+
 
 # --- order_views ----------------------------------------------------------------------------
 class OrderView(models.Model):
@@ -30,6 +32,8 @@ class OrderView(models.Model):
     version = models.PositiveIntegerField()
     # Customer id, product ids, city and cancel reason: what `q` searches (full text on PG).
     search_text = models.TextField(default="")
+    # Not a column: the order's items, attached by the selectors (OrderViewItem rows).
+    items: list[OrderViewItem]
 
     class Meta:
         constraints = [
@@ -46,6 +50,9 @@ class OrderView(models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.order_id} ({self.status})"
+
+
+OrderView._meta.get_field("search_text").register_lookup(Matches)
 
 
 class OrderViewItem(models.Model):

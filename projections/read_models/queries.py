@@ -1,26 +1,24 @@
-"""Queries of the order read models: each names the projections that feed its answer."""
+"""Queries of the order read models: each names the projections that feed its answer.
+
+A query carries parameters the API has already validated (filters as a validated FilterSet).
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 from typing import ClassVar, Final
 
+from projections.read_models.filters import CustomerOrdersFilter, OrderSearchFilter
+
 SORT_FIELDS: Final = ("created_at", "total_amount", "item_count", "updated_at")
-STATUSES: Final = ("pending", "shipped", "cancelled")
+SORT_ORDERS: Final = ("asc", "desc")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Query:
     feeds: ClassVar[tuple[str, ...]] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Page:
-    page: int = 1
-    page_size: int = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,22 +28,16 @@ class GetOrderById(Query):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GetCustomerOrders(Query, Page):
+class GetCustomerOrders(Query):
     feeds: ClassVar[tuple[str, ...]] = ("order_views",)
     customer_id: str
-    status: str | None = None
+    filters: CustomerOrdersFilter
 
 
 @dataclass(frozen=True, kw_only=True)
-class SearchOrders(Query, Page):
+class SearchOrders(Query):
     feeds: ClassVar[tuple[str, ...]] = ("order_views",)
-    q: str | None = None
-    status: str | None = None
-    customer_id: str | None = None
-    min_total: Decimal | None = None
-    max_total: Decimal | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    filters: OrderSearchFilter
     sort_by: str = "created_at"
     sort_order: str = "desc"
 

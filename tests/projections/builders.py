@@ -18,6 +18,7 @@ from orders.domain.values import Address, LineItem
 from orders.repository import STREAM_TYPE, stream_id_for
 from orders.services import execute_command
 from projections.engine import base, runner
+from projections.engine.generations import active_state
 from tests.waiting import wait_until
 
 T = TypeVar("T")
@@ -144,7 +145,7 @@ def append_new_order(
 # --- waiting and comparing ------------------------------------------------------------------
 def unapplied(name: str) -> int:
     """How many committed events the projection's active generation has not read yet."""
-    return store.backlog(runner.active_state(name).checkpoint).events
+    return store.backlog(active_state(name).checkpoint).events
 
 
 def caught_up(names: Sequence[str] = READ_MODEL_PROJECTIONS) -> bool:
@@ -180,7 +181,7 @@ def read_tables(names: Sequence[str] = READ_MODEL_PROJECTIONS) -> dict[str, list
     """Every row of the active generation of each projection's tables (ids left out)."""
     snapshot: dict[str, list[dict[str, Any]]] = {}
     for name in names:
-        generation = runner.active_state(name).generation
+        generation = active_state(name).generation
         for model in base.get(name).tables:
             snapshot[model._meta.db_table] = _rows(model, generation)
     return snapshot

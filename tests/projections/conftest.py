@@ -16,7 +16,7 @@ from django.utils import timezone
 from kombu import pools
 from rest_framework.test import APIClient
 
-from projections.engine import base
+from projections.engine import base, generations
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 APPLIED_TABLE = "tests_projection_applied"
@@ -54,12 +54,14 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def register_projection() -> Iterator[Callable[[base.Projection], base.Projection]]:
-    """Register test projections; they are unregistered again after the test."""
+    """Register test projections, with their generation 1 as ``migrate`` would create it;
+    they are unregistered again after the test."""
     names: list[str] = []
 
     def register(projection: base.Projection) -> base.Projection:
         base.register(projection)
         names.append(projection.name)
+        generations.create_first_generation(projection.name)
         return projection
 
     yield register

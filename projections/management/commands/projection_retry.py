@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from projections.engine import runner
+from projections.engine import poison, runner
 
 
 class Command(BaseCommand):
@@ -18,9 +18,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            state = runner.retry(options["name"])
+            state = poison.retry(options["name"])
             read = runner.run(options["name"], generation=state.generation)
-        except (LookupError, runner.ProjectionError) as exc:
+        except (LookupError, poison.ProjectionError) as exc:
             raise CommandError(str(exc)) from exc
         state.refresh_from_db()
         outcome = f"failed again: {state.last_error}" if state.error_position else "caught up"

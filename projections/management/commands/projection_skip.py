@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from projections.engine import runner
+from projections.engine import poison, runner
 
 
 class Command(BaseCommand):
@@ -22,9 +22,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         actor = options["actor"] or f"cli:{getpass.getuser()}"
         try:
-            record = runner.skip(options["name"], reason=options["reason"], actor=actor)
+            record = poison.skip(options["name"], reason=options["reason"], actor=actor)
             read = runner.run(options["name"], generation=record.generation)
-        except (LookupError, runner.ProjectionError) as exc:
+        except (LookupError, poison.ProjectionError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"{options['name']}: skipped {record.event_type} at position {record.position}; "

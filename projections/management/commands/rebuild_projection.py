@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from eventstore.store import head_position
-from projections.engine import base, runner
+from projections.engine import base
+from projections.engine.generations import GenerationMissing
+from projections.engine.models import ProjectionSkip
+from projections.engine.poison import ProjectionError
+from projections.engine.rebuild import rebuild
 
 
 class Command(BaseCommand):
@@ -40,9 +45,24 @@ class Command(BaseCommand):
                 file=self.stderr,
             ) as bar:
                 try:
-                    state = runner.rebuild(name, progress=bar.update)
-                except runner.ProjectionError as exc:
+                    state = rebuild(
+                        name, progress=bar.update, stepped_over=self._telling(name, bar)
+                    )
+                except (GenerationMissing, ProjectionError) as exc:
                     raise CommandError(str(exc)) from exc
             self.stdout.write(
                 f"{name}: generation {state.generation} is live at position {state.position}."
             )
+
+    def _telling(self, name: str, bar: tqdm[Any]) -> Callable[[ProjectionSkip], None]:
+        """Says, above the progress bar, which recorded skip the rebuild stepped over."""
+
+        def stepped_over(skip: ProjectionSkip) -> None:
+            with bar.external_write_mode():
+                self.stdout.write(
+                    f"{name}: stepped over skipped event {skip.position} ({skip.event_type}), "
+                    f"skipped by {skip.actor} on {skip.skipped_at:%Y-%m-%d %H:%M} UTC: "
+                    f"{skip.reason}"
+                )
+
+        return stepped_over

@@ -1,4 +1,4 @@
-"""The order states a projector keeps between batches (projections.folding.StateCache).
+"""The order states a projector keeps between batches (read_models.folding.StateCache).
 
 They are reused only while nobody else has moved the checkpoint, and never after a batch that
 rolled back. Both workers here are real threads with their own connections and caches.
@@ -19,7 +19,8 @@ from rest_framework.test import APIClient
 
 from orders.domain import events as ev
 from projections.engine import base, runner, tables
-from projections.read_models import order_views as read_models
+from projections.engine.generations import active_state
+from projections.read_models.order_views import OrderViews
 from tests.projections import builders as b
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -117,7 +118,7 @@ def test_a_batch_that_rolls_back_leaves_no_trace_in_the_states_kept(
         {"product_id": "sku-1", "quantity": 5, "unit_price": "10.00", "line_total": "50.00"}
     ]
     assert view == api.get(f"/api/orders/{order_id}/state").json()
-    assert runner.active_state("order_views").error_position is None
+    assert active_state("order_views").error_position is None
 
 
 def test_only_the_most_recently_folded_orders_are_kept_up_to_the_capacity(
@@ -125,13 +126,13 @@ def test_only_the_most_recently_folded_orders_are_kept_up_to_the_capacity(
 ) -> None:
     settings.PROJECTION_BATCH_SIZE = 2
     projection = base.get("order_views")
-    assert isinstance(projection, read_models.OrderViews)
+    assert isinstance(projection, OrderViews)
     cache = projection.cache
     monkeypatch.setattr(cache, "capacity", 3)
     orders = [str(b.append_new_order(customer_id=f"cust-{n}")[0]) for n in range(8)]
 
     b.catch_up_until_applied(["order_views"])
 
-    generation = runner.active_state("order_views").generation
+    generation = active_state("order_views").generation
     assert cache.states(generation) == {}  # nothing is handed out between batches
     assert list(cache._slots()[generation].states) == orders[-3:]

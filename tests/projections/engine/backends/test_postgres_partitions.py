@@ -1,4 +1,4 @@
-"""Read-model tables partitioned by generation on PostgreSQL (projections.partitions)."""
+"""Read-model tables partitioned by generation on PostgreSQL (backends.postgres_partitions)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from projections.engine import runner
+from projections.engine import generations, runner
 from projections.models import OrderView
 from tests.projections import builders as b
 
@@ -51,7 +51,7 @@ def test_a_rebuild_fills_detached_tables_and_attaches_them_with_every_index_when
     orders = [b.append_new_order(customer_id=f"cust-{n}", city="Lisbon")[0] for n in range(5)]
     b.catch_up_until_applied()
     before = api.get("/api/orders/search?q=lisbon").json()
-    target = runner.start_rebuild("order_views")
+    target = generations.start_rebuild("order_views")
 
     def stop_after_first_batch(count: int) -> None:
         raise Interrupted
@@ -71,7 +71,7 @@ def test_a_rebuild_fills_detached_tables_and_attaches_them_with_every_index_when
             "attached": True,
             "indexes": parent_indexes(table),
         }
-    assert runner.active_state("order_views").generation == target.generation
+    assert generations.active_state("order_views").generation == target.generation
     assert OrderView.objects.filter(generation=target.generation).count() == len(orders)
     assert api.get("/api/orders/search?q=lisbon").json() == before
 

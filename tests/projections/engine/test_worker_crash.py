@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -25,11 +24,14 @@ from eventstore.store import head_position
 from orders.domain import events as ev
 from projections.engine.wakeups import CATCH_UP
 from projections.models import CustomerSummary, DailySales, OrderView, ProjectionState
+from tests.faults.fold import assert_read_models_equal_the_log
+from tests.faults.processes import database_url, wait_for_no_other_sessions
 from tests.projections import builders as b
 from tests.projections.conftest import CeleryOnRedis
 from tests.waiting import wait_until
 
 pytestmark = [
+    pytest.mark.faults,
     pytest.mark.celery_worker,
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
@@ -86,15 +88,6 @@ def seed_log() -> int:
     return head_position()
 
 
-def worker_database_url() -> str:
-    db = connection.settings_dict
-    user = quote(db["USER"] or "")
-    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
-    return (
-        f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-
-
 @dataclass
 class WorkerProcess:
     """A `celery worker` subprocess consuming a queue of its own."""
@@ -127,7 +120,7 @@ def spawn_worker(
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": worker_database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": celery_on_redis.broker_url,
         "PROJECTION_BATCH_SIZE": str(BATCH_SIZE),
         "CELERY_SKIP_CHECKS": "1",
@@ -174,17 +167,7 @@ def spawn_worker(
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=30)
-        # Their sessions end as PostgreSQL notices; the test database is flushed and dropped next.
-        wait_until(lambda: not other_sessions(), timeout=30, what="worker sessions to end")
-
-
-def other_sessions() -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        )
-        return [row[0] for row in cursor.fetchall()]
+        wait_for_no_other_sessions()
 
 
 def checkpoint(name: str) -> int:
@@ -243,6 +226,7 @@ def test_workers_killed_mid_catch_up_neither_lose_nor_repeat_events(
     assert OrderView.objects.count() == ORDERS
     assert DailySales.objects.aggregate(n=Sum("orders_placed"))["n"] == ORDERS
     assert CustomerSummary.objects.aggregate(n=Sum("order_count"))["n"] == ORDERS
+    assert_read_models_equal_the_log()
     incremental = b.read_tables()
 
     call_command("rebuild_projection", "--all", "--no-progress", stdout=StringIO())

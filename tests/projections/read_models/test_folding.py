@@ -1,4 +1,4 @@
-"""The read models' fold (projections.folding) agrees with the Order aggregate. No database."""
+"""The read models' fold (projections.read_models.folding) agrees with the Order aggregate."""
 
 from __future__ import annotations
 

@@ -1,43 +1,33 @@
-"""On PostgreSQL every read-model table is partitioned by generation: one table per generation.
+"""PostgreSQL: every read-model table is partitioned by generation, one table per generation.
 
 A rebuild fills its generation's tables *detached*, with only the unique keys its upserts need,
 and attaches them when it has caught up: PostgreSQL then builds the other indexes (full text
 included) in one sorted pass each, instead of updating them row by row, and queries, which
 read the parent table, never see a half-built generation. A retired generation is dropped as
-a whole, leaving no dead rows behind. Projectors read and write a generation's own table
-(``physical_table``). On SQLite the tables are plain and all this does nothing.
+a whole, leaving no dead rows behind. Projectors read and write a generation's own table.
+
+The functions take table names so that migrations can use them too (projections 0005).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
 from django.db.backends.utils import CursorWrapper
 
-
-def _is_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def physical_table(model: type[models.Model], generation: int) -> str:
-    """The table holding ``generation``'s rows of ``model`` (the model's own on SQLite)."""
-    if not _is_postgres():
-        return model._meta.db_table
-    return partition_name(model._meta.db_table, generation)
+from projections.engine.backends.base import GenerationTables
 
 
 def partition_name(table: str, generation: int) -> str:
     return f"{table}_g{generation}"
 
 
-def create(tables: Iterable[str], generation: int, *, attach: bool) -> None:
-    """Fresh, empty tables for a new ``generation``, attached at once or left detached.
+def create_partitions(tables: Iterable[str], generation: int, *, attach: bool) -> None:
+    """Fresh, empty partitions of ``tables`` for ``generation``, attached or left detached.
 
     Whatever an earlier generation of the same number left behind is dropped first.
     """
-    if not _is_postgres():
-        return
     with connection.cursor() as cursor:
         for table in tables:
             child = partition_name(table, generation)
@@ -57,10 +47,8 @@ def create(tables: Iterable[str], generation: int, *, attach: bool) -> None:
                 _attach(cursor, table, child, generation)
 
 
-def attach(tables: Iterable[str], generation: int) -> None:
-    """Make ``generation``'s tables part of their parents (building their other indexes)."""
-    if not _is_postgres():
-        return
+def attach_partitions(tables: Iterable[str], generation: int) -> None:
+    """Make ``generation``'s partitions part of their parents (building their other indexes)."""
     with connection.cursor() as cursor:
         for table in tables:
             child = partition_name(table, generation)
@@ -73,9 +61,7 @@ def attach(tables: Iterable[str], generation: int) -> None:
                 _attach(cursor, table, child, generation)
 
 
-def drop(tables: Iterable[str], generation: int) -> None:
-    if not _is_postgres():
-        return
+def drop_partitions(tables: Iterable[str], generation: int) -> None:
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"DROP TABLE IF EXISTS {partition_name(table, generation)}")
@@ -93,3 +79,23 @@ def _unique_keys(cursor: CursorWrapper, table: str) -> list[str]:
         [table],
     )
     return [definition for (definition,) in cursor.fetchall()]
+
+
+def _names(tables: Sequence[type[models.Model]]) -> list[str]:
+    return [model._meta.db_table for model in tables]
+
+
+class PartitionedTables(GenerationTables):
+    def physical_table(self, model: type[models.Model], generation: int) -> str:
+        return partition_name(model._meta.db_table, generation)
+
+    def create(
+        self, tables: Sequence[type[models.Model]], generation: int, *, attach: bool
+    ) -> None:
+        create_partitions(_names(tables), generation, attach=attach)
+
+    def attach(self, tables: Sequence[type[models.Model]], generation: int) -> None:
+        attach_partitions(_names(tables), generation)
+
+    def drop(self, tables: Sequence[type[models.Model]], generation: int) -> None:
+        drop_partitions(_names(tables), generation)

@@ -1,0 +1,175 @@
+"""What the projection engine asks of a database: one implementation per database.
+
+The engine's own SQL lives behind these interfaces (the event store has backends of its
+own): who owns a projection generation, reading and swapping its checkpoint, waiting for
+batches, the tables a generation's rows live in, and set-based reads and writes of those
+rows. PostgreSQL and SQLite each implement all of them (projections.engine.backends.postgres,
+.sqlite); ``projections.engine.backends.backend()`` picks one once, and nothing else in the
+engine asks which database it runs on.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Final
+
+from django.db import connection, models
+
+from eventstore.store import Checkpoint
+from projections.engine.models import ProjectionState
+
+Row = dict[str, Any]
+
+# Read-your-writes polls with a growing interval where nothing tells it that a batch committed.
+FIRST_POLL_SECONDS: Final = 0.005
+LONGEST_POLL_SECONDS: Final = 0.1
+
+
+def poll(condition: Callable[[], bool], deadline: float) -> bool:
+    """Check ``condition`` at growing intervals until it holds (True) or ``deadline`` passes."""
+    delay = FIRST_POLL_SECONDS
+    while (remaining := deadline - time.monotonic()) > 0:
+        time.sleep(min(delay, remaining))
+        if condition():
+            return True
+        delay = min(delay * 2, LONGEST_POLL_SECONDS)
+    return False
+
+
+class Checkpoints(ABC):
+    """Ownership of a generation, its state, and the compare-and-swap of its checkpoint."""
+
+    # Whether reading the next batch on a second connection while the current one is applied
+    # pays (projections.engine.throughput.ReadAhead).
+    reads_ahead: bool
+
+    @abstractmethod
+    def lock(self, name: str, generation: int, *, wait: bool) -> AbstractContextManager[bool]:
+        """Own (projection, generation) while inside; yields False if another worker owns it."""
+
+    @abstractmethod
+    def reload(self, state: ProjectionState) -> bool:
+        """Refresh ``state`` from its row; False if the generation is gone (purged)."""
+
+    @abstractmethod
+    def move_checkpoint(
+        self, state: ProjectionState, to: Checkpoint, *, applied: int, now: datetime
+    ) -> bool:
+        """Move ``state``'s checkpoint to ``to`` (clearing any failure) if it is still where
+        ``state`` says, in the caller's transaction; False if another worker moved it."""
+
+    @abstractmethod
+    def wait_for_batches(self, condition: Callable[[], bool], deadline: float) -> bool:
+        """Wait until ``condition`` holds, re-checking as projection batches commit; False if
+        ``deadline`` (time.monotonic) passes first."""
+
+
+class GenerationTables(ABC):
+    """Where each generation's rows of a read-model table live."""
+
+    @abstractmethod
+    def physical_table(self, model: type[models.Model], generation: int) -> str:
+        """The table holding ``generation``'s rows of ``model``."""
+
+    @abstractmethod
+    def create(
+        self, tables: Sequence[type[models.Model]], generation: int, *, attach: bool
+    ) -> None:
+        """Empty tables for a new ``generation`` (whatever was left under its number is gone),
+        visible to queries at once (``attach``) or only once attached."""
+
+    @abstractmethod
+    def attach(self, tables: Sequence[type[models.Model]], generation: int) -> None:
+        """Make ``generation``'s rows visible to queries (builds their indexes if need be)."""
+
+    @abstractmethod
+    def drop(self, tables: Sequence[type[models.Model]], generation: int) -> None:
+        """Remove every row of ``generation``."""
+
+
+class Rows(ABC):
+    """Set-based reads and writes of read-model rows (the contract: projections.engine.tables)."""
+
+    @abstractmethod
+    def load(
+        self,
+        model: type[models.Model],
+        generation: int,
+        *,
+        key: str,
+        keys: list[Any],
+        columns: Sequence[str],
+        order_by: Sequence[str],
+    ) -> list[Row]: ...
+
+    @abstractmethod
+    def delete(
+        self, model: type[models.Model], generation: int, *, key: str, keys: list[Any]
+    ) -> None: ...
+
+    @abstractmethod
+    def upsert(
+        self,
+        model: type[models.Model],
+        generation: int,
+        rows: Sequence[Row],
+        *,
+        unique: Sequence[str],
+        update: Sequence[str] | None,
+    ) -> None: ...
+
+    @abstractmethod
+    def add(
+        self,
+        model: type[models.Model],
+        generation: int,
+        rows: Sequence[Row],
+        *,
+        key: str,
+        sums: Sequence[str],
+        latest: Sequence[str],
+    ) -> None: ...
+
+
+def adding_conflict(table: str, key: str, sums: Sequence[str], latest: Sequence[str]) -> str:
+    """``ON CONFLICT`` adding ``sums`` onto the row with the same ``key`` and keeping the
+    maximum of ``latest`` (PostgreSQL and SQLite share the syntax)."""
+    sets = [f"{n} = {table}.{n} + excluded.{n}" for n in sums] + [
+        f"{n} = CASE WHEN {table}.{n} IS NULL OR excluded.{n} > {table}.{n} "
+        f"THEN excluded.{n} ELSE {table}.{n} END"
+        for n in latest
+    ]
+    return f"ON CONFLICT (generation, {key}) DO UPDATE SET {', '.join(sets)}"
+
+
+class EngineBackend(Checkpoints, GenerationTables, Rows, ABC):
+    """Everything the engine asks of one database."""
+
+
+# The checkpoint's compare-and-swap; a backend may add columns to RETURNING (PostgreSQL
+# notifies waiting readers there).
+SWAP_CHECKPOINT: Final = (
+    f"UPDATE {ProjectionState._meta.db_table} SET tx_id = %s, position = %s, "  # noqa: S608
+    "events_applied = events_applied + %s, attempts = 0, last_error = '', "
+    "error_position = NULL, retry_at = NULL, updated_at = %s "
+    "WHERE id = %s AND tx_id = %s AND position = %s RETURNING id"
+)
+
+
+def swap_parameters(
+    state: ProjectionState, to: Checkpoint, applied: int, now: datetime
+) -> list[Any]:
+    """The parameters of SWAP_CHECKPOINT."""
+    return [
+        to.tx_id,
+        to.position,
+        applied,
+        connection.ops.adapt_datetimefield_value(now),
+        state.pk,
+        state.tx_id,
+        state.position,
+    ]

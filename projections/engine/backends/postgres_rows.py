@@ -1,0 +1,122 @@
+"""PostgreSQL: read-model rows read and written as one prepared statement per operation.
+
+Rows travel as a single JSON document (``jsonb_to_recordset``), so the SQL text never changes
+with the batch and is prepared once, and nothing is quoted row by row in Python. Lookups by
+key use ``(generation, key) IN (SELECT g, unnest(keys))``, which a brand-new generation
+without planner statistics still answers from its unique index (a plain
+``generation = g AND key IN (...)`` picked a generation-prefixed index and filtered every row).
+Statements address the generation's own partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.db import connection, models
+
+from common.db import fetch
+from projections.engine.backends.base import Row, Rows, adding_conflict
+from projections.engine.backends.postgres_partitions import partition_name
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # exact: never through float
+    raise TypeError(f"Cannot put {type(value).__name__} into a JSON row")
+
+
+def _document(rows: Sequence[Row]) -> str:
+    # orjson writes UUIDs, dates and aware datetimes (RFC 3339) itself, and fast.
+    return orjson.dumps(rows, default=_json_default).decode()
+
+
+def _db_type(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    db_type = field.db_type(connection)
+    assert db_type is not None
+    return db_type
+
+
+def _recordset(model: type[models.Model], names: Sequence[str]) -> str:
+    """``jsonb_to_recordset(%s::jsonb) AS r(col type, ...)`` for ``names`` of ``model``."""
+    columns = ", ".join(f"{n} {_db_type(model, n)}" for n in names)
+    return f"jsonb_to_recordset(%s::jsonb) AS r({columns})"
+
+
+def _table(model: type[models.Model], generation: int) -> str:
+    return partition_name(model._meta.db_table, generation)
+
+
+class RecordsetRows(Rows):
+    def load(
+        self,
+        model: type[models.Model],
+        generation: int,
+        *,
+        key: str,
+        keys: list[Any],
+        columns: Sequence[str],
+        order_by: Sequence[str],
+    ) -> list[Row]:
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {_table(model, generation)} "  # noqa: S608
+            f"WHERE (generation, {key}) IN "
+            f"(SELECT %s::int, unnest(%s::{_db_type(model, key)}[]))"
+            + (f" ORDER BY {', '.join(order_by)}" if order_by else "")
+        )
+        # jsonb columns arrive parsed (common.db reads binary results).
+        rows = fetch(sql, [generation, keys])
+        return [dict(zip(columns, values, strict=True)) for values in rows]
+
+    def delete(
+        self, model: type[models.Model], generation: int, *, key: str, keys: list[Any]
+    ) -> None:
+        fetch(
+            f"DELETE FROM {_table(model, generation)} "  # noqa: S608 - model metadata
+            f"WHERE (generation, {key}) IN "
+            f"(SELECT %s::int, unnest(%s::{_db_type(model, key)}[]))",
+            [generation, keys],
+        )
+
+    def upsert(
+        self,
+        model: type[models.Model],
+        generation: int,
+        rows: Sequence[Row],
+        *,
+        unique: Sequence[str],
+        update: Sequence[str] | None,
+    ) -> None:
+        names = list(rows[0])
+        conflict = ""
+        if update is not None:
+            sets = ", ".join(f"{n} = excluded.{n}" for n in update)
+            conflict = f" ON CONFLICT (generation, {', '.join(unique)}) DO UPDATE SET {sets}"
+        fetch(
+            f"INSERT INTO {_table(model, generation)} (generation, {', '.join(names)}) "  # noqa: S608
+            f"SELECT %s::int, {', '.join(names)} FROM {_recordset(model, names)}{conflict}",
+            [generation, _document(rows)],
+        )
+
+    def add(
+        self,
+        model: type[models.Model],
+        generation: int,
+        rows: Sequence[Row],
+        *,
+        key: str,
+        sums: Sequence[str],
+        latest: Sequence[str],
+    ) -> None:
+        table = _table(model, generation)
+        names = [key, *sums, *latest]
+        fetch(
+            f"INSERT INTO {table} (generation, {', '.join(names)}) "  # noqa: S608
+            f"SELECT %s::int, {', '.join(names)} FROM {_recordset(model, names)} "
+            f"{adding_conflict(table, key, sums, latest)}",
+            [generation, _document(rows)],
+        )

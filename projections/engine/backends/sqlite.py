@@ -1,0 +1,133 @@
+"""The engine on SQLite (the embedded default): no locks, plain tables, the ORM, polling.
+
+SQLite serializes writers (IMMEDIATE transactions), so the checkpoint's compare-and-swap alone
+keeps batches exactly-once; every generation shares the model's own table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, models
+
+from common.db import fetch
+from eventstore.store import Checkpoint
+from projections.engine.backends.base import (
+    SWAP_CHECKPOINT,
+    EngineBackend,
+    Row,
+    adding_conflict,
+    poll,
+    swap_parameters,
+)
+from projections.engine.models import ProjectionState
+
+
+class SQLiteBackend(EngineBackend):
+    # One connection at a time writes or reads the file: nothing to overlap.
+    reads_ahead = False
+
+    @contextmanager
+    def lock(self, name: str, generation: int, *, wait: bool) -> Iterator[bool]:
+        yield True
+
+    def reload(self, state: ProjectionState) -> bool:
+        try:
+            state.refresh_from_db()
+        except ProjectionState.DoesNotExist:
+            return False
+        return True
+
+    def move_checkpoint(
+        self, state: ProjectionState, to: Checkpoint, *, applied: int, now: datetime
+    ) -> bool:
+        return len(fetch(SWAP_CHECKPOINT, swap_parameters(state, to, applied, now))) == 1
+
+    def wait_for_batches(self, condition: Callable[[], bool], deadline: float) -> bool:
+        return poll(condition, deadline)
+
+    # --- tables: one per model, shared by every generation ------------------------------
+    def physical_table(self, model: type[models.Model], generation: int) -> str:
+        return model._meta.db_table
+
+    def create(
+        self, tables: Sequence[type[models.Model]], generation: int, *, attach: bool
+    ) -> None:
+        self.drop(tables, generation)
+
+    def attach(self, tables: Sequence[type[models.Model]], generation: int) -> None:
+        pass  # queries filter by generation: its rows were visible all along
+
+    def drop(self, tables: Sequence[type[models.Model]], generation: int) -> None:
+        for model in tables:
+            model._default_manager.filter(generation=generation).delete()
+
+    # --- rows through the ORM -------------------------------------------------------------
+    def load(
+        self,
+        model: type[models.Model],
+        generation: int,
+        *,
+        key: str,
+        keys: list[Any],
+        columns: Sequence[str],
+        order_by: Sequence[str],
+    ) -> list[Row]:
+        rows = model._default_manager.filter(generation=generation, **{f"{key}__in": keys})
+        return list(rows.order_by(*order_by).values(*columns))
+
+    def delete(
+        self, model: type[models.Model], generation: int, *, key: str, keys: list[Any]
+    ) -> None:
+        model._default_manager.filter(generation=generation, **{f"{key}__in": keys}).delete()
+
+    def upsert(
+        self,
+        model: type[models.Model],
+        generation: int,
+        rows: Sequence[Row],
+        *,
+        unique: Sequence[str],
+        update: Sequence[str] | None,
+    ) -> None:
+        objects = [model(generation=generation, **row) for row in rows]
+        if update is None:
+            model._default_manager.bulk_create(objects)
+            return
+        model._default_manager.bulk_create(
+            objects,
+            update_conflicts=True,
+            unique_fields=["generation", *unique],
+            update_fields=list(update),
+        )
+
+    def add(
+        self,
+        model: type[models.Model],
+        generation: int,
+        rows: Sequence[Row],
+        *,
+        key: str,
+        sums: Sequence[str],
+        latest: Sequence[str],
+    ) -> None:
+        # The ORM cannot add onto a conflicting row: the same ON CONFLICT as PostgreSQL's.
+        table = model._meta.db_table
+        names = [key, *sums, *latest]
+        values: list[Any] = []
+        for row in rows:
+            values.append(generation)
+            for name in names:
+                field = model._meta.get_field(name)
+                assert isinstance(field, models.Field)
+                values.append(field.get_db_prep_value(row[name], connection, prepared=False))
+        placeholders = ", ".join(["(" + ", ".join(["%s"] * (len(names) + 1)) + ")"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (generation, {', '.join(names)}) "  # noqa: S608
+                f"VALUES {placeholders} {adding_conflict(table, key, sums, latest)}",
+                values,
+            )

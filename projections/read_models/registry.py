@@ -1,0 +1,13 @@
+"""The order read models the engine runs: each projection is named here, once."""
+
+from __future__ import annotations
+
+from projections.engine import base
+from projections.read_models.customer_summaries import CustomerSummaries
+from projections.read_models.daily_sales import DailySalesReport
+from projections.read_models.order_views import OrderViews
+
+
+def register_all() -> None:
+    for projection in (OrderViews(), CustomerSummaries(), DailySalesReport()):
+        base.register(projection)
