@@ -1,8 +1,12 @@
 # Everyday verbs. `make run` and `make test` are the README's two commands.
-.PHONY: run test lint format typecheck bench
+.PHONY: run serve test lint format typecheck bench
 
 run:
 	./scripts/run.sh
+
+# web (gunicorn) + Celery worker + beat on PostgreSQL and Redis, as in production
+serve:
+	./scripts/serve.sh
 
 test:
 	./scripts/test.sh
@@ -14,7 +18,7 @@ format:
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
 
 typecheck:
-	.venv/bin/mypy eventstore orders projections common config backoffice
+	.venv/bin/mypy eventstore orders projections common config ops backoffice
 
 bench:
 	./scripts/bench.sh

@@ -19,6 +19,7 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-local-development-key-only-used-with-debug-on"  # noqa: S105
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     # The Django admin with the back office's site (dashboard index, stream timelines).
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "ops",
     "eventstore",
     "orders",
     "projections",
@@ -41,10 +43,18 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost: answers Django gives before any view (oversized body, bad Host, CSRF) still
-    # take the API's error shape.
+    # /healthz, /readyz and /metrics answer before the host check and the HTTPS redirect:
+    # probes and scrapers call by IP over plain HTTP (ops.probes says who may scrape).
+    "ops.middleware.ProbeMiddleware",
+    # Request and correlation ids for every log line, the request's log line and latency
+    # (outside the error shape below, so that it logs and times the final answer).
+    "ops.middleware.RequestObservationMiddleware",
+    # Answers Django gives before any view (oversized body, bad Host, CSRF) still take the
+    # API's error shape.
     "common.http.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from STATIC_ROOT (filled by collectstatic), by the app itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -101,7 +111,10 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     # Django turns psycopg's statement preparation off unless this is set; eventstore.sql's
     # hot-path statements ask for it (Django's own cursors bind client-side and never prepare).
     _db["OPTIONS"].setdefault("prepare_threshold", 5)
-    _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    # Persistent connections suit gunicorn's fixed threads (one connection per thread, so
+    # WEB_CONCURRENCY x GUNICORN_THREADS per web instance). runserver starts a thread per
+    # request, and each kept its connection open: in development connections are not kept.
+    _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0 if DEBUG else 60))
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("TEST", {})["NAME"] = env.str(
         "DATABASE_TEST_NAME", default=f"test_{_db['NAME']}"
@@ -123,7 +136,32 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Production: hashed names (cached for good by browsers) and gzip, from collectstatic.
+    # Development: runserver serves the apps' files as they are, no collectstatic needed.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- HTTPS and cookies (on unless DEBUG; each can be turned off behind a special proxy) ------
+# gunicorn sets the request's scheme from X-Forwarded-Proto when the proxy's address is in
+# FORWARDED_ALLOW_IPS (default: loopback). Set DJANGO_SECURE_PROXY_SSL_HEADER (e.g.
+# HTTP_X_FORWARDED_PROTO) only when another server is in front and always sets that header.
+_proxy_ssl_header = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https") if _proxy_ssl_header else None
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# The browsers' preload list is a commitment for the whole domain: an operator's choice.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 
 # Request bodies above this size are refused with a 400 before they are parsed.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
@@ -235,9 +273,34 @@ BACKOFFICE_CONSISTENCY_TIMEOUT = env.float("BACKOFFICE_CONSISTENCY_TIMEOUT", def
 # How long the dashboard's top products (a month of orders summed) are kept before recomputing.
 BACKOFFICE_DASHBOARD_CACHE_SECONDS = env.int("BACKOFFICE_DASHBOARD_CACHE_SECONDS", default=60)
 
+# --- Operations (ops/) ----------------------------------------------------------------------
+# /readyz answers 503 when a projection has failed or lags behind by more than this.
+READY_MAX_LAG_SECONDS = env.float("READY_MAX_LAG_SECONDS", default=60.0)
+# /metrics: with a token, scrapes need "Authorization: Bearer <token>"; without, loopback only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# Celery: workers publish task events (celery events / flower / celery inspect can watch them);
+# a task running longer than the limit is killed (its transaction rolls back; the next sweep
+# goes on from the last committed batch). No soft limit: raised inside a batch it would count
+# as a failure of the event being applied.
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=True)
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
+# Workers log through LOGGING below, like the web processes.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# JSON lines in production, text for people in development; every line carries the request,
+# correlation, command and task ids that apply to it (ops.logs).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    "formatters": {"main": {"()": "ops.logs.formatter", "json": LOG_FORMAT == "json"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "main"}},
+    "root": {
+        "handlers": ["console"],
+        "level": env.str("LOG_LEVEL", default="WARNING" if DEBUG else "INFO"),
+    },
+    # A line per task run (every commit sends a catch-up): on only when asked for.
+    "loggers": {"celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")}},
 }

@@ -45,7 +45,10 @@ class RecordedEvent:
 class Checkpoint:
     """A place in the log: everything at or before (tx_id, position) has been read.
 
-    tx_id is the writing transaction's id on PostgreSQL and always 0 on SQLite.
+    tx_id is a transaction id on PostgreSQL (the writer's, or a newer one that wrote the
+    stream's previous event: eventstore.backends.postgres) and always 0 on SQLite. Only the
+    pair is a cursor: positions are taken at insert and become visible at commit, so a
+    follower paging by position alone skips the events of slower transactions.
     """
 
     tx_id: int = 0

@@ -3,6 +3,14 @@
 Only this module (through its backend) writes eventstore_event. The database's own work lives in
 one backend per database (eventstore.backends), chosen once from the settings; this module
 checks arguments, owns the transaction and the retries, and never asks which database it is on.
+
+Following the log: page with ``read_all`` by ``Checkpoint`` (each ``RecordedEvent.checkpoint``),
+never by ``global_position`` alone. A position is taken when its row is inserted and becomes
+visible when its transaction commits, so positions appear out of order: a follower that asks for
+"positions above the highest I have seen" skips the events of slower transactions, and one that
+goes back a little to be safe sees events twice. For the same reason ``head_position()`` is no
+place to start following from; ``checkpoint_now()`` is. Each stream's events come in version
+order, also when a transaction appends to several streams.
 """
 
 from __future__ import annotations
@@ -10,10 +18,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, NoReturn
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
+from common.metrics import EVENTS_APPENDED
 from eventstore.backends import backend
 from eventstore.errors import ConcurrencyError, DuplicateEventError, EventStoreError
 from eventstore.models import Event
@@ -44,6 +54,7 @@ __all__ = [
     "append_to_stream",
     "backlog",
     "checkpoint_at",
+    "checkpoint_now",
     "current_version",
     "export_records",
     "head_position",
@@ -84,25 +95,57 @@ def append_to_stream(
         raise ValueError("stream_id must be 1..255 characters")
     expected = _expected_number(expected_version)
     store = backend()
-    retries = 3 if expected is None and not connection.in_atomic_block else 1
+    if connection.in_atomic_block:
+        # Inside the caller's transaction, without a block of our own (an empty nested atomic
+        # costs ~30 µs). A failure dooms the caller's transaction, as a nested atomic without
+        # savepoint would: Django will roll it back, whatever the caller does.
+        try:
+            result = store.append(stream_id, stream_type, events, expected, expected_version)
+            return _counted(result, stream_type, len(events))
+        except BaseException as exc:
+            transaction.set_rollback(True)
+            if isinstance(exc, DatabaseError):
+                _raise_store_error(exc, stream_id, expected_version, events, actual=None)
+            raise
+    retries = 3 if expected is None else 1
     for attempt in range(retries):
         try:
-            with transaction.atomic(savepoint=False):
-                return store.append(stream_id, stream_type, events, expected, expected_version)
-        except IntegrityError as exc:
-            if store.is_version_conflict(exc):
-                if attempt + 1 < retries:
-                    continue
-                # Outside a caller's transaction ours has rolled back, so the stream can be read.
-                actual = None if connection.in_atomic_block else store.current_version(stream_id)
-                raise ConcurrencyError(stream_id, expected_version, actual) from exc
-            if "event_id" in str(exc):
-                raise DuplicateEventError(
-                    f"An event with one of these ids is already stored: "
-                    f"{', '.join(str(e.event_id) for e in events)}"
-                ) from exc
-            raise
+            with transaction.atomic():
+                result = store.append(stream_id, stream_type, events, expected, expected_version)
+                return _counted(result, stream_type, len(events))
+        except DatabaseError as exc:
+            if not store.is_version_conflict(exc):
+                _raise_store_error(exc, stream_id, expected_version, events, actual=None)
+            if attempt + 1 == retries:
+                # Our transaction has rolled back, so the stream can be read.
+                actual = store.current_version(stream_id)
+                _raise_store_error(exc, stream_id, expected_version, events, actual=actual)
     raise AssertionError("unreachable")
+
+
+def _counted(result: AppendResult, stream_type: str, count: int) -> AppendResult:
+    """Count the appended events in the metrics when (and only if) the transaction commits."""
+    transaction.on_commit(partial(EVENTS_APPENDED.labels(stream_type).inc, count))
+    return result
+
+
+def _raise_store_error(
+    exc: DatabaseError,
+    stream_id: str,
+    expected_version: ExpectedVersion,
+    events: Sequence[NewEvent],
+    *,
+    actual: int | None,
+) -> NoReturn:
+    """Raise the event store's error for a failed append (``exc`` itself if it has none)."""
+    if backend().is_version_conflict(exc):
+        raise ConcurrencyError(stream_id, expected_version, actual) from exc
+    if isinstance(exc, IntegrityError) and "event_id" in str(exc):
+        raise DuplicateEventError(
+            f"An event with one of these ids is already stored: "
+            f"{', '.join(str(e.event_id) for e in events)}"
+        ) from exc
+    raise exc
 
 
 def current_version(stream_id: str) -> int:
@@ -126,7 +169,9 @@ def read_all(
     """The next events of the whole log after ``after``, in an order safe to checkpoint.
 
     A follower that checkpoints the last event's ``checkpoint`` and calls again never skips an
-    event and never sees one twice, whatever order concurrent writers commit in. With
+    event and never sees one twice, whatever order concurrent writers commit in, and sees each
+    stream's events in version order. The order is not ``global_position`` order: keep the
+    whole checkpoint, never the position alone (see the module's docstring). With
     ``metadata`` False the events' metadata is left unread (empty): parsing it is a good part
     of a read, and most projections never look at it.
     """
@@ -138,8 +183,20 @@ def checkpoint_at(position: int) -> Checkpoint | None:
     return backend().checkpoint_at(position)
 
 
+def checkpoint_now() -> Checkpoint:
+    """Where a follower that starts "from now" begins: ``read_all(checkpoint_now())`` later
+    returns every event committed by another transaction after this call (and events committed
+    shortly before it, not yet in their place in the order; never one twice)."""
+    return backend().checkpoint_now()
+
+
 def head_position() -> int:
-    """The highest global position in the log (0 when it is empty)."""
+    """The highest global position in the log (0 when it is empty).
+
+    A measure of the log's length (progress, lag), not a place to follow from: an event with
+    a lower position may still be committed after this call. Start followers at
+    ``checkpoint_now()`` instead.
+    """
     return backend().head_position()
 
 

@@ -6,16 +6,21 @@ wakes the projections (eagerly when no broker is configured).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction
+from structlog.contextvars import bound_contextvars
 
+from common.metrics import COMMANDS
 from orders import idempotency
 from orders.domain.commands import Command
 from orders.domain.errors import DomainError
 from orders.domain.handlers import CommandResult, handle
 from orders.repository import EventStoreOrderRepository
 from projections.engine.wakeups import wake_projections
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +42,35 @@ def execute_command(
     request_hash: str = "",
 ) -> CommandOutcome:
     """Decide ``command`` in one transaction; with an idempotency key, a repeat of the same
-    request returns the first outcome and appends nothing.
+    request returns the first outcome and appends nothing. Counted and logged with its outcome
+    (ok, replayed or the domain error's code); log lines within carry its type and order id."""
+    command_type = type(command).__name__
+    outcome = "error"
+    with bound_contextvars(
+        command_type=command_type,
+        order_id=str(getattr(command, "order_id", "")),  # every order command has one
+        correlation_id=correlation_id,
+    ):
+        try:
+            done = _execute(command, actor, correlation_id, idempotency_key, request_hash)
+            outcome = "replayed" if done.replayed else "ok"
+            return done
+        except DomainError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            COMMANDS.labels(command_type, outcome).inc()
+            logger.info("command %s", outcome, extra={"outcome": outcome})
+
+
+def _execute(
+    command: Command,
+    actor: str,
+    correlation_id: str,
+    idempotency_key: str | None,
+    request_hash: str,
+) -> CommandOutcome:
+    """The command in one transaction with its idempotency record.
 
     The key is recorded after the events, in the same transaction, with ON CONFLICT DO NOTHING.
     A twin arriving at the same moment blocks on the key's unique index until the first
@@ -68,11 +101,5 @@ def execute_command(
         if stored is not None:
             return CommandOutcome(stored, replayed=True)
         if isinstance(exc, _KeyTaken):  # the key expired in between: nothing stands in the way
-            return execute_command(
-                command,
-                actor=actor,
-                correlation_id=correlation_id,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-            )
+            return _execute(command, actor, correlation_id, idempotency_key, request_hash)
         raise

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks against the local PostgreSQL server (BENCH_PG_SERVER, default
 # postgres://root@127.0.0.1:5432) and Redis; each drops and recreates its own database.
-#   scripts/bench.sh                 all four, one after the other
-#   scripts/bench.sh append [args]   one of: append, commands, catchup, lag (args go to it)
+#   scripts/bench.sh                 all of them, one after the other
+#   scripts/bench.sh append [args]   one of: append, commands, catchup, lag, web, scale
+#                                    (args go to it; web and scale run gunicorn and workers),
+#                                    or admin, admin_indexes (the back office; not in "all")
 # Results: docs/benchmarks.md (by hand, with the date) and bench/results/ (JSON, not committed).
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh" requirements-dev.txt
@@ -12,6 +14,6 @@ if [ $# -gt 0 ]; then
   shift
   exec python -m "bench.$name" "$@"
 fi
-for name in append commands catchup lag; do
+for name in append commands catchup lag web scale; do
   python -m "bench.$name"
 done

@@ -6,10 +6,11 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat requirements.txt "$1" | sha256sum | cut -c1-16)"
+# One stamp per requirements file, so that run.sh and test.sh do not reinstall in turns.
+stamp=".venv/.installed-$(basename "$1" .txt)-$(cat requirements.txt "$1" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r "$1"
-  rm -f .venv/.installed-* && touch "$stamp"
+  rm -f ".venv/.installed-$(basename "$1" .txt)"-* && touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"

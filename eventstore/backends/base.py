@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from common.db import json_loads
@@ -43,12 +43,13 @@ class EventStoreBackend(ABC):
         ``expected`` is the stream's version the caller expects (None: whatever it is);
         ConcurrencyError (naming ``expected_version``) when it is not, and nothing stored.
         A writer racing past the check may instead end in an IntegrityError on
-        (stream_id, version), which ``is_version_conflict`` recognises.
+        (stream_id, version) (or, in a transaction appending to several streams, a deadlock on
+        it), which ``is_version_conflict`` recognises.
         """
 
     @abstractmethod
-    def is_version_conflict(self, exc: IntegrityError) -> bool:
-        """Whether ``exc`` is the UNIQUE(stream_id, version) violation of a lost race."""
+    def is_version_conflict(self, exc: DatabaseError) -> bool:
+        """Whether ``exc`` is a writer losing a race for a stream's next version."""
 
     @abstractmethod
     def current_version(self, stream_id: str) -> int:
@@ -63,6 +64,10 @@ class EventStoreBackend(ABC):
     @abstractmethod
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         """Up to ``limit`` committed events after ``after``, in an order safe to checkpoint."""
+
+    @abstractmethod
+    def checkpoint_now(self) -> Checkpoint:
+        """A checkpoint after every event visible now and before every event not visible yet."""
 
     @abstractmethod
     def checkpoint_at(self, position: int) -> Checkpoint | None:

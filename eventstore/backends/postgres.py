@@ -1,9 +1,10 @@
 """The PostgreSQL backend: one-statement appends and gap-safe reads in (tx_id, position) order.
 
-Each row records its writing transaction's id (tx_id, xid8, a column default). Sequence values
+Each row records a transaction id (tx_id, xid8): its writer's, or that of the transaction that
+committed the stream's previous event when that one is newer (see append_sql). Sequence values
 are taken at insert but become visible at commit, so the log is read in (tx_id, position) order
-below the oldest transaction still running: a follower never skips an event that commits late.
-Hot statements are prepared (common.db.fetch).
+below the oldest transaction still running: a follower never skips an event that commits late,
+and sees each stream in version order. Hot statements are prepared (common.db.fetch).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Final
 
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
+from psycopg.errors import DeadlockDetected
 
-from common.db import fetch
+from common.db import fetch, json_dumps
 from eventstore.backends.base import EventStoreBackend, aware, row_to_event
 from eventstore.errors import ConcurrencyError
 from eventstore.records import (
@@ -32,11 +33,16 @@ from eventstore.records import (
 _STREAM_VERSION_CONSTRAINT: Final = "eventstore_stream_version"
 MAX_VERSION: Final = 2**31 - 1
 
-_ENCODER: Final = DjangoJSONEncoder(separators=(",", ":"))
-
-# Versions follow the expected version N. The stream must hold version N (unless N = 0) and not
-# N + 1: when either check fails nothing is inserted and the caller learns the actual version.
-# Two writers racing past the checks together are stopped by UNIQUE(stream_id, version).
+# Versions follow the expected version N. One probe of the (stream_id, version) index reads the
+# stream's last event: the append inserts only if its version is N (0: no stream), otherwise
+# nothing, and the caller learns the actual version (read in the same transaction, which is
+# still usable). Two writers racing past the probe together are stopped by UNIQUE(stream_id,
+# version).
+# tx_id orders the log. A transaction's id is taken at its first write, so one that wrote before
+# this append (another stream, another table) can be older than the transaction that committed
+# version N; its id would sort this append before version N. Such an append takes version N's
+# tx_id instead (never an older one): a stream's events then sort in version order, and the key
+# is still one no follower can have passed (see docs/decisions.md).
 # One statement text per number of events, so each is prepared once per connection.
 _APPEND_ROW: Final = "(%s::uuid, %s::int, %s::text, %s::int, %s::jsonb, %s::jsonb)"
 
@@ -45,13 +51,14 @@ _APPEND_ROW: Final = "(%s::uuid, %s::int, %s::text, %s::int, %s::jsonb, %s::json
 def append_sql(count: int) -> str:  # only the number of placeholder rows varies
     return f"""
 INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
-                              schema_version, data, metadata, recorded_at)
-SELECT v.id, %s::text, %s::text, v.version, v.type, v.sv, v.data, v.meta, %s::timestamptz
-FROM (VALUES {", ".join([_APPEND_ROW] * count)}) AS v(id, version, type, sv, data, meta)
-WHERE (%s::int = 0 OR EXISTS (
-        SELECT 1 FROM eventstore_event WHERE stream_id = %s::text AND version = %s::int))
-  AND NOT EXISTS (
-        SELECT 1 FROM eventstore_event WHERE stream_id = %s::text AND version = %s::int + 1)
+                              schema_version, data, metadata, recorded_at, tx_id)
+SELECT v.id, %s::text, %s::text, v.version, v.type, v.sv, v.data, v.meta, %s::timestamptz,
+       greatest(pg_current_xact_id(), head.tx_id)
+FROM (SELECT coalesce(max(version), 0) AS version, max(tx_id) AS tx_id
+      FROM (SELECT version, tx_id FROM eventstore_event WHERE stream_id = %s::text
+            ORDER BY version DESC LIMIT 1) AS last) AS head,
+     (VALUES {", ".join([_APPEND_ROW] * count)}) AS v(id, version, type, sv, data, meta)
+WHERE head.version = %s::int
 RETURNING global_position, version
 """  # noqa: S608
 
@@ -72,7 +79,10 @@ ORDER BY version
 # out the ones pg_stat_activity shows running in *other* databases (they can't write here, and
 # the snapshot's xmin is cluster-wide). Only positively identified ones are left out: an xid
 # whose owner is unknown (finished meanwhile, or hidden from an unprivileged role) still counts.
-_READ_ALL: Final = """
+# Every row this snapshot cannot see has a tx_id at or above the horizon (its writer is running
+# or starts later, and a row's tx_id is never older than its writer's), so nothing below it can
+# still appear.
+_HORIZON: Final = """
 WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
 elsewhere AS (
     SELECT backend_xid::text::bigint AS xid32 FROM pg_stat_activity
@@ -84,7 +94,11 @@ horizon AS (
          WHERE x::text::bigint %% 4294967296 NOT IN (SELECT xid32 FROM elsewhere)),
         pg_snapshot_xmax(snap.s)) AS h
     FROM snap
-)
+)"""
+
+_READ_ALL: Final = (
+    _HORIZON  # noqa: S608 (constant SQL text)
+    + """
 SELECT e.global_position, e.event_id, e.stream_id, e.stream_type, e.version, e.event_type,
        e.schema_version, e.data, {metadata}, e.recorded_at, e.tx_id::text::bigint AS tx_number
 FROM eventstore_event AS e
@@ -93,11 +107,24 @@ WHERE (e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint)
 ORDER BY e.tx_id, e.global_position  -- the table's columns: the (tx_id, position) index order
 LIMIT %s::int
 """
+)
 
 _READ_ALL_SQL: Final = {
     True: _READ_ALL.format(metadata="e.metadata"),
     False: _READ_ALL.format(metadata="NULL"),
 }
+
+# The last event below the horizon: every event that is not visible yet sorts after it.
+_CHECKPOINT_NOW: Final = (
+    _HORIZON  # noqa: S608 (constant SQL text)
+    + """
+SELECT e.tx_id::text::bigint, e.global_position
+FROM eventstore_event AS e
+WHERE e.tx_id < (SELECT h FROM horizon)
+ORDER BY e.tx_id DESC, e.global_position DESC
+LIMIT 1
+"""
+)
 
 
 class PostgresBackend(EventStoreBackend):
@@ -110,25 +137,28 @@ class PostgresBackend(EventStoreBackend):
         expected_version: ExpectedVersion,
     ) -> AppendResult:
         start = self.current_version(stream_id) if expected is None else expected
-        params: list[Any] = [stream_id, stream_type, timezone.now()]
+        params: list[Any] = [stream_id, stream_type, timezone.now(), stream_id]
         for version, e in enumerate(events, start=start + 1):
             params += [
                 e.event_id,
                 version,
                 e.event_type,
                 e.schema_version,
-                _ENCODER.encode(e.data),
-                _ENCODER.encode(e.metadata),
+                json_dumps(e.data),
+                json_dumps(e.metadata),
             ]
-        params += [start, stream_id, start, stream_id, start]
+        params.append(start)
         rows = fetch(append_sql(len(events)), params)
         if not rows:  # the stream is not at the expected version
             raise ConcurrencyError(stream_id, expected_version, self.current_version(stream_id))
         rows.sort(key=lambda row: row[1])
         return AppendResult(stream_id, rows[-1][1], tuple(row[0] for row in rows))
 
-    def is_version_conflict(self, exc: IntegrityError) -> bool:
-        return _STREAM_VERSION_CONSTRAINT in str(exc)
+    def is_version_conflict(self, exc: DatabaseError) -> bool:
+        # Two transactions appending to the same streams in opposite orders each wait for the
+        # other's version row: PostgreSQL breaks the deadlock by failing one, a lost race too.
+        race = isinstance(exc, IntegrityError) or isinstance(exc.__cause__, DeadlockDetected)
+        return race and _STREAM_VERSION_CONSTRAINT in str(exc)
 
     def current_version(self, stream_id: str) -> int:
         return int(fetch(_CURRENT_VERSION, [stream_id])[0][0])
@@ -143,6 +173,10 @@ class PostgresBackend(EventStoreBackend):
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])
         return [row_to_event(row) for row in rows]
+
+    def checkpoint_now(self) -> Checkpoint:
+        rows = fetch(_CHECKPOINT_NOW, [])
+        return Checkpoint(*rows[0]) if rows else Checkpoint()
 
     def checkpoint_at(self, position: int) -> Checkpoint | None:
         with connection.cursor() as cursor:

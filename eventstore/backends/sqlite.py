@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from django.db import IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
 from common.db import fetch
@@ -83,8 +83,9 @@ class SQLiteBackend(EventStoreBackend):
         positions = tuple(e.global_position for e in created)
         return AppendResult(stream_id, current + len(events), positions)
 
-    def is_version_conflict(self, exc: IntegrityError) -> bool:
-        return "eventstore_event.version" in str(exc)  # SQLite names the columns
+    def is_version_conflict(self, exc: DatabaseError) -> bool:
+        # SQLite names the columns; its serialized writers never deadlock.
+        return isinstance(exc, IntegrityError) and "eventstore_event.version" in str(exc)
 
     def current_version(self, stream_id: str) -> int:
         return int(fetch(_CURRENT_VERSION, [stream_id])[0][0])
@@ -105,6 +106,9 @@ class SQLiteBackend(EventStoreBackend):
         if not metadata:
             events = events.defer("metadata")
         return [_recorded(e, metadata=metadata) for e in events[:limit]]
+
+    def checkpoint_now(self) -> Checkpoint:
+        return Checkpoint(0, self.head_position())
 
     def checkpoint_at(self, position: int) -> Checkpoint | None:
         exists = Event.objects.filter(global_position=position).exists()

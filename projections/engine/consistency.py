@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from common.http.consistency import MinPosition
+from common.metrics import CONSISTENCY_WAITS
 from eventstore.store import Checkpoint, checkpoint_at
 from projections.engine.backends import backend
 from projections.engine.backends.base import poll
@@ -58,4 +59,6 @@ def wait_for(demand: MinPosition | None, feeds: Sequence[str]) -> bool | None:
     empty): True if applied in time, False if the wait timed out, None if none was asked."""
     if demand is None:
         return None
-    return wait_until_applied(feeds, demand.position, demand.timeout)
+    fresh = wait_until_applied(feeds, demand.position, demand.timeout)
+    CONSISTENCY_WAITS.labels("fresh" if fresh else "stale").inc()
+    return fresh

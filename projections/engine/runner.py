@@ -9,11 +9,13 @@ projections.engine.poison's.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from django.db import transaction
 from django.utils import timezone
 
+from common.metrics import PROJECTION_BATCH_SECONDS
 from eventstore.store import RecordedEvent, read_all
 from projections.engine import base, poison
 from projections.engine.checkpoints import CheckpointMoved, advance, projection_lock, reload
@@ -179,11 +181,13 @@ def apply_batch(
     first."""
     handles = projection.handles
     relevant = [e for e in events if e.event_type in handles and e.global_position not in skips]
+    started = time.perf_counter()
     with transaction.atomic():
         projection.batch_starting(state.generation, state.checkpoint, events[-1].checkpoint)
         if relevant:
             projection.apply(relevant, state.generation)
         advance(state, events[-1].checkpoint, applied=len(relevant))
+    PROJECTION_BATCH_SECONDS.labels(projection.name).observe(time.perf_counter() - started)
 
 
 def _report_skips(

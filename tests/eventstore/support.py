@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import connection
@@ -53,3 +55,19 @@ def log_settled(*, timeout: float = 120.0) -> None:
     wait_until(
         settled, timeout=timeout, interval=0.005, what="older transactions on the server to end"
     )
+
+
+def in_own_connection(target: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
+    """A thread running ``target`` on its own Django connection, closed when it ends."""
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread

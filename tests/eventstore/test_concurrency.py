@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -23,7 +22,7 @@ from eventstore.store import (
     current_version,
     read_all,
 )
-from tests.eventstore.support import events, log_settled
+from tests.eventstore.support import events, in_own_connection, log_settled
 
 pytestmark = pytest.mark.postgres
 
@@ -48,22 +47,6 @@ class ReaderLog:
     seen: list[RecordedEvent] = field(default_factory=list)
     reads: int = 0
     errors: list[BaseException] = field(default_factory=list)
-
-
-def in_own_connection(target: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
-    """A thread running ``target`` on its own Django connection, closed when it ends."""
-
-    def run() -> None:
-        try:
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def write(number: int, start: threading.Barrier, log: WriterLog) -> None:

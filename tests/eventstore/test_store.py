@@ -218,6 +218,19 @@ def test_append_joins_the_callers_transaction_so_a_rollback_undoes_it() -> None:
     assert current_version("order-1") == 0
 
 
+def test_a_refused_append_in_a_callers_transaction_reports_actual_and_dooms_it() -> None:
+    append_to_stream("order-1", "Order", events(2), expected_version=NO_STREAM)
+
+    with transaction.atomic():
+        with pytest.raises(ConcurrencyError) as refused:
+            append_to_stream("order-1", "Order", events(1), expected_version=1)
+        assert refused.value.actual == 2  # read in the caller's transaction, still usable
+        # As a nested atomic block would: Django rolls the caller's transaction back.
+        assert transaction.get_rollback()
+
+    assert current_version("order-1") == 2
+
+
 # --- reading a stream ----------------------------------------------------------------------
 
 

@@ -268,6 +268,8 @@ class Processes:
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": SECRET_KEY,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            # Plain HTTP on loopback: production's HTTPS redirect would answer every call 301.
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
             "CELERY_SKIP_CHECKS": "1",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",

@@ -16,6 +16,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--username", default="admin")
+        parser.add_argument(
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="where the site is served, for the printed links (run.sh passes HOST:PORT)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         user_model = get_user_model()
@@ -27,11 +32,12 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         token, _ = Token.objects.get_or_create(user=user)
+        base = options["base_url"].rstrip("/")
         self.stdout.write(
             "\n"
-            "  Admin login   http://127.0.0.1:8000/admin/\n"
+            f"  Admin login   {base}/admin/\n"
             f"  username      {user.get_username()}\n"
             f"  password      {password}\n"
             f"  API token     Authorization: Token {token.key}\n"
-            "  API docs      http://127.0.0.1:8000/api/docs/\n"
+            f"  API docs      {base}/api/docs/\n"
         )

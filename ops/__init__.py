@@ -1,0 +1,1 @@
+"""Running the service: probes, metrics exposition, request observation and log format."""
