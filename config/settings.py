@@ -79,6 +79,10 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=15.0) / 60  # hour
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+# Behind N trusted reverse proxies, the client is the N-th address from the right of
+# X-Forwarded-For (backoffice.logins); 0: REMOTE_ADDR.
+LOGIN_THROTTLE_PROXY_COUNT = env.int("LOGIN_THROTTLE_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "backoffice.logins.client_address"
 
 ROOT_URLCONF = "config.urls"
 TEMPLATES = [

@@ -49,3 +49,15 @@ def test_a_successful_login_clears_the_failures(staff_with_password: User, setti
     assert log_in(client, "right horse battery") == 302
     client.logout()
     assert [log_in(client, "wrong") for _ in range(2)] == [200, 200]
+
+
+def test_behind_a_proxy_the_forwarded_client_is_locked_out_not_the_proxy(
+    staff_with_password: User, settings: Any
+) -> None:
+    settings.AXES_FAILURE_LIMIT = 2
+    settings.LOGIN_THROTTLE_PROXY_COUNT = 1
+    proxy = "10.0.0.2"
+    attacker = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.50")
+    colleague = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.20")
+    assert [log_in(attacker, "wrong") for _ in range(2)] == [200, 429]
+    assert log_in(colleague, "right horse battery") == 302
