@@ -5,6 +5,10 @@ A numbered page costs a COUNT(*) of everything the filters match and an OFFSET t
 row before the page, so page 10,000 of the log is slow. Here a page is "the next N rows before
 (or after) this key", read from the primary key's index whatever the depth; nothing is counted.
 The changelist is always ordered by the key, newest first.
+
+This is browsing, not following: a page is read again on every load and never kept as a
+checkpoint. Like any list, a "newer" page may lack an event committed after it was read with a
+lower position (eventstore.store.read_all is how the log is followed).
 """
 
 from __future__ import annotations

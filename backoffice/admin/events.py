@@ -62,7 +62,7 @@ class RecordedFilter(admin.DateFieldListFilter):
         until = _moment(self.used_parameters.get(self.lookup_kwarg_until))
         if since is not None:
             filtered = filtered.filter(global_position__gte=eventlog.position_at(since))
-        if until is not None:
+        if until is not None and until < timezone.now():  # Django's choices end tomorrow
             later = until + 2 * eventlog.CLOCK_SKEW  # position_at keeps the skew before
             filtered = filtered.filter(global_position__lt=eventlog.position_at(later))
         return filtered
