@@ -72,8 +72,13 @@ def clerk_staff(staff: StaffFactory) -> Client:
 
 
 @pytest.fixture
-def admin_shop(clock: Clock) -> Shop:
-    """The read-model tests' shop (five orders, changed), applied by the projections."""
+def admin_shop(transactional_db: None, clock: Clock) -> Shop:
+    """The read-model tests' shop (five orders, changed), applied by the projections.
+
+    Committed (the test is made transactional): on PostgreSQL a projector reads only events of
+    transactions that have ended, so a shop written inside the test's own transaction would
+    never be applied.
+    """
     return build_shop(clock, wakes=False)
 
 
