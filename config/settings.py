@@ -112,7 +112,7 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
         f"-c idle_in_transaction_session_timeout={_timeout_ms} -c statement_timeout=60000"
     )
     _db["OPTIONS"].setdefault("connect_timeout", 5)
-    # Django turns psycopg's statement preparation off unless this is set; eventstore.sql's
+    # Django turns psycopg's statement preparation off unless this is set; common.db.fetch's
     # hot-path statements ask for it (Django's own cursors bind client-side and never prepare).
     _db["OPTIONS"].setdefault("prepare_threshold", 5)
     # Persistent connections suit gunicorn's fixed threads (one connection per thread, so
