@@ -77,16 +77,16 @@ def run_some(
                 return read, False
             drained, batches = drain(projection, state, progress, budget, stepped_over)
             read += drained
-        if budget is not None:
-            budget -= batches
-            if budget <= 0:
-                return read, True  # this turn is used up; others go first
         # A wake-up that found the lock taken relies on the holder to look once more after
         # releasing it: anything committed before that wake-up is visible to this check.
         if state.status == ProjectionStatus.FAILED or state.attempts:
             return read, False
         if not read_all(state.checkpoint, limit=1):
             return read, False
+        if budget is not None:
+            budget -= batches
+            if budget <= 0:
+                return read, True  # this turn is used up; others go first
 
 
 def _state(name: str, generation: int) -> ProjectionState:

@@ -189,3 +189,24 @@ def test_a_transaction_open_in_another_database_does_not_hold_the_projections_ba
     finally:
         other.rollback()
         other.close()
+
+
+def test_a_turn_says_more_remains_only_when_the_log_holds_more(
+    settings: Any,
+    register_projection: Callable[[base.Projection], base.Projection],
+    applied_table: str,
+) -> None:
+    """The catch-up task runs another round of every projection when a turn says more may
+    remain: a turn that read the log to its end must say no (on a quiet log every wake-up
+    would otherwise cost each projection a second lock, state read and log read)."""
+    settings.PROJECTION_BATCH_SIZE = 3
+    register_projection(Recording("turns"))
+    for n in range(5):
+        b.append_new_order(customer_id=f"cust-{n}")
+
+    assert runner.run_some("turns", max_batches=1) == (3, True)  # a full batch: two are left
+    assert runner.run_some("turns", max_batches=1) == (2, False)
+    b.append_new_order()
+    assert runner.run_some("turns", max_batches=1) == (1, False)
+    assert runner.run_some("turns", max_batches=1) == (0, False)
+    assert applied_positions("turns") == order_event_positions()
