@@ -60,4 +60,10 @@ def get(name: str) -> Projection:
 
 
 def all_projections() -> list[Projection]:
+    """By name (how they are listed)."""
     return [_registry[name] for name in sorted(_registry)]
+
+
+def in_turn_order() -> list[Projection]:
+    """In the order they were registered: the order a catch-up gives them their turns."""
+    return list(_registry.values())

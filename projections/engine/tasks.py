@@ -28,7 +28,7 @@ def catch_up(names: list[str] | None = None) -> dict[str, int]:
     before it lets go), so sending this task often is cheap.
     """
     woken(CATCH_UP)
-    read = dict.fromkeys(names or [p.name for p in base.all_projections()], 0)
+    read = dict.fromkeys(names or [p.name for p in base.in_turn_order()], 0)
     more = True
     while more:  # rounds until one finds every projection caught up: none is left behind
         more = False

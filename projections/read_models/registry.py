@@ -9,5 +9,7 @@ from projections.read_models.order_views import OrderViews
 
 
 def register_all() -> None:
+    # The order of their turns in a catch-up: the order views first, which read-your-writes
+    # queries (an order just changed) wait for.
     for projection in (OrderViews(), CustomerSummaries(), DailySalesReport()):
         base.register(projection)
