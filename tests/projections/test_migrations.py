@@ -10,9 +10,13 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from eventstore import store
 from orders.domain import events as ev
+from projections.engine import runner
+from projections.engine.generations import active_state, start_rebuild
 from projections.engine.rebuild import rebuild
 from tests.projections import builders as b
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -105,3 +109,46 @@ def rows_without_ids(table: str) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT generation, status, order_count FROM {table} ORDER BY 1, 2")
         return cursor.fetchall()
+
+
+def test_a_rebuild_in_progress_gets_detached_counts_and_finishes_with_them(
+    back_at_the_latest: None,
+) -> None:
+    order_id, _ = b.append_new_order()
+    b.append_new_order(customer_id="cust-2")
+    b.append_order_events(order_id, [ev.OrderCancelled(order_id, "changed mind")])
+    b.catch_up_until_applied()
+    rebuilding = start_rebuild("order_views")
+
+    def filled() -> bool:  # the rebuild has read the log, its tables still detached
+        runner.run("order_views", generation=rebuilding.generation)
+        rebuilding.refresh_from_db()
+        return store.backlog(rebuilding.checkpoint).events == 0
+
+    wait_until(filled, timeout=60, interval=0.02, what="the rebuild to read the log")
+    child = f"projections_orderstatuscount_g{rebuilding.generation}"
+
+    migrate(("projections", "0006_projection_operators_group"))
+    migrate_to_latest()
+
+    assert attached(child) is False
+    assert rows_without_ids(child) == [
+        (rebuilding.generation, "cancelled", 1),
+        (rebuilding.generation, "pending", 1),
+    ]
+    rebuild("order_views")
+    assert active_state("order_views").generation == rebuilding.generation
+    assert attached(child) is True
+    assert rows_without_ids(child) == [
+        (rebuilding.generation, "cancelled", 1),
+        (rebuilding.generation, "pending", 1),
+    ]
+
+
+def attached(table: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = %s::regclass)", [table]
+        )
+        (found,) = cursor.fetchone()
+    return bool(found)
