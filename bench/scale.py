@@ -172,9 +172,14 @@ def day(n: int) -> str:
     return (EPOCH + timedelta(days=n)).date().isoformat()
 
 
+def moment(n: int) -> str:
+    """Midnight UTC of day ``n``, with its offset (the API refuses a timestamp without one)."""
+    return (EPOCH + timedelta(days=n)).isoformat()
+
+
 def _window(rng: random.Random, orders: int, **extra: str) -> str:
     first = rng.randrange(orders // ORDERS_PER_DAY)
-    params = {"created_after": day(first), "created_before": day(first + 1), **extra}
+    params = {"created_after": moment(first), "created_before": moment(first + 1), **extra}
     return "/api/orders/search?" + urlencode(params)
 
 

@@ -2,14 +2,15 @@
 
 A page is ``{"items", "total", "page", "page_size", "total_pages"}``; ``page`` counts from 1,
 ``page_size`` is 1..100 (20 by default); a value out of range is a 400 in the contract's shape
-(not DRF's 404), and a page past the end is an empty one.
+(not DRF's 404), and a page past the end is an empty one. ``total`` is the rows' ``count()``
+(a queryset's COUNT, or a total its selector knows without counting) or a sequence's length.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 from django.db.models import QuerySet
 from rest_framework import serializers
@@ -22,6 +23,14 @@ from common.http.fields import StrictSerializer, validated
 MAX_PAGE: Final = 1_000_000
 MAX_PAGE_SIZE: Final = 100
 DEFAULT_PAGE_SIZE: Final = 20
+
+
+class Countable(Protocol):
+    """Rows that say how many they are and give a slice of themselves (a QuerySet does)."""
+
+    def count(self) -> int: ...
+
+    def __getitem__(self, window: slice) -> Any: ...
 
 
 class PageQuery(StrictSerializer):
@@ -51,12 +60,12 @@ class ContractPagination(BasePagination):
 
     def paginate_queryset(
         self,
-        queryset: QuerySet[Any, Any] | Sequence[Any],
+        queryset: QuerySet[Any, Any] | Countable | Sequence[Any],
         request: Request,
         view: APIView | None = None,
     ) -> list[Any]:
         self.requested(request)
-        self.total = queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
+        self.total = len(queryset) if isinstance(queryset, Sequence) else queryset.count()
         start = (self.page - 1) * self.page_size
         if start >= self.total:
             return []

@@ -6,6 +6,7 @@ from typing import Any, Final
 
 import django_filters
 from django import forms
+from django_filters.constants import EMPTY_VALUES
 from rest_framework import serializers
 
 from common.http.fields import IdentifierField, MoneyField, StrictCharField, TimestampField
@@ -56,3 +57,18 @@ class OrderSearchFilter(django_filters.FilterSet):  # type: ignore[misc]  # unty
         model = OrderView
         fields: list[str] = []
         form = _SearchForm
+
+
+def statuses_counted(filterset: OrderSearchFilter) -> tuple[str, ...] | None:
+    """The statuses whose order counts add up to the number of orders ``filterset`` (valid)
+    selects: all of them with no filter, one with ``status`` alone; None if another filter is
+    given (its rows must be counted)."""
+    given = {
+        name: value
+        for name, value in filterset.form.cleaned_data.items()
+        if value not in EMPTY_VALUES
+    }
+    status = given.pop("status", None)
+    if given:
+        return None
+    return STATUSES if status is None else (status,)

@@ -76,6 +76,27 @@ class OrderViewItem(models.Model):
         return f"{self.quantity} x {self.product_id}"
 
 
+class OrderStatusCount(models.Model):
+    """How many orders of a generation have a status: a search's ``total`` without a COUNT.
+
+    Moved by signed deltas in the batch that writes the order views, so it always agrees with
+    them (docs/decisions.md, "Exact totals of broad searches").
+    """
+
+    generation = models.IntegerField()
+    status = models.CharField(max_length=20)
+    # Plain (not positive) integer: projectors upsert signed deltas.
+    order_count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "status"], name="order_status_count")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_count} orders {self.status}"
+
+
 # --- per-order facts behind the customer summaries and the daily sales -----------------------
 class OrderFact(models.Model):
     """What an aggregate report needs of one order; each report projection keeps its own."""

@@ -1,6 +1,9 @@
-"""The order_views projection: one row per order (what GET /api/orders/{id} shows) and its items.
+"""The order_views projection: one row per order (what GET /api/orders/{id} shows), its items,
+and how many orders have each status.
 
-Items are rewritten only for orders whose lines a batch changed.
+Items are rewritten only for orders whose lines a batch changed. The per-status counts move by
+what the batch changed (an order created +1 to its status, a status left -1, the new one +1),
+in the batch's transaction: a search filtered by status alone answers its exact total from them.
 """
 
 from __future__ import annotations
@@ -12,8 +15,17 @@ from typing import Any, ClassVar
 
 from eventstore.store import RecordedEvent
 from projections.engine import tables
-from projections.read_models.folding import OrderId, OrderState, fold, lines_from_payload
-from projections.read_models.models import OrderView, OrderViewItem
+from projections.read_models.folding import (
+    CANCELLED,
+    PENDING,
+    SHIPPED,
+    OrderId,
+    OrderState,
+    fold,
+    lines_from_payload,
+    order_id_of,
+)
+from projections.read_models.models import OrderStatusCount, OrderView, OrderViewItem
 from projections.read_models.per_order import OrderProjection
 
 
@@ -44,14 +56,32 @@ _VIEW_COLUMNS = (
     "search_text",
 )
 _ITEM_COLUMNS = ("order_id", "product_id", "quantity", "unit_price")
+# Every batch writes a row for each (a zero delta included), so a generation's rows are the
+# same whether it was filled batch by batch or by a rebuild.
+_STATUSES = (PENDING, SHIPPED, CANCELLED)
 
 
 class OrderViews(OrderProjection):
     name: ClassVar[str] = "order_views"
-    tables = (OrderView, OrderViewItem)
+    tables = (OrderView, OrderViewItem, OrderStatusCount)
 
     def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
-        touched = fold(events, self.states_for(events, generation))
+        states = self.states_for(events, generation)
+        counts = dict.fromkeys(_STATUSES, 0)
+        for order_id in {order_id_of(e) for e in events}:
+            before = states.get(order_id)  # None: created by this batch
+            if before is not None:
+                counts[before.status] -= 1
+        touched = fold(events, states)
+        for state in touched.values():
+            counts[state.status] += 1
+        tables.add(
+            OrderStatusCount,
+            generation,
+            [{"status": status, "order_count": count} for status, count in counts.items()],
+            key="status",
+            sums=("order_count",),
+        )
         tables.upsert(
             OrderView,
             generation,

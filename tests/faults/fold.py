@@ -3,7 +3,8 @@
 Each order is rebuilt with the domain's own aggregate (``Order.from_events``) and its events'
 ``recorded_at``; the customer summaries and daily sales are then added up from those orders as
 the contract defines them. The fault tests compare every column of every row of the active
-generation's order views, items, customer summaries and daily sales with this fold, so a batch
+generation's order views, items, per-status order counts, customer summaries and daily sales
+with this fold, so a batch
 applied twice, an event skipped or a half-applied batch shows as a difference.
 """
 
@@ -26,6 +27,7 @@ from projections.engine.generations import active_generation
 from projections.models import (
     CustomerSummary,
     DailySales,
+    OrderStatusCount,
     OrderView,
     OrderViewItem,
     ProjectionState,
@@ -143,9 +145,16 @@ def expected_read_models(events: Sequence[RecordedEvent]) -> dict[str, Rows]:
         if shipped_at is not None:
             day(shipped_at)["orders_shipped"] += 1
 
+    # Every batch of order_views writes a count for each status, a zero included.
+    statuses = {status.value: 0 for status in OrderStatus} if views else {}
+    for view in views.values():
+        statuses[view["status"]] += 1
     return {
         "order views": views,
         "order view items": items,
+        "order status counts": {
+            status: {"status": status, "order_count": count} for status, count in statuses.items()
+        },
         "customer summaries": dict(customers),
         "daily sales": dict(days),
     }
@@ -165,6 +174,7 @@ def actual_read_models() -> dict[str, Rows]:
     return {
         "order views": _active_rows(OrderView, "order_views", ["order_id"]),
         "order view items": _active_rows(OrderViewItem, "order_views", ["order_id", "product_id"]),
+        "order status counts": _active_rows(OrderStatusCount, "order_views", ["status"]),
         "customer summaries": _active_rows(CustomerSummary, "customer_summaries", ["customer_id"]),
         "daily sales": _active_rows(DailySales, "daily_sales", ["date"]),
     }

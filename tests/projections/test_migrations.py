@@ -1,4 +1,5 @@
-"""Migration 0005 (read models partitioned by generation) keeps every row and id, both ways."""
+"""Migration 0005 (read models partitioned by generation) keeps every row and id, both ways;
+0007 counts the orders of each status that every generation already has."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from eventstore import store
 from orders.domain import events as ev
+from projections.engine import runner
+from projections.engine.generations import active_state, start_rebuild
 from projections.engine.rebuild import rebuild
 from tests.projections import builders as b
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -25,11 +30,15 @@ def migrate(target: tuple[str, str]) -> None:
     executor.migrate([target])
 
 
+def migrate_to_latest() -> None:
+    # The app's latest migration (later ones than 0005 exist: the back office's group, ...).
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes("projections")[0])
+
+
 @pytest.fixture
 def back_at_the_latest() -> Iterator[None]:
     yield
-    # The app's latest migration (later ones than 0005 exist: the back office's group).
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes("projections")[0])
+    migrate_to_latest()
 
 
 def kind(table: str) -> str:
@@ -61,8 +70,85 @@ def test_partitioning_keeps_every_row_and_id_and_can_be_undone(back_at_the_lates
 
     assert {kind(table) for table in TABLES} == {"p"}
     assert {table: rows(table) for table in TABLES} == partitioned
+    migrate_to_latest()  # what the projectors write today
     b.append_order_events(order_id, [ev.OrderItemAdded(order_id, b.line("sku-3", 1, "1.00"))])
     b.catch_up_until_applied()  # new rows get new ids from the kept sequence
     incremental = b.read_tables()
     rebuild("order_views")
     assert b.read_tables() == incremental
+
+
+def test_status_counts_are_filled_from_the_views_of_every_generation(
+    back_at_the_latest: None,
+) -> None:
+    order_id, _ = b.append_new_order()
+    b.append_new_order(customer_id="cust-2")
+    b.append_order_events(order_id, [ev.OrderShipped(order_id, "ups", "1Z")])
+    b.catch_up_until_applied()
+    counted = rows("projections_orderstatuscount")
+
+    migrate(("projections", "0006_projection_operators_group"))
+    migrate_to_latest()
+
+    assert kind("projections_orderstatuscount") == "p"
+    assert rows_without_ids("projections_orderstatuscount") == [
+        (1, "pending", 1),
+        (1, "shipped", 1),
+    ]
+    assert len(counted) == 3  # the projector's rows have a zero for "cancelled" too
+    b.append_new_order(customer_id="cust-3")
+    b.catch_up_until_applied()
+    assert rows_without_ids("projections_orderstatuscount") == [
+        (1, "cancelled", 0),
+        (1, "pending", 2),
+        (1, "shipped", 1),
+    ]
+
+
+def rows_without_ids(table: str) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT generation, status, order_count FROM {table} ORDER BY 1, 2")
+        return cursor.fetchall()
+
+
+def test_a_rebuild_in_progress_gets_detached_counts_and_finishes_with_them(
+    back_at_the_latest: None,
+) -> None:
+    order_id, _ = b.append_new_order()
+    b.append_new_order(customer_id="cust-2")
+    b.append_order_events(order_id, [ev.OrderCancelled(order_id, "changed mind")])
+    b.catch_up_until_applied()
+    rebuilding = start_rebuild("order_views")
+
+    def filled() -> bool:  # the rebuild has read the log, its tables still detached
+        runner.run("order_views", generation=rebuilding.generation)
+        rebuilding.refresh_from_db()
+        return store.backlog(rebuilding.checkpoint).events == 0
+
+    wait_until(filled, timeout=60, interval=0.02, what="the rebuild to read the log")
+    child = f"projections_orderstatuscount_g{rebuilding.generation}"
+
+    migrate(("projections", "0006_projection_operators_group"))
+    migrate_to_latest()
+
+    assert attached(child) is False
+    assert rows_without_ids(child) == [
+        (rebuilding.generation, "cancelled", 1),
+        (rebuilding.generation, "pending", 1),
+    ]
+    rebuild("order_views")
+    assert active_state("order_views").generation == rebuilding.generation
+    assert attached(child) is True
+    assert rows_without_ids(child) == [
+        (rebuilding.generation, "cancelled", 1),
+        (rebuilding.generation, "pending", 1),
+    ]
+
+
+def attached(table: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = %s::regclass)", [table]
+        )
+        (found,) = cursor.fetchone()
+    return bool(found)
