@@ -158,6 +158,22 @@ def test_an_append_expecting_an_exact_version_does_not_retry_a_lost_race(
     assert (refused.value.expected, refused.value.actual) == (2, 2)
 
 
+def test_an_append_in_its_own_transaction_expecting_a_wrong_version_stores_nothing(
+    transactional_db: None,
+) -> None:
+    append_to_stream("order-1", "Order", events(2), expected_version=NO_STREAM)
+
+    with pytest.raises(ConcurrencyError) as refused:
+        append_to_stream("order-1", "Order", events(1), expected_version=1)
+
+    assert (refused.value.stream_id, refused.value.expected, refused.value.actual) == (
+        "order-1",
+        1,
+        2,
+    )
+    assert current_version("order-1") == 2
+
+
 def test_a_database_error_that_is_no_lost_race_is_raised_as_it_is_without_retry(
     racing: Any,
     transactional_db: None,
@@ -193,7 +209,11 @@ def test_a_lost_race_in_the_callers_transaction_is_a_concurrency_error_and_dooms
         assert transaction.get_rollback()
 
     assert fake.attempts == 1
-    assert (refused.value.stream_id, refused.value.actual) == ("order-1", None)
+    assert (refused.value.stream_id, refused.value.expected, refused.value.actual) == (
+        "order-1",
+        ANY,
+        None,
+    )
 
 
 def test_any_failure_in_the_callers_transaction_dooms_it_and_is_raised_as_it_is(
@@ -239,6 +259,17 @@ def test_appended_events_are_counted_by_stream_type_when_they_commit(
             append_to_stream("parcel-2", "Parcel", events(2), expected_version=NO_STREAM)
 
     assert _appended("Parcel") == before + 5
+    assert _appended("Order") == other
+
+
+def test_an_append_in_its_own_transaction_is_counted_once_it_commits(
+    transactional_db: None,
+) -> None:
+    before, other = _appended("Parcel"), _appended("Order")
+
+    append_to_stream("parcel-1", "Parcel", events(2), expected_version=NO_STREAM)
+
+    assert _appended("Parcel") == before + 2
     assert _appended("Order") == other
 
 
