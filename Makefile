@@ -1,5 +1,5 @@
 # Everyday verbs. `make run` and `make test` are the README's two commands.
-.PHONY: run serve test lint format typecheck bench
+.PHONY: run serve test lint format typecheck bench mutation
 
 run:
 	./scripts/run.sh
@@ -22,3 +22,7 @@ typecheck:
 
 bench:
 	./scripts/bench.sh
+
+# mutmut on orders/domain/ and eventstore/store.py (slow; docs/mutation.md)
+mutation:
+	./scripts/mutation.sh all
