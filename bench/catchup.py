@@ -582,13 +582,15 @@ def instrumented(breakdown: Breakdown) -> Iterator[None]:
     for projection in base.all_projections():
         patched.append(projection)
         projection.apply = breakdown.wrap("apply", projection.apply)  # type: ignore[method-assign]
+        # Written behind: only the fold is on this thread ("apply" is then the fold alone).
+        projection.fold = breakdown.wrap("apply", projection.fold)  # type: ignore[method-assign]
     try:
         with connection.execute_wrapper(breakdown.execute_wrapper):
             yield
     finally:
         throughput.read_all, runner.advance = saved_read, saved_advance
         for projection in patched:
-            del projection.apply
+            del projection.apply, projection.fold
 
 
 def profile_top(profiler: cProfile.Profile, limit: int = 25) -> str:

@@ -6,7 +6,7 @@ Items are rewritten only for orders whose lines a batch changed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -14,7 +14,7 @@ from eventstore.store import RecordedEvent
 from projections.engine import tables
 from projections.read_models.folding import OrderId, OrderState, fold, lines_from_payload
 from projections.read_models.models import OrderView, OrderViewItem
-from projections.read_models.per_order import OrderProjection
+from projections.read_models.per_order import OrderProjection, Writes
 
 
 def _search_text(state: OrderState) -> str:
@@ -50,42 +50,37 @@ class OrderViews(OrderProjection):
     name: ClassVar[str] = "order_views"
     tables = (OrderView, OrderViewItem)
 
-    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
-        touched = fold(events, self.states_for(events, generation))
-        tables.upsert(
-            OrderView,
-            generation,
-            [self._row(state) for state in touched.values()],
-            unique=["order_id"],
-            update=_VIEW_COLUMNS,
-        )
+    def writes(
+        self,
+        events: Sequence[RecordedEvent],
+        states: dict[OrderId, OrderState],
+        generation: int,
+        settle: Callable[[], None],
+    ) -> Writes:
+        touched = fold(events, self.states_for(events, states, generation, settle))
+        views = [self._row(state) for state in touched.values()]
         relined = [state for state in touched.values() if state.lines_changed]
         # Rows of orders created in this batch don't exist yet: nothing to delete.
-        tables.delete(
-            OrderViewItem,
-            generation,
-            "order_id",
-            [state.order_id for state in relined if not state.is_new],
-        )
-        tables.upsert(
-            OrderViewItem,
-            generation,
-            [
-                {
-                    "order_id": state.order_id,
-                    "line_no": line_no,
-                    "product_id": product_id,
-                    "quantity": quantity,
-                    "unit_price": price,
-                    "line_total": price * quantity,
-                }
-                for state in relined
-                for line_no, (product_id, (quantity, price)) in enumerate(
-                    state.lines.items(), start=1
-                )
-            ],
-            unique=["order_id", "product_id"],
-        )
+        unlined = [state.order_id for state in relined if not state.is_new]
+        items = [
+            {
+                "order_id": state.order_id,
+                "line_no": line_no,
+                "product_id": product_id,
+                "quantity": quantity,
+                "unit_price": price,
+                "line_total": price * quantity,
+            }
+            for state in relined
+            for line_no, (product_id, (quantity, price)) in enumerate(state.lines.items(), start=1)
+        ]
+
+        def write() -> None:
+            tables.upsert(OrderView, generation, views, unique=["order_id"], update=_VIEW_COLUMNS)
+            tables.delete(OrderViewItem, generation, "order_id", unlined)
+            tables.upsert(OrderViewItem, generation, items, unique=["order_id", "product_id"])
+
+        return write
 
     def load(self, generation: int, order_ids: set[OrderId]) -> dict[OrderId, OrderState]:
         lines: dict[OrderId, list[tuple[str, int, Decimal]]] = defaultdict(list)
