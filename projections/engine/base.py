@@ -55,8 +55,8 @@ class Projection(ABC):
         The batches before may still be being written: call ``settle`` (it waits for them,
         and raises if one failed) before reading this projection's rows. The writes run
         later in the batch's transaction, on another thread's connection, so they must use
-        only values computed here. If the batch (or one before it) does not commit, the
-        runner calls ``abandon``.
+        only values computed here. ``batch_starting`` is not called for such a batch. If the
+        batch (or one before it) does not commit, the runner calls ``abandon``.
         """
         raise NotImplementedError
 
