@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from django.db import models
@@ -23,6 +23,10 @@ class Projection(ABC):
     tables: ClassVar[tuple[type[models.Model], ...]]
     # False: the events handed to ``apply`` carry no metadata (the log read is cheaper).
     reads_metadata: ClassVar[bool] = True
+    # True: ``fold`` does a batch's Python work apart from its writes, so that while catching
+    # up the runner folds the next batch as this one's rows are written (write-behind,
+    # projections.engine.throughput.WriteBehind).
+    folds_ahead: ClassVar[bool] = False
 
     @abstractmethod
     def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
@@ -35,6 +39,29 @@ class Projection(ABC):
         from ``after`` to ``to``. A projection that keeps state between batches checks here
         that nobody else has moved the checkpoint since (see projections.folding.StateCache).
         """
+
+    def fold(
+        self,
+        events: Sequence[RecordedEvent],
+        generation: int,
+        after: Checkpoint,
+        to: Checkpoint,
+        *,
+        settle: Callable[[], None],
+    ) -> Callable[[], None]:
+        """Write-behind (``folds_ahead``): do the Python part of applying ``events`` (the
+        batch from ``after`` to ``to``) now, outside any transaction, and return its writes.
+
+        The batches before may still be being written: call ``settle`` (it waits for them,
+        and raises if one failed) before reading this projection's rows. The writes run
+        later in the batch's transaction, on another thread's connection, so they must use
+        only values computed here. ``batch_starting`` is not called for such a batch. If the
+        batch (or one before it) does not commit, the runner calls ``abandon``.
+        """
+        raise NotImplementedError
+
+    def abandon(self, generation: int) -> None:  # noqa: B027 - an optional hook
+        """Batches folded by ``fold`` did not all commit: forget what was folded ahead."""
 
 
 _registry: dict[str, Projection] = {}

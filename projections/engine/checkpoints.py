@@ -23,11 +23,29 @@ class CheckpointMoved(Exception):
     """Another worker advanced the checkpoint first; this batch was rolled back."""
 
 
+class LockLost(Exception):
+    """A batch written on the lock holder's behalf found that it no longer owns the
+    generation; the batch was rolled back."""
+
+
 @contextmanager
 def projection_lock(name: str, generation: int, *, wait: bool = False) -> Iterator[bool]:
     """Own (projection, generation) while inside; yields False if another worker owns it."""
     with backend().lock(name, generation, wait=wait) as acquired:
         yield acquired
+
+
+def lock_holder() -> int:
+    """This thread's connection, which takes the locks, as ``check_owner`` knows it."""
+    return backend().lock_holder()
+
+
+def check_owner(state: ProjectionState, holder: int) -> None:
+    """Raise LockLost unless ``holder`` (another connection) still owns ``state``'s generation:
+    a batch written on its behalf, in the batch's transaction, commits only under its lock.
+    (The compare-and-swap keeps batches exactly-once even without it.)"""
+    if not backend().holds_lock(state.name, state.generation, holder):
+        raise LockLost(f"{state.name} generation {state.generation} is no longer ours")
 
 
 def reload(state: ProjectionState) -> bool:

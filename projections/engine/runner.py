@@ -18,13 +18,21 @@ from django.utils import timezone
 from common.metrics import PROJECTION_BATCH_SECONDS
 from eventstore.store import RecordedEvent, read_all
 from projections.engine import base, poison
-from projections.engine.checkpoints import CheckpointMoved, advance, projection_lock, reload
+from projections.engine.checkpoints import (
+    CheckpointMoved,
+    LockLost,
+    advance,
+    projection_lock,
+    reload,
+)
 from projections.engine.generations import active_state
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
 from projections.engine.throughput import (
     BATCHES_PER_COLLECTION,
     BatchSizes,
+    Outcome,
     ReadAhead,
+    WriteBehind,
     young_collections_only,
 )
 
@@ -123,7 +131,12 @@ def drain(
     stepped_over: SteppedOver | None = None,
 ) -> tuple[int, int]:
     """Apply batches (the caller owns the generation) until the log is read, a batch fails,
-    or ``max_batches`` were applied. Returns (events read, batches applied)."""
+    or ``max_batches`` were applied. Returns (events read, batches applied).
+
+    Where it can, the next batch is folded while this one is written (WriteBehind); a batch
+    that fails is handled alike either way: read again at the normal size if it was larger,
+    else applied one event at a time to find the failing one (projections.engine.poison).
+    """
     read = 0
     batches = 0
     sizes = BatchSizes()
@@ -131,43 +144,79 @@ def drain(
     with (
         young_collections_only() as between_batches,
         ReadAhead(projection.reads_metadata) as log,
+        WriteBehind(projection, state) as behind,
     ):
-        while max_batches is None or batches < max_batches:
-            if batches % BATCHES_PER_COLLECTION == 0:
-                # Also at a turn's start: with the young generations kept small, the
-                # collector's own passes between turns stay short.
-                between_batches()
-            events = log.read(state.checkpoint, sizes.current)
+        after = state.checkpoint
+        finishing = max_batches is not None and max_batches <= 0
+        while True:
+            events: Sequence[RecordedEvent] = ()
+            if not finishing:
+                if batches % BATCHES_PER_COLLECTION == 0:
+                    # Also at a turn's start: with the young generations kept small, the
+                    # collector's own passes between turns stay short.
+                    between_batches()
+                events = log.read(after, sizes.current)
+            catching_up = False
+            if events:
+                batches += 1
+                catching_up = sizes.full(len(events)) and (
+                    max_batches is None or batches < max_batches
+                )
+                if catching_up:
+                    sizes.grow()
+                    log.read_ahead(events[-1].checkpoint, sizes.current)
+                # A batch alone (caught up) is applied in place: nothing to overlap it with.
+                if behind.enabled and (catching_up or behind.busy):
+                    outcome = behind.fold(events, after, skips)
+                else:
+                    outcome = _apply_in_place(projection, state, events, skips)
+            else:
+                outcome = behind.flush()
+            for batch in outcome.committed:
+                read += len(batch)
+                _report_skips(state, batch, skips, stepped_over)
+                if progress is not None:
+                    progress(len(batch))
+            if outcome.error is not None:
+                if isinstance(outcome.error, LockLost):
+                    break
+                if isinstance(outcome.error, CheckpointMoved):
+                    if not reload(state):
+                        break
+                elif not sizes.shrink_after_failure(len(outcome.failed)):
+                    logger.warning("batch failed for %s; isolating the event", projection.name)
+                    applied = poison.isolate(
+                        state,
+                        outcome.failed,
+                        lambda event: apply_batch(projection, state, [event], skips),
+                    )
+                    _report_skips(state, outcome.failed[:applied], skips, stepped_over)
+                    read += applied
+                    break
+                after = state.checkpoint
+                finishing = max_batches is not None and batches >= max_batches
+                continue
             if not events:
                 break
-            batches += 1
-            catching_up = sizes.full(len(events)) and (max_batches is None or batches < max_batches)
-            if catching_up:
-                sizes.grow()
-                log.read_ahead(events[-1].checkpoint, sizes.current)
-            try:
-                apply_batch(projection, state, events, skips)
-            except CheckpointMoved:
-                if not reload(state):
-                    break
-                continue
-            except Exception:
-                if sizes.shrink_after_failure(len(events)):
-                    continue
-                logger.warning("batch failed for %s; isolating the event", projection.name)
-                applied = poison.isolate(
-                    state, events, lambda event: apply_batch(projection, state, [event], skips)
-                )
-                _report_skips(state, events[:applied], skips, stepped_over)
-                read += applied
-                break
-            read += len(events)
-            _report_skips(state, events, skips, stepped_over)
-            if progress is not None:
-                progress(len(events))
-            if not catching_up:
-                break  # all there was to read (or the turn is over); run() looks again
+            behind.write()
+            after = events[-1].checkpoint
+            # Not full: all there was to read (or the turn is over); run() looks again once
+            # the batch in flight is in.
+            finishing = not catching_up
     return read, batches
+
+
+def _apply_in_place(
+    projection: base.Projection,
+    state: ProjectionState,
+    events: Sequence[RecordedEvent],
+    skips: Mapping[int, ProjectionSkip],
+) -> Outcome:
+    try:
+        apply_batch(projection, state, events, skips)
+    except Exception as exc:
+        return Outcome(failed=events, error=exc)
+    return Outcome(committed=[events])
 
 
 def apply_batch(

@@ -205,8 +205,10 @@ class StateCache:
     only when a batch starts exactly where this worker's last committed batch ended: every
     write to a generation moves its checkpoint, so nobody else has written it since. A batch
     that rolls back leaves the cache stale (its states may hold that batch's changes), and the
-    next batch starts empty. Kept per thread, for the two generations used last, holding at
-    most ``capacity`` orders each (least recently used go first).
+    next batch starts empty. Under write-behind (``fold_ahead``) a batch is folded while the
+    one before is still being written, and the runner forgets the states if either does not
+    commit. Kept per thread, for the two generations used last, holding at most ``capacity``
+    orders each (least recently used go first).
     """
 
     def __init__(self, capacity: int) -> None:
@@ -221,6 +223,36 @@ class StateCache:
 
     def start(self, generation: int, after: Checkpoint, to: Checkpoint) -> None:
         """A batch from ``after`` to ``to`` begins (inside its transaction)."""
+        slot = self._slot(generation, after)
+        slot.valid_at = None  # until this batch commits
+        transaction.on_commit(lambda: self._committed(slot, to))
+
+    def fold_ahead(
+        self, generation: int, after: Checkpoint, to: Checkpoint
+    ) -> dict[OrderId, OrderState]:
+        """The states to fold a batch from ``after`` to ``to`` into, outside its transaction
+        (write-behind: batches before it may still be being written).
+
+        Counted as current through ``to`` at once: the caller (the runner) promises to call
+        ``forget`` if this batch or one folded before it does not commit; and ``trim`` once
+        the batch is folded.
+        """
+        slot = self._slot(generation, after)
+        slot.valid_at = to
+        return slot.states
+
+    def trim(self, generation: int) -> None:
+        """Keep the ``capacity`` most recently folded states of ``generation``."""
+        slot = self._slots().get(generation)
+        if slot is not None:
+            self._trim(slot)
+
+    def forget(self, generation: int) -> None:
+        """Drop ``generation``'s states: a batch folded into them will not commit."""
+        self._slots().pop(generation, None)
+
+    def _slot(self, generation: int, after: Checkpoint) -> _Slot:
+        """``generation``'s slot, emptied unless its states are current at ``after``."""
         slots = self._slots()
         slot = slots.get(generation)
         if slot is None or slot.valid_at != after:
@@ -228,8 +260,7 @@ class StateCache:
         slots.move_to_end(generation)
         while len(slots) > 2:
             slots.popitem(last=False)
-        slot.valid_at = None  # until this batch commits
-        transaction.on_commit(lambda: self._committed(slot, to))
+        return slot
 
     def states(self, generation: int) -> dict[OrderId, OrderState]:
         """The states to fold the current batch into (empty if none are known to be current)."""
@@ -238,6 +269,9 @@ class StateCache:
 
     def _committed(self, slot: _Slot, to: Checkpoint) -> None:
         slot.valid_at = to
+        self._trim(slot)
+
+    def _trim(self, slot: _Slot) -> None:
         states = slot.states
         for order_id in list(islice(states, max(0, len(states) - self.capacity))):
             del states[order_id]

@@ -9,7 +9,7 @@ in the batch's transaction: a search filtered by status alone answers its exact 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -26,7 +26,7 @@ from projections.read_models.folding import (
     order_id_of,
 )
 from projections.read_models.models import OrderStatusCount, OrderView, OrderViewItem
-from projections.read_models.per_order import OrderProjection
+from projections.read_models.per_order import OrderProjection, Writes
 
 
 def _search_text(state: OrderState) -> str:
@@ -65,8 +65,14 @@ class OrderViews(OrderProjection):
     name: ClassVar[str] = "order_views"
     tables = (OrderView, OrderViewItem, OrderStatusCount)
 
-    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
-        states = self.states_for(events, generation)
+    def writes(
+        self,
+        events: Sequence[RecordedEvent],
+        states: dict[OrderId, OrderState],
+        generation: int,
+        settle: Callable[[], None],
+    ) -> Writes:
+        states = self.states_for(events, states, generation, settle)
         counts = dict.fromkeys(_STATUSES, 0)
         for order_id in {order_id_of(e) for e in events}:
             before = states.get(order_id)  # None: created by this batch
@@ -75,47 +81,33 @@ class OrderViews(OrderProjection):
         touched = fold(events, states)
         for state in touched.values():
             counts[state.status] += 1
-        tables.add(
-            OrderStatusCount,
-            generation,
-            [{"status": status, "order_count": count} for status, count in counts.items()],
-            key="status",
-            sums=("order_count",),
-        )
-        tables.upsert(
-            OrderView,
-            generation,
-            [self._row(state) for state in touched.values()],
-            unique=["order_id"],
-            update=_VIEW_COLUMNS,
-        )
+        status_counts = [{"status": status, "order_count": n} for status, n in counts.items()]
+        views = [self._row(state) for state in touched.values()]
         relined = [state for state in touched.values() if state.lines_changed]
         # Rows of orders created in this batch don't exist yet: nothing to delete.
-        tables.delete(
-            OrderViewItem,
-            generation,
-            "order_id",
-            [state.order_id for state in relined if not state.is_new],
-        )
-        tables.upsert(
-            OrderViewItem,
-            generation,
-            [
-                {
-                    "order_id": state.order_id,
-                    "line_no": line_no,
-                    "product_id": product_id,
-                    "quantity": quantity,
-                    "unit_price": price,
-                    "line_total": price * quantity,
-                }
-                for state in relined
-                for line_no, (product_id, (quantity, price)) in enumerate(
-                    state.lines.items(), start=1
-                )
-            ],
-            unique=["order_id", "product_id"],
-        )
+        unlined = [state.order_id for state in relined if not state.is_new]
+        items = [
+            {
+                "order_id": state.order_id,
+                "line_no": line_no,
+                "product_id": product_id,
+                "quantity": quantity,
+                "unit_price": price,
+                "line_total": price * quantity,
+            }
+            for state in relined
+            for line_no, (product_id, (quantity, price)) in enumerate(state.lines.items(), start=1)
+        ]
+
+        def write() -> None:
+            tables.add(
+                OrderStatusCount, generation, status_counts, key="status", sums=("order_count",)
+            )
+            tables.upsert(OrderView, generation, views, unique=["order_id"], update=_VIEW_COLUMNS)
+            tables.delete(OrderViewItem, generation, "order_id", unlined)
+            tables.upsert(OrderViewItem, generation, items, unique=["order_id", "product_id"])
+
+        return write
 
     def load(self, generation: int, order_ids: set[OrderId]) -> dict[OrderId, OrderState]:
         lines: dict[OrderId, list[tuple[str, int, Decimal]]] = defaultdict(list)

@@ -8,7 +8,7 @@ day or a customer already has.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from django.db import models
@@ -23,7 +23,7 @@ from projections.read_models.folding import (
     order_id_of,
 )
 from projections.read_models.models import OrderFact
-from projections.read_models.per_order import OrderProjection
+from projections.read_models.per_order import OrderProjection, Writes
 
 _FACT_COLUMNS = (
     "customer_id",
@@ -74,47 +74,57 @@ class FactProjection(OrderProjection):
             states[order_id] = OrderState(order_id, **fact)
         return states
 
-    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
-        states = self.states_for(events, generation)
+    def writes(
+        self,
+        events: Sequence[RecordedEvent],
+        states: dict[OrderId, OrderState],
+        generation: int,
+        settle: Callable[[], None],
+    ) -> Writes:
+        states = self.states_for(events, states, generation, settle)
         before = _Totals(len(self.sums))
         for order_id in {order_id_of(e) for e in events}:
             state = states.get(order_id)
             if state is not None:
                 before.add(self.contributions(state))
         touched = fold(events, states)
-        tables.upsert(
-            self.fact_model,
-            generation,
-            [
-                {
-                    "order_id": state.order_id,
-                    "customer_id": state.customer_id,
-                    "status": state.status,
-                    "lines": state.lines_payload(),
-                    "total_amount": state.total,
-                    "item_count": state.item_count,
-                    "created_at": state.created_at,
-                    "shipped_at": state.shipped_at,
-                    "cancelled_at": state.cancelled_at,
-                }
-                for state in touched.values()
-            ],
-            unique=["order_id"],
-            update=_FACT_COLUMNS,
-        )
+        facts = [
+            {
+                "order_id": state.order_id,
+                "customer_id": state.customer_id,
+                "status": state.status,
+                "lines": state.lines_payload(),
+                "total_amount": state.total,
+                "item_count": state.item_count,
+                "created_at": state.created_at,
+                "shipped_at": state.shipped_at,
+                "cancelled_at": state.cancelled_at,
+            }
+            for state in touched.values()
+        ]
         deltas = _Totals(len(self.sums))
         for state in touched.values():
             deltas.add(self.contributions(state))
         deltas.subtract(before)
         columns = (*self.sums, *self.latest)
-        tables.add(
-            self.report_model,
-            generation,
-            [{self.key: key, **dict(zip(columns, values, strict=True))} for key, values in deltas],
-            key=self.key,
-            sums=self.sums,
-            latest=self.latest,
-        )
+        report = [
+            {self.key: key, **dict(zip(columns, values, strict=True))} for key, values in deltas
+        ]
+
+        def write() -> None:
+            tables.upsert(
+                self.fact_model, generation, facts, unique=["order_id"], update=_FACT_COLUMNS
+            )
+            tables.add(
+                self.report_model,
+                generation,
+                report,
+                key=self.key,
+                sums=self.sums,
+                latest=self.latest,
+            )
+
+        return write
 
 
 class _Totals:

@@ -46,10 +46,23 @@ class Checkpoints(ABC):
     # Whether reading the next batch on a second connection while the current one is applied
     # pays (projections.engine.throughput.ReadAhead).
     reads_ahead: bool
+    # Whether writing a batch on a second connection while the next one is folded pays
+    # (projections.engine.throughput.WriteBehind).
+    writes_behind: bool
 
     @abstractmethod
     def lock(self, name: str, generation: int, *, wait: bool) -> AbstractContextManager[bool]:
         """Own (projection, generation) while inside; yields False if another worker owns it."""
+
+    def lock_holder(self) -> int:
+        """Who holds the locks ``lock`` takes, as ``holds_lock`` checks it: this thread's
+        connection (a backend with ``writes_behind`` says which)."""
+        return 0
+
+    def holds_lock(self, name: str, generation: int, holder: int) -> bool:
+        """Whether ``holder`` still owns (projection, generation); asked on another
+        connection, in the transaction of a batch written on the holder's behalf."""
+        return True
 
     @abstractmethod
     def reload(self, state: ProjectionState) -> bool:

@@ -52,9 +52,19 @@ _SWAP_AND_NOTIFY: Final = (
 )
 
 
+# The advisory lock ``lock`` takes, held by session ``pid`` (two int4 keys: objsubid 2).
+_HOLDS_LOCK: Final = (
+    "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = %s AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND classid = hashtext(%s::text)::oid AND objid = %s::int::oid AND objsubid = 2)"
+)
+
+
 class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
-    # A second connection reads the log while this one applies: both cores work.
+    # A second connection reads the log while this one applies, and a third writes a batch
+    # while the next is folded: both cores work.
     reads_ahead = True
+    writes_behind = True
 
     @contextmanager
     def lock(self, name: str, generation: int, *, wait: bool) -> Iterator[bool]:
@@ -66,6 +76,14 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
         finally:
             if acquired:
                 fetch("SELECT pg_advisory_unlock(hashtext(%s::text), %s::int)", [name, generation])
+
+    def lock_holder(self) -> int:
+        [(pid,)] = fetch("SELECT pg_backend_pid()", [])
+        return int(pid)
+
+    def holds_lock(self, name: str, generation: int, holder: int) -> bool:
+        [(held,)] = fetch(_HOLDS_LOCK, [holder, name, generation])
+        return bool(held)
 
     def reload(self, state: ProjectionState) -> bool:
         rows = fetch(_READ_STATE, [state.pk, state.name, state.generation])

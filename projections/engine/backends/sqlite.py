@@ -29,6 +29,7 @@ from projections.engine.models import ProjectionState
 class SQLiteBackend(EngineBackend):
     # One connection at a time writes or reads the file: nothing to overlap.
     reads_ahead = False
+    writes_behind = False
 
     @contextmanager
     def lock(self, name: str, generation: int, *, wait: bool) -> Iterator[bool]:
