@@ -136,17 +136,17 @@ def setup(name: str) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], log: Path, concurrency: int) -> subprocess.Popen[bytes]:
     celery = Path(sys.executable).with_name("celery")
+    # One process: the solo pool; more: the prefork pool, as production runs it (Procfile).
+    pool = ["--pool=solo", "-c", "1"] if concurrency == 1 else ["-c", str(concurrency)]
     command = [
         str(celery) if celery.exists() else sys.executable,
         *([] if celery.exists() else ["-m", "celery"]),
         "-A",
         "config",
         "worker",
-        "--pool=solo",
-        "-c",
-        "1",
+        *pool,
         "-Q",
         QUEUE,
         "-I",
@@ -403,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noop-rate", type=float, default=200.0)
     parser.add_argument("--noop-seconds", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="worker processes (1: solo pool; else prefork)"
+    )
     args = parser.parse_args(argv)
 
     from bench.common import machine_note
@@ -411,10 +414,13 @@ def main(argv: list[str] | None = None) -> int:
     app.conf.task_default_queue = QUEUE  # route this process's messages to the bench queue
     _redis().flushdb()  # db 13 belongs to this bench
     rng = random.Random(args.seed)
-    print(f"bench.lag: database {DB_NAME}, broker {BROKER}, queue {QUEUE}, {machine_note()}")
+    print(
+        f"bench.lag: database {DB_NAME}, broker {BROKER}, queue {QUEUE}, "
+        f"worker processes {args.concurrency}, {machine_note()}"
+    )
 
     log = Path(tempfile.gettempdir()) / f"bench_lag_worker_{os.getpid()}.log"
-    worker = start_worker(env, log)
+    worker = start_worker(env, log, args.concurrency)
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     listener = None
