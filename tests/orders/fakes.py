@@ -13,9 +13,13 @@ from orders.domain.model import Order
 class InMemoryOrderRepository:
     """Orders as lists of events in a dict: what handlers see in unit tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, *history: Any) -> None:
+        """``history``: events the streams already hold, as if earlier commands ran."""
         self.streams: dict[uuid.UUID, list[Any]] = {}
         self.position = 0
+        for event in history:
+            self.streams.setdefault(event.order_id, []).append(event)
+            self.position += 1
 
     def get(self, order_id: uuid.UUID) -> Order:
         if order_id not in self.streams:

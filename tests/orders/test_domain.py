@@ -33,11 +33,7 @@ ORDER_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 # --- given / when / then ------------------------------------------------------------------
 def given(*history: ev.DomainEvent) -> InMemoryOrderRepository:
     """A repository whose streams already hold ``history`` (as if earlier commands ran)."""
-    repo = InMemoryOrderRepository()
-    for event in history:
-        repo.streams.setdefault(event.order_id, []).append(event)
-        repo.position += 1
-    return repo
+    return InMemoryOrderRepository(*history)
 
 
 def when(repo: InMemoryOrderRepository, command: cmd.Command) -> list[ev.DomainEvent]:

@@ -34,13 +34,6 @@ from tests.orders.fakes import InMemoryOrderRepository
 ORDER_ID = uuid.UUID("00000000-0000-4000-8000-000000000002")
 
 
-def _repo(*history: ev.DomainEvent) -> InMemoryOrderRepository:
-    repo = InMemoryOrderRepository()
-    for event in history:
-        repo.streams.setdefault(event.order_id, []).append(event)
-    return repo
-
-
 def _created_order(**overrides: object) -> Order:
     arguments: dict[str, object] = {
         "order_id": ORDER_ID,
@@ -258,7 +251,7 @@ def test_a_cancelled_order_keeps_its_reason() -> None:
 
 
 def test_an_order_rebuilt_from_its_events_has_its_customer_currency_and_cancel_reason() -> None:
-    repo = _repo(
+    repo = InMemoryOrderRepository(
         order_created(ORDER_ID, customer_id="cust-9", currency="GBP"),
         ev.OrderCancelled(order_id=ORDER_ID, reason="duplicate"),
     )
@@ -318,7 +311,7 @@ def test_a_saved_order_has_nothing_pending_and_counts_its_events() -> None:
 
 
 def test_a_handled_command_saves_exactly_the_events_its_decision_recorded() -> None:
-    repo = _repo(order_created(ORDER_ID))
+    repo = InMemoryOrderRepository(order_created(ORDER_ID))
 
     handle(cmd.RemoveOrderItem(order_id=ORDER_ID, product_id="sku-1"), repo)
     handle(cmd.CancelOrder(order_id=ORDER_ID, reason="empty"), repo)
