@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from common.db import fetch
 from eventstore.store import RecordedEvent, read_all
 from projections.engine import base
 from projections.engine.checkpoints import CheckpointMoved, advance, projection_lock, reload
@@ -84,6 +85,10 @@ def record_failure(state: ProjectionState, event: RecordedEvent, exc: Exception)
     )
 
 
+_SKIPS: Final = ProjectionSkip._meta.db_table
+_ANY_SKIP: Final = f"SELECT 1 FROM {_SKIPS} WHERE name = %s LIMIT 1"  # noqa: S608
+
+
 def recorded_skips(name: str) -> dict[int, ProjectionSkip]:
     """The events operators skipped in any generation of ``name``, by log position.
 
@@ -91,6 +96,10 @@ def recorded_skips(name: str) -> dict[int, ProjectionSkip]:
     it as the skipped generation did, so a rebuild neither stops there again nor differs from
     the generation it replaces.
     """
+    # Asked at every turn of a catch-up, and there are hardly ever any: a prepared statement
+    # says whether to ask the ORM (which costs ~0.3 ms of CPU even for no rows).
+    if not fetch(_ANY_SKIP, [name]):
+        return {}
     return {skip.position: skip for skip in ProjectionSkip.objects.filter(name=name)}
 
 

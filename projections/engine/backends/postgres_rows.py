@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ def _document(rows: Sequence[Row]) -> str:
     return orjson.dumps(rows, default=_json_default).decode()
 
 
+@cache  # asked for every column of every write: Django works the type out anew each time
 def _db_type(model: type[models.Model], name: str) -> str:
     field = model._meta.get_field(name)
     assert isinstance(field, models.Field)
