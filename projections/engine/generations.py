@@ -10,13 +10,14 @@ N is retired and its rows are dropped after a grace period.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from common.db import fetch
 from projections.engine import base
 from projections.engine.backends import backend
 from projections.engine.models import ProjectionState, ProjectionStatus
@@ -121,12 +122,20 @@ def switch(live: ProjectionState, target: ProjectionState) -> None:
         )
 
 
+_STATES: Final = ProjectionState._meta.db_table
+_ANY_RETIRED: Final = f"SELECT 1 FROM {_STATES} WHERE status = %s LIMIT 1"  # noqa: S608
+
+
 def purge_retired(grace: timedelta | None = None) -> int:
     """Drop the rows of generations retired longer ago than ``grace``; returns how many.
 
     Queries read the active generation's number and then its rows in separate statements, so
     a retired generation keeps its rows for a grace period instead of vanishing under them.
     """
+    # Every catch-up ends here and there is hardly ever a retired generation: a prepared
+    # statement says whether to ask the ORM (~0.3 ms of CPU even for no rows).
+    if not fetch(_ANY_RETIRED, [ProjectionStatus.RETIRED.value]):
+        return 0
     if grace is None:
         grace = timedelta(seconds=settings.PROJECTION_RETIRED_GRACE_SECONDS)
     retired = ProjectionState.objects.filter(
