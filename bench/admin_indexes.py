@@ -16,24 +16,17 @@ server CPU per transaction of each, and each one's ratio to plain per round. Dat
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 
-from bench.append import multi_row_insert, raw_params
+from bench.append import raw_session
 from bench.common import (
     ADMIN_INDEXES,
     ServerCpu,
-    Session,
-    Step,
     checkpoint,
     conninfo,
     format_table,
     machine_note,
     measure,
-    order_events,
     raw_event_table_ddl,
     recreate_database,
 )
@@ -71,27 +64,6 @@ def prepare(preload: int, tables: dict[str, str]) -> None:
         conn.execute("VACUUM ANALYZE")
 
 
-def session(table: str) -> Session:
-    import psycopg
-
-    insert = multi_row_insert(table, 3)
-
-    @contextmanager
-    def opened(number: int) -> Iterator[Step]:
-        rng = random.Random(number)
-        with psycopg.connect(**conninfo(DB_NAME)) as conn:
-
-            def step() -> int:
-                order_id, drafts = order_events(rng)
-                conn.execute(insert, raw_params(order_id, drafts, datetime.now(UTC)))
-                conn.commit()
-                return len(drafts)
-
-            yield step
-
-    return opened
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preload", type=int, default=1_000_000)
@@ -118,7 +90,7 @@ def main() -> None:
                 m = measure(
                     label,
                     writers,
-                    session(by_label[label]),
+                    raw_session(by_label[label], DB_NAME),
                     seconds=args.seconds,
                     server_cpu=ServerCpu(DB_NAME),
                 )

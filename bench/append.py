@@ -135,7 +135,7 @@ def ours_session(number: int) -> AbstractContextManager[Step]:
     return session()
 
 
-def raw_session(table: str) -> Session:
+def raw_session(table: str, database: str = DB_NAME) -> Session:
     """One multi-row INSERT per order on a psycopg connection of its own."""
     import psycopg
 
@@ -144,7 +144,7 @@ def raw_session(table: str) -> Session:
     @contextmanager
     def session(number: int) -> Iterator[Step]:
         rng = random.Random(number)
-        with psycopg.connect(**conninfo(DB_NAME)) as conn:
+        with psycopg.connect(**conninfo(database)) as conn:
 
             def step() -> int:
                 order_id, drafts = order_events(rng)
