@@ -53,6 +53,14 @@ def clerk(django_user_model: type[User]) -> User:
     return user
 
 
+@pytest.fixture
+def api(clerk: User) -> APIClient:
+    """The order clerk's API client (tests of the token itself authenticate by token)."""
+    client = APIClient()
+    client.force_authenticate(clerk)
+    return client
+
+
 @pytest.fixture(autouse=True)
 def answers_are_checked_against_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every answer an APIClient gets must be what the served OpenAPI schema documents."""

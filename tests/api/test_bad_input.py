@@ -19,13 +19,6 @@ from tests.orders.builders import create_body, item_body
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(clerk: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(clerk)
-    return client
-
-
 def place_order(api: APIClient, **overrides: Any) -> str:
     response = api.post("/api/orders", create_body(**overrides), format="json")
     assert response.status_code == 201, response.content

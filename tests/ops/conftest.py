@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pytest
-from rest_framework.test import APIClient
 
 ORDER_BODY = {
     "customer_id": "rita",
@@ -18,13 +16,6 @@ ORDER_BODY = {
         "country": "US",
     },
 }
-
-
-@pytest.fixture
-def api(clerk: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(clerk)
-    return client
 
 
 @pytest.fixture

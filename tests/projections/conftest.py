@@ -14,19 +14,11 @@ import redis
 from django.db import connection
 from django.utils import timezone
 from kombu import pools
-from rest_framework.test import APIClient
 
 from projections.engine import base, generations
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 APPLIED_TABLE = "tests_projection_applied"
-
-
-@pytest.fixture
-def api(clerk: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(clerk)
-    return client
 
 
 @dataclass
