@@ -72,8 +72,7 @@ def issue(request: HttpRequest, command: cmd.Command) -> CommandResult | None:
             command, actor=request.user.get_username(), correlation_id=str(uuid.uuid4())
         )
     except DomainError as exc:
-        order_id = getattr(command, "order_id", "")
-        messages.error(request, f"Order {order_id}: {exc.message}")
+        messages.error(request, f"Order {command.order_id}: {exc.message}")
         return None
     return outcome.result
 

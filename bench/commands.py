@@ -193,7 +193,8 @@ def raw_session(number: int) -> Iterator[Step]:
 
 @contextmanager
 def same_sql_session(number: int) -> Iterator[Step]:
-    """Breakdown: the service's two statements (append, record the key) by plain psycopg.
+    """Breakdown: the service's statement (the append, with the key recorded by the same
+    statement) by plain psycopg.
 
     Shows how much of the gap is the statements themselves rather than Python/Django.
     Writes to the real tables, so its events are counted with the commands'.
@@ -228,8 +229,9 @@ def same_sql_session(number: int) -> Iterator[Step]:
                 "actor": actor,
             }
             stream_id = f"Order-{command.order_id}"
-            rows = conn.execute(
-                append_sql(1),
+            rider = idempotency.rider(actor, key, request_hash(command), command.order_id)
+            conn.execute(
+                append_sql(1, rider.sql),
                 [
                     stream_id,
                     "Order",
@@ -242,15 +244,10 @@ def same_sql_session(number: int) -> Iterator[Step]:
                     compact(event.to_payload()),
                     compact(metadata),
                     0,
+                    *rider.params,
                 ],
                 prepare=True,
             ).fetchall()
-            body = {"order_id": str(command.order_id), "version": 1, "position": rows[-1][0]}
-            conn.execute(
-                idempotency.record_sql(),
-                [actor, key, request_hash(command), compact(body), now],
-                prepare=True,
-            ).fetchone()
             conn.commit()
             return 1
 

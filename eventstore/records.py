@@ -56,10 +56,26 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Rider:
+    """A row the caller writes with an append, in the append's own statement where the backend
+    can (PostgreSQL: one round trip instead of two; elsewhere nothing is written and the
+    caller writes it itself).
+
+    ``sql`` is an INSERT whose rows are selected from ``appended(global_position, version)``,
+    the events just appended, and which ends in ``RETURNING 1``; ``params`` fill its
+    placeholders. No row appended, no row written.
+    """
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AppendResult:
     stream_id: str
     version: int
     positions: tuple[int, ...]
+    rider_wrote: bool | None = None  # None: no rider was written with the append
 
     @property
     def last_position(self) -> int:

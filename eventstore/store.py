@@ -36,6 +36,7 @@ from eventstore.records import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    Rider,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "ExpectedVersion",
     "NewEvent",
     "RecordedEvent",
+    "Rider",
     "append_to_stream",
     "backlog",
     "checkpoint_at",
@@ -83,11 +85,14 @@ def append_to_stream(
     events: Sequence[NewEvent],
     *,
     expected_version: ExpectedVersion,
+    rider: Rider | None = None,
 ) -> AppendResult:
     """Append ``events`` to ``stream_id`` atomically if its version is ``expected_version``.
 
     Joins the caller's transaction when there is one (so the caller can record more in it).
     Raises ConcurrencyError on a version mismatch and DuplicateEventError on a reused event_id.
+    ``rider``: a row of the caller's written by the same statement where the backend can
+    (``rider_wrote`` of the result says whether it was, None where it was not tried).
     """
     if not events:
         raise ValueError("append_to_stream needs at least one event")
@@ -100,7 +105,9 @@ def append_to_stream(
         # costs ~30 µs). A failure dooms the caller's transaction, as a nested atomic without
         # savepoint would: Django will roll it back, whatever the caller does.
         try:
-            result = store.append(stream_id, stream_type, events, expected, expected_version)
+            result = store.append(
+                stream_id, stream_type, events, expected, expected_version, rider=rider
+            )
             return _counted(result, stream_type, len(events))
         except BaseException as exc:
             transaction.set_rollback(True)
@@ -111,7 +118,9 @@ def append_to_stream(
     for attempt in range(retries):
         try:
             with transaction.atomic():
-                result = store.append(stream_id, stream_type, events, expected, expected_version)
+                result = store.append(
+                    stream_id, stream_type, events, expected, expected_version, rider=rider
+                )
                 return _counted(result, stream_type, len(events))
         except DatabaseError as exc:
             if not store.is_version_conflict(exc):

@@ -18,6 +18,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from common.db import fetch
+from eventstore.store import Rider
 from orders.domain.errors import DomainError
 from orders.domain.handlers import CommandResult
 from orders.models import IdempotencyRecord
@@ -44,6 +45,24 @@ def record_sql() -> str:
         f"INSERT INTO {table} (actor, key, request_hash, response, created_at) "  # noqa: S608
         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (actor, key) DO NOTHING RETURNING id"
     )
+
+
+@cache
+def _rider_sql() -> str:
+    table = IdempotencyRecord._meta.db_table
+    return (
+        f"INSERT INTO {table} (actor, key, request_hash, response, created_at) "  # noqa: S608
+        "SELECT %s::text, %s::text, %s::text, jsonb_build_object("
+        "'order_id', %s::text, 'version', version, 'position', global_position), "
+        "%s::timestamptz FROM appended ORDER BY version DESC LIMIT 1 "
+        "ON CONFLICT (actor, key) DO NOTHING RETURNING 1"
+    )
+
+
+def rider(actor: str, key: str, request_hash: str, order_id: uuid.UUID) -> Rider:
+    """``record`` for the command's append to write in its own statement (PostgreSQL, where
+    the event store takes riders: one round trip less); the same row, the same answer."""
+    return Rider(_rider_sql(), (actor, key, request_hash, str(order_id), timezone.now()))
 
 
 def result_body(result: CommandResult) -> dict[str, Any]:

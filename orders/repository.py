@@ -53,8 +53,10 @@ def order_from_events(order_id: uuid.UUID, events: list[store.RecordedEvent]) ->
 class EventStoreOrderRepository:
     """Loads orders from their streams and appends their new events with the given metadata."""
 
-    def __init__(self, metadata: Mapping[str, Any]) -> None:
+    def __init__(self, metadata: Mapping[str, Any], rider: store.Rider | None = None) -> None:
         self.metadata = dict(metadata)
+        self.rider = rider  # written with the append where the event store can
+        self.rider_wrote: bool | None = None  # None: not written with an append (yet)
 
     def get(self, order_id: uuid.UUID) -> Order:
         events = store.read_stream(stream_id_for(order_id))
@@ -78,6 +80,7 @@ class EventStoreOrderRepository:
                 STREAM_TYPE,
                 new_events,
                 expected_version=order.version or store.NO_STREAM,
+                rider=self.rider,
             )
         except store.ConcurrencyError as exc:
             raise ConcurrencyConflict(
@@ -85,6 +88,7 @@ class EventStoreOrderRepository:
                 expected=order.version,
                 actual=exc.actual,
             ) from exc
+        self.rider_wrote = result.rider_wrote
         order.version = result.version
         order.pending = []
         return CommandResult(order.id, result.version, result.last_position)

@@ -19,6 +19,7 @@ from eventstore.records import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    Rider,
 )
 from eventstore.upcasting import upcast
 
@@ -37,8 +38,11 @@ class EventStoreBackend(ABC):
         events: Sequence[NewEvent],
         expected: int | None,
         expected_version: ExpectedVersion,
+        *,
+        rider: Rider | None,
     ) -> AppendResult:
-        """Insert ``events`` as the stream's next versions, inside an open transaction.
+        """Insert ``events`` as the stream's next versions, inside an open transaction, and
+        ``rider`` in the same statement if this backend can (AppendResult.rider_wrote).
 
         ``expected`` is the stream's version the caller expects (None: whatever it is);
         ConcurrencyError (naming ``expected_version``) when it is not, and nothing stored.

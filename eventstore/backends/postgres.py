@@ -28,6 +28,7 @@ from eventstore.records import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    Rider,
 )
 
 _STREAM_VERSION_CONSTRAINT: Final = "eventstore_stream_version"
@@ -48,8 +49,8 @@ _APPEND_ROW: Final = "(%s::uuid, %s::int, %s::text, %s::int, %s::jsonb, %s::json
 
 
 @cache
-def append_sql(count: int) -> str:  # only the number of placeholder rows varies
-    return f"""
+def append_sql(count: int, rider: str | None = None) -> str:  # one text per count and rider
+    insert = f"""
 INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
                               schema_version, data, metadata, recorded_at, tx_id)
 SELECT v.id, %s::text, %s::text, v.version, v.type, v.sv, v.data, v.meta, %s::timestamptz,
@@ -60,6 +61,15 @@ FROM (SELECT coalesce(max(version), 0) AS version, max(tx_id) AS tx_id
      (VALUES {", ".join([_APPEND_ROW] * count)}) AS v(id, version, type, sv, data, meta)
 WHERE head.version = %s::int
 RETURNING global_position, version
+"""  # noqa: S608
+    if rider is None:
+        return insert
+    # A data-modifying CTE: the rider's INSERT sees the appended rows, in the same snapshot
+    # and statement (it writes nothing when they are none: a version conflict).
+    return f"""
+WITH appended AS ({insert}),
+rider AS ({rider})
+SELECT global_position, version, (SELECT count(*) FROM rider) FROM appended
 """  # noqa: S608
 
 
@@ -135,6 +145,8 @@ class PostgresBackend(EventStoreBackend):
         events: Sequence[NewEvent],
         expected: int | None,
         expected_version: ExpectedVersion,
+        *,
+        rider: Rider | None,
     ) -> AppendResult:
         start = self.current_version(stream_id) if expected is None else expected
         params: list[Any] = [stream_id, stream_type, timezone.now(), stream_id]
@@ -148,11 +160,18 @@ class PostgresBackend(EventStoreBackend):
                 json_dumps(e.metadata),
             ]
         params.append(start)
-        rows = fetch(append_sql(len(events)), params)
+        if rider is not None:
+            params += rider.params
+        rows = fetch(append_sql(len(events), rider and rider.sql), params)
         if not rows:  # the stream is not at the expected version
             raise ConcurrencyError(stream_id, expected_version, self.current_version(stream_id))
         rows.sort(key=lambda row: row[1])
-        return AppendResult(stream_id, rows[-1][1], tuple(row[0] for row in rows))
+        return AppendResult(
+            stream_id,
+            rows[-1][1],
+            tuple(row[0] for row in rows),
+            rider_wrote=None if rider is None else rows[0][2] > 0,
+        )
 
     def is_version_conflict(self, exc: DatabaseError) -> bool:
         # Two transactions appending to the same streams in opposite orders each wait for the

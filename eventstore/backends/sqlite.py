@@ -25,6 +25,7 @@ from eventstore.records import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    Rider,
 )
 
 _CURRENT_VERSION: Final = (
@@ -59,6 +60,8 @@ class SQLiteBackend(EventStoreBackend):
         events: Sequence[NewEvent],
         expected: int | None,
         expected_version: ExpectedVersion,
+        *,
+        rider: Rider | None,  # not written here: the caller writes its row itself
     ) -> AppendResult:
         current = self.current_version(stream_id)
         if expected is not None and current != expected:

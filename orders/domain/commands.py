@@ -10,14 +10,16 @@ from orders.domain.values import Address, LineItem
 
 @dataclass(frozen=True, kw_only=True)
 class Command:
+    """Every command is about one order (CreateOrder makes up its id when not given)."""
+
     command_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    order_id: uuid.UUID
 
 
 @dataclass(frozen=True, kw_only=True)
 class OrderCommand(Command):
     """A command on an existing order; ``expected_version`` comes from If-Match when given."""
 
-    order_id: uuid.UUID
     expected_version: int | None = None
 
 

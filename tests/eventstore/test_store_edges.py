@@ -87,13 +87,13 @@ class RacingBackend:
         self.error = error
         self.attempts = 0
 
-    def append(self, *args: Any) -> AppendResult:
+    def append(self, *args: Any, **kwargs: Any) -> AppendResult:
         self.attempts += 1
         if self.error is not None:
             raise self.error
         if self.attempts <= self.races:
             raise IntegrityError("lost the race for the stream's version")
-        return self.real.append(*args)
+        return self.real.append(*args, **kwargs)
 
     def is_version_conflict(self, exc: DatabaseError) -> bool:
         return "lost the race" in str(exc)
