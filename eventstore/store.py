@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
 from typing import Any, Final, NoReturn
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from common.metrics import EVENTS_APPENDED
 from eventstore.backends import backend
@@ -54,6 +55,7 @@ __all__ = [
     "RecordedEvent",
     "Rider",
     "append_to_stream",
+    "appends_in_one_statement",
     "backlog",
     "checkpoint_at",
     "checkpoint_now",
@@ -117,7 +119,8 @@ def append_to_stream(
     retries = 3 if expected is None else 1
     for attempt in range(retries):
         try:
-            with transaction.atomic():
+            # No block of our own where the append is one statement: it commits by itself.
+            with nullcontext() if store.appends_in_one_statement else transaction.atomic():
                 result = store.append(
                     stream_id, stream_type, events, expected, expected_version, rider=rider
                 )
@@ -126,7 +129,7 @@ def append_to_stream(
             if not store.is_version_conflict(exc):
                 _raise_store_error(exc, stream_id, expected_version, events, actual=None)
             if attempt + 1 == retries:
-                # Our transaction has rolled back, so the stream can be read.
+                # Our append has rolled back, so the stream can be read.
                 actual = store.current_version(stream_id)
                 _raise_store_error(exc, stream_id, expected_version, events, actual=actual)
     raise AssertionError("unreachable")
@@ -149,12 +152,18 @@ def _raise_store_error(
     """Raise the event store's error for a failed append (``exc`` itself if it has none)."""
     if backend().is_version_conflict(exc):
         raise ConcurrencyError(stream_id, expected_version, actual) from exc
-    if isinstance(exc, IntegrityError) and "event_id" in str(exc):
+    if backend().is_duplicate_event(exc):
         raise DuplicateEventError(
             f"An event with one of these ids is already stored: "
             f"{', '.join(str(e.event_id) for e in events)}"
         ) from exc
     raise exc
+
+
+def appends_in_one_statement() -> bool:
+    """Whether an append (with its rider) is one statement here: outside a transaction it then
+    commits by itself, so a caller whose only write it is needs no transaction around it."""
+    return backend().appends_in_one_statement
 
 
 def current_version(stream_id: str) -> int:

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any, Final
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError
 from django.utils import timezone
 
 from common.db import fetch
@@ -24,6 +25,7 @@ from orders.domain.handlers import CommandResult
 from orders.models import IdempotencyRecord
 
 TTL: Final = timedelta(hours=25)
+KEY_CONSTRAINT: Final = "orders_idempotency_actor_key"
 
 
 class IdempotencyKeyReused(DomainError):
@@ -49,20 +51,27 @@ def record_sql() -> str:
 
 @cache
 def _rider_sql() -> str:
+    # No ON CONFLICT: a taken key fails the whole statement, events included (is_key_taken).
     table = IdempotencyRecord._meta.db_table
     return (
         f"INSERT INTO {table} (actor, key, request_hash, response, created_at) "  # noqa: S608
         "SELECT %s::text, %s::text, %s::text, jsonb_build_object("
         "'order_id', %s::text, 'version', version, 'position', global_position), "
-        "%s::timestamptz FROM appended ORDER BY version DESC LIMIT 1 "
-        "ON CONFLICT (actor, key) DO NOTHING RETURNING 1"
+        "%s::timestamptz FROM appended ORDER BY version DESC LIMIT 1 RETURNING 1"
     )
 
 
 def rider(actor: str, key: str, request_hash: str, order_id: uuid.UUID) -> Rider:
-    """``record`` for the command's append to write in its own statement (PostgreSQL, where
-    the event store takes riders: one round trip less); the same row, the same answer."""
+    """The record, for the command's append to write in its own statement where the event
+    store can (PostgreSQL): the same row as ``record``'s, one statement and round trip less.
+    A key already taken fails that statement (``is_key_taken``) and nothing is appended."""
     return Rider(_rider_sql(), (actor, key, request_hash, str(order_id), timezone.now()))
+
+
+def is_key_taken(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is another command's record holding the key (a rider's failure)."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return diag is not None and diag.constraint_name == KEY_CONSTRAINT
 
 
 def result_body(result: CommandResult) -> dict[str, Any]:

@@ -7,12 +7,14 @@ wakes the projections (eagerly when no broker is configured).
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from structlog.contextvars import bound_contextvars
 
 from common.metrics import COMMANDS
+from eventstore import store
 from orders import idempotency
 from orders.domain.commands import Command
 from orders.domain.errors import DomainError
@@ -70,14 +72,18 @@ def _execute(
     idempotency_key: str | None,
     request_hash: str,
 ) -> CommandOutcome:
-    """The command in one transaction with its idempotency record.
+    """The command, atomically with its idempotency record.
 
-    The key is recorded after the events, in the same transaction, with ON CONFLICT DO NOTHING
-    (on PostgreSQL by the append's own statement: idempotency.rider).
+    On PostgreSQL, outside any caller's transaction, the command's one write is one statement:
+    the append, with the key recorded by the same statement (idempotency.rider). It commits by
+    itself: no BEGIN and COMMIT round trips. Elsewhere the command runs in a transaction (a
+    savepoint inside the caller's) and the key is recorded after the events, with ON CONFLICT
+    DO NOTHING.
+
     A twin arriving at the same moment blocks on the key's unique index until the first
-    commits, finds the key taken and rolls back; a repeat that the order's new state now
+    commits, finds the key taken and writes nothing; a repeat that the order's new state now
     refuses (cancelling twice, a stale If-Match) also finds the stored outcome. Either way the
-    first outcome is answered. On PostgreSQL the happy path costs no statement more than no key.
+    first outcome is answered.
     """
     metadata = {
         "command_id": str(command.command_id),
@@ -86,27 +92,31 @@ def _execute(
         "causation_id": str(command.command_id),
         "actor": actor,
     }
+    rider = None
+    if idempotency_key is not None:
+        rider = idempotency.rider(actor, idempotency_key, request_hash, command.order_id)
+    alone = store.appends_in_one_statement() and not transaction.get_connection().in_atomic_block
     try:
-        with transaction.atomic():
-            rider = None
-            if idempotency_key is not None:
-                rider = idempotency.rider(actor, idempotency_key, request_hash, command.order_id)
+        with nullcontext() if alone else transaction.atomic():
             repository = EventStoreOrderRepository(metadata, rider)
             result = handle(command, repository)
-            if idempotency_key is not None:
-                recorded = repository.rider_wrote
-                if recorded is None:  # not written with the events (SQLite)
-                    recorded = idempotency.record(actor, idempotency_key, request_hash, result)
-                if not recorded:
-                    raise _KeyTaken
+            # Not written with the events (SQLite, or nothing appended): a statement of its own.
+            if (
+                idempotency_key is not None
+                and repository.rider_wrote is None
+                and not idempotency.record(actor, idempotency_key, request_hash, result)
+            ):
+                raise _KeyTaken
             transaction.on_commit(wake_projections)
         return CommandOutcome(result)
-    except (_KeyTaken, DomainError) as exc:
-        if idempotency_key is None:
+    except (_KeyTaken, DomainError, IntegrityError) as exc:
+        if idempotency_key is None or (
+            isinstance(exc, IntegrityError) and not idempotency.is_key_taken(exc)
+        ):
             raise
         stored = idempotency.lookup(actor, idempotency_key, request_hash)
         if stored is not None:
             return CommandOutcome(stored, replayed=True)
-        if isinstance(exc, _KeyTaken):  # the key expired in between: nothing stands in the way
+        if not isinstance(exc, DomainError):  # the key expired in between: nothing in the way
             return _execute(command, actor, correlation_id, idempotency_key, request_hash)
         raise

@@ -6,7 +6,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import DatabaseError, connection
 from django.utils import timezone
@@ -29,6 +29,10 @@ class EventStoreBackend(ABC):
 
     Every method runs on Django's default connection, inside the caller's transaction if any.
     """
+
+    # Whether ``append`` is one statement (the rider included): outside a transaction it then
+    # commits by itself, with no BEGIN and COMMIT of its own.
+    appends_in_one_statement: ClassVar[bool] = False
 
     @abstractmethod
     def append(
@@ -54,6 +58,11 @@ class EventStoreBackend(ABC):
     @abstractmethod
     def is_version_conflict(self, exc: DatabaseError) -> bool:
         """Whether ``exc`` is a writer losing a race for a stream's next version."""
+
+    @abstractmethod
+    def is_duplicate_event(self, exc: DatabaseError) -> bool:
+        """Whether ``exc`` is an event id stored already (named by the constraint, not found in
+        a message that also quotes the values)."""
 
     @abstractmethod
     def current_version(self, stream_id: str) -> int:

@@ -32,6 +32,15 @@ from eventstore.records import (
 )
 
 _STREAM_VERSION_CONSTRAINT: Final = "eventstore_stream_version"
+_EVENT_ID_CONSTRAINT: Final = "eventstore_event_event_id_key"
+
+
+def _constraint(exc: DatabaseError) -> str | None:
+    """The constraint a database error names (psycopg's diagnostics, under Django's error)."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return diag.constraint_name if diag is not None else None
+
+
 MAX_VERSION: Final = 2**31 - 1
 
 # Versions follow the expected version N. One probe of the (stream_id, version) index reads the
@@ -138,6 +147,8 @@ LIMIT 1
 
 
 class PostgresBackend(EventStoreBackend):
+    appends_in_one_statement = True
+
     def append(
         self,
         stream_id: str,
@@ -176,8 +187,15 @@ class PostgresBackend(EventStoreBackend):
     def is_version_conflict(self, exc: DatabaseError) -> bool:
         # Two transactions appending to the same streams in opposite orders each wait for the
         # other's version row: PostgreSQL breaks the deadlock by failing one, a lost race too.
-        race = isinstance(exc, IntegrityError) or isinstance(exc.__cause__, DeadlockDetected)
-        return race and _STREAM_VERSION_CONSTRAINT in str(exc)
+        if isinstance(exc, IntegrityError):
+            return _constraint(exc) == _STREAM_VERSION_CONSTRAINT
+        # The deadlock's message names the index it waited on; no value is quoted before it.
+        return isinstance(exc.__cause__, DeadlockDetected) and _STREAM_VERSION_CONSTRAINT in str(
+            exc
+        )
+
+    def is_duplicate_event(self, exc: DatabaseError) -> bool:
+        return isinstance(exc, IntegrityError) and _constraint(exc) == _EVENT_ID_CONSTRAINT
 
     def current_version(self, stream_id: str) -> int:
         return int(fetch(_CURRENT_VERSION, [stream_id])[0][0])

@@ -90,6 +90,10 @@ class SQLiteBackend(EventStoreBackend):
         # SQLite names the columns; its serialized writers never deadlock.
         return isinstance(exc, IntegrityError) and "eventstore_event.version" in str(exc)
 
+    def is_duplicate_event(self, exc: DatabaseError) -> bool:
+        # SQLite's message names the columns and quotes no values.
+        return isinstance(exc, IntegrityError) and "eventstore_event.event_id" in str(exc)
+
     def current_version(self, stream_id: str) -> int:
         return int(fetch(_CURRENT_VERSION, [stream_id])[0][0])
 

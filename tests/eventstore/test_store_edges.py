@@ -95,8 +95,15 @@ class RacingBackend:
             raise IntegrityError("lost the race for the stream's version")
         return self.real.append(*args, **kwargs)
 
+    @property
+    def appends_in_one_statement(self) -> bool:
+        return self.real.appends_in_one_statement
+
     def is_version_conflict(self, exc: DatabaseError) -> bool:
         return "lost the race" in str(exc)
+
+    def is_duplicate_event(self, exc: DatabaseError) -> bool:
+        return self.real.is_duplicate_event(exc)
 
     def current_version(self, stream_id: str) -> int:
         return self.real.current_version(stream_id)
