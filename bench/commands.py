@@ -6,7 +6,7 @@
 Each unit is one new order of 2 items, i.e. one OrderCreated event in one transaction:
 
 * commands   ``orders.services.execute_command(CreateOrder(...))`` in-process, with an
-             Idempotency-Key (recorded with the response after the events) and full metadata (actor,
+             Idempotency-Key (recorded by the append's own statement) and full metadata (actor,
              correlation id, command id); one Django connection per thread;
 * raw        psycopg, one INSERT of the same event (same JSON data and metadata) per
              transaction into a plain table of the same shape (bigint identity PK, unique uuid,
@@ -21,7 +21,7 @@ Runs in its own database ``bench_commands`` (dropped and recreated, then migrate
 server BENCH_PG_SERVER (default postgres://root@127.0.0.1:5432). Runs are interleaved in rounds
 (the order of systems rotating each round); each figure is the median round, each ratio the median
 of the rounds' own ratios, shown round by round. ``--breakdown`` adds the same commands without an
-Idempotency-Key, and the service's own two statements sent by plain psycopg.
+Idempotency-Key, and the service's own statement sent by plain psycopg.
 """
 
 from __future__ import annotations
@@ -193,8 +193,8 @@ def raw_session(number: int) -> Iterator[Step]:
 
 @contextmanager
 def same_sql_session(number: int) -> Iterator[Step]:
-    """Breakdown: the service's statement (the append, with the key recorded by the same
-    statement) by plain psycopg.
+    """Breakdown: the service's one statement (the append, the key recorded by the same
+    statement, committing by itself) by plain psycopg.
 
     Shows how much of the gap is the statements themselves rather than Python/Django.
     Writes to the real tables, so its events are counted with the commands'.
@@ -208,7 +208,7 @@ def same_sql_session(number: int) -> Iterator[Step]:
     rng = random.Random(30_000 + number)
     actor = f"bench-sql-{number}"
 
-    with psycopg.connect(**conninfo(DB_NAME)) as conn:
+    with psycopg.connect(**conninfo(DB_NAME), autocommit=True) as conn:
 
         def step() -> int:
             command = create_order_command(rng)
@@ -248,7 +248,6 @@ def same_sql_session(number: int) -> Iterator[Step]:
                 ],
                 prepare=True,
             ).fetchall()
-            conn.commit()
             return 1
 
         yield step
