@@ -53,6 +53,11 @@ def reload(state: ProjectionState) -> bool:
     return backend().reload(state)
 
 
+def reload_for_turn(state: ProjectionState) -> tuple[bool, bool]:
+    """``reload``, and whether any skip is recorded for the projection (one round trip)."""
+    return backend().reload_for_turn(state)
+
+
 def advance(state: ProjectionState, to: Checkpoint, *, applied: int) -> None:
     """Move the checkpoint to ``to`` in the caller's transaction, clearing any failure;
     raises CheckpointMoved (the caller rolls back) if another worker moved it first."""

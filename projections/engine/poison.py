@@ -17,6 +17,7 @@ from django.utils import timezone
 from common.db import fetch
 from eventstore.store import RecordedEvent, read_all
 from projections.engine import base
+from projections.engine.backends.base import ANY_SKIP
 from projections.engine.checkpoints import CheckpointMoved, advance, projection_lock, reload
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
 
@@ -85,10 +86,6 @@ def record_failure(state: ProjectionState, event: RecordedEvent, exc: Exception)
     )
 
 
-_SKIPS: Final = ProjectionSkip._meta.db_table
-_ANY_SKIP: Final = f"SELECT 1 FROM {_SKIPS} WHERE name = %s LIMIT 1"  # noqa: S608
-
-
 def recorded_skips(name: str) -> dict[int, ProjectionSkip]:
     """The events operators skipped in any generation of ``name``, by log position.
 
@@ -98,7 +95,7 @@ def recorded_skips(name: str) -> dict[int, ProjectionSkip]:
     """
     # Asked at every turn of a catch-up, and there are hardly ever any: a prepared statement
     # says whether to ask the ORM (which costs ~0.3 ms of CPU even for no rows).
-    if not fetch(_ANY_SKIP, [name]):
+    if not fetch(ANY_SKIP, [name]):
         return {}
     return {skip.position: skip for skip in ProjectionSkip.objects.filter(name=name)}
 

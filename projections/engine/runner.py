@@ -24,6 +24,7 @@ from projections.engine.checkpoints import (
     advance,
     projection_lock,
     reload,
+    reload_for_turn,
 )
 from projections.engine.generations import active_state
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
@@ -75,7 +76,7 @@ def run_some(
         with projection_lock(name, state.generation) as acquired:
             if not acquired:
                 return read, False
-            found = reload(state)
+            found, skipped = reload_for_turn(state)
             if generation is None and not (found and state.active):
                 if _active_ids.pop(name, None) is None:
                     return read, False
@@ -83,7 +84,9 @@ def run_some(
                 continue
             if not found or not _runnable(state):
                 return read, False
-            drained, batches = drain(projection, state, progress, budget, stepped_over)
+            drained, batches = drain(
+                projection, state, progress, budget, stepped_over, any_skips=skipped
+            )
             read += drained
         # A wake-up that found the lock taken relies on the holder to look once more after
         # releasing it: anything committed before that wake-up is visible to this check.
@@ -129,9 +132,12 @@ def drain(
     progress: Progress | None,
     max_batches: int | None = None,
     stepped_over: SteppedOver | None = None,
+    *,
+    any_skips: bool = True,
 ) -> tuple[int, int]:
     """Apply batches (the caller owns the generation) until the log is read, a batch fails,
-    or ``max_batches`` were applied. Returns (events read, batches applied).
+    or ``max_batches`` were applied. Returns (events read, batches applied). ``any_skips``
+    False: the caller has just seen that no skip is recorded for the projection.
 
     Where it can, the next batch is folded while this one is written (WriteBehind); a batch
     that fails is handled alike either way: read again at the normal size if it was larger,
@@ -140,7 +146,7 @@ def drain(
     read = 0
     batches = 0
     sizes = BatchSizes()
-    skips = poison.recorded_skips(projection.name)
+    skips = poison.recorded_skips(projection.name) if any_skips else {}
     with (
         young_collections_only() as between_batches,
         ReadAhead(projection.reads_metadata) as log,

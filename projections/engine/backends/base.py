@@ -19,10 +19,13 @@ from typing import Any, Final
 
 from django.db import connection, models
 
+from common.db import fetch
 from eventstore.store import Checkpoint
-from projections.engine.models import ProjectionState
+from projections.engine.models import ProjectionSkip, ProjectionState
 
 Row = dict[str, Any]
+
+ANY_SKIP: Final = f"SELECT 1 FROM {ProjectionSkip._meta.db_table} WHERE name = %s LIMIT 1"  # noqa: S608
 
 # Read-your-writes polls with a growing interval where nothing tells it that a batch committed.
 FIRST_POLL_SECONDS: Final = 0.005
@@ -67,6 +70,11 @@ class Checkpoints(ABC):
     @abstractmethod
     def reload(self, state: ProjectionState) -> bool:
         """Refresh ``state`` from its row; False if the generation is gone (purged)."""
+
+    def reload_for_turn(self, state: ProjectionState) -> tuple[bool, bool]:
+        """``reload``, and whether operators recorded any skip for ``state``'s projection
+        (asked at every catch-up turn: one round trip where the backend can)."""
+        return self.reload(state), bool(fetch(ANY_SKIP, [state.name]))
 
     @abstractmethod
     def move_checkpoint(

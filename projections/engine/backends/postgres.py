@@ -4,16 +4,17 @@ LISTEN while a reader waits, partitions per generation, rows as JSON recordsets.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from django.db import connection
 
 from common.db import fetch
 from eventstore.store import Checkpoint
 from projections.engine.backends.base import (
+    ANY_SKIP,
     SWAP_CHECKPOINT,
     EngineBackend,
     poll,
@@ -43,6 +44,11 @@ _READ_STATE: Final = (
     f"SELECT {', '.join(_STATE_FIELDS)} "  # noqa: S608 - model metadata
     f"FROM {ProjectionState._meta.db_table} "
     "WHERE id = %s AND name = %s::text AND generation = %s"
+)
+# The state and, in the same round trip, whether there is any recorded skip (one row always).
+_READ_STATE_FOR_TURN: Final = (
+    f"SELECT s.*, EXISTS ({ANY_SKIP}) "  # noqa: S608 - model metadata
+    f"FROM (VALUES (1)) AS one LEFT JOIN ({_READ_STATE}) AS s ON true"
 )
 # The swap also NOTIFYs waiting readers (delivered at commit) and lets the transaction commit
 # without waiting for the WAL flush: a crash can lose only the latest batches, rows and
@@ -87,11 +93,12 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
 
     def reload(self, state: ProjectionState) -> bool:
         rows = fetch(_READ_STATE, [state.pk, state.name, state.generation])
-        if not rows:
-            return False
-        for field, value in zip(_STATE_FIELDS, rows[0], strict=True):
-            setattr(state, field, value)
-        return True
+        return bool(rows) and _loaded(state, rows[0])
+
+    def reload_for_turn(self, state: ProjectionState) -> tuple[bool, bool]:
+        [row] = fetch(_READ_STATE_FOR_TURN, [state.name, state.pk, state.name, state.generation])
+        found = row[0] is not None  # ``active`` is never NULL in a row that exists
+        return found and _loaded(state, row[:-1]), bool(row[-1])
 
     def move_checkpoint(
         self, state: ProjectionState, to: Checkpoint, *, applied: int, now: datetime
@@ -123,3 +130,9 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
         finally:
             with connection.cursor() as cursor:
                 cursor.execute(f"UNLISTEN {NOTIFY_CHANNEL}")
+
+
+def _loaded(state: ProjectionState, row: Sequence[Any]) -> bool:
+    for field, value in zip(_STATE_FIELDS, row, strict=True):
+        setattr(state, field, value)
+    return True
