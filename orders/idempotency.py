@@ -22,10 +22,9 @@ from common.db import fetch
 from eventstore.store import Rider
 from orders.domain.errors import DomainError
 from orders.domain.handlers import CommandResult
-from orders.models import IdempotencyRecord
+from orders.models import KEY_CONSTRAINT, IdempotencyRecord
 
 TTL: Final = timedelta(hours=25)
-KEY_CONSTRAINT: Final = "orders_idempotency_actor_key"
 
 
 class IdempotencyKeyReused(DomainError):

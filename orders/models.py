@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+KEY_CONSTRAINT = "orders_idempotency_actor_key"  # one record per user and key
+
 
 class IdempotencyRecord(models.Model):
     """The first response to a command sent with an Idempotency-Key, per user."""
@@ -18,9 +20,7 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["actor", "key"], name="orders_idempotency_actor_key")
-        ]
+        constraints = [models.UniqueConstraint(fields=["actor", "key"], name=KEY_CONSTRAINT)]
         # The permission a user needs to send order commands (see the API contract).
         permissions = [("issue_order_commands", "Can issue order commands")]
 

@@ -33,14 +33,6 @@ from eventstore.records import (
 
 _STREAM_VERSION_CONSTRAINT: Final = "eventstore_stream_version"
 _EVENT_ID_CONSTRAINT: Final = "eventstore_event_event_id_key"
-
-
-def _constraint(exc: DatabaseError) -> str | None:
-    """The constraint a database error names (psycopg's diagnostics, under Django's error)."""
-    diag = getattr(exc.__cause__, "diag", None)
-    return diag.constraint_name if diag is not None else None
-
-
 MAX_VERSION: Final = 2**31 - 1
 
 # Versions follow the expected version N. One probe of the (stream_id, version) index reads the
@@ -173,7 +165,7 @@ class PostgresBackend(EventStoreBackend):
         params.append(start)
         if rider is not None:
             params += rider.params
-        rows = fetch(append_sql(len(events), rider and rider.sql), params)
+        rows = fetch(append_sql(len(events), rider.sql if rider else None), params)
         if not rows:  # the stream is not at the expected version
             raise ConcurrencyError(stream_id, expected_version, self.current_version(stream_id))
         rows.sort(key=lambda row: row[1])
@@ -233,3 +225,9 @@ class PostgresBackend(EventStoreBackend):
             )
             count, oldest = cursor.fetchone() or (0, None)
         return Backlog(int(count), None if oldest is None else aware(oldest))
+
+
+def _constraint(exc: DatabaseError) -> str | None:
+    """The constraint a database error names (psycopg's diagnostics, under Django's error)."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return diag.constraint_name if diag is not None else None

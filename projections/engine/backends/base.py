@@ -25,6 +25,7 @@ from projections.engine.models import ProjectionSkip, ProjectionState
 
 Row = dict[str, Any]
 
+# Whether operators recorded any skip for a projection (asked at every catch-up turn).
 ANY_SKIP: Final = f"SELECT 1 FROM {ProjectionSkip._meta.db_table} WHERE name = %s LIMIT 1"  # noqa: S608
 
 # Read-your-writes polls with a growing interval where nothing tells it that a batch committed.

@@ -93,12 +93,16 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
 
     def reload(self, state: ProjectionState) -> bool:
         rows = fetch(_READ_STATE, [state.pk, state.name, state.generation])
-        return bool(rows) and _loaded(state, rows[0])
+        if rows:
+            _fill(state, rows[0])
+        return bool(rows)
 
     def reload_for_turn(self, state: ProjectionState) -> tuple[bool, bool]:
         [row] = fetch(_READ_STATE_FOR_TURN, [state.name, state.pk, state.name, state.generation])
         found = row[0] is not None  # ``active`` is never NULL in a row that exists
-        return found and _loaded(state, row[:-1]), bool(row[-1])
+        if found:
+            _fill(state, row[:-1])
+        return found, bool(row[-1])
 
     def move_checkpoint(
         self, state: ProjectionState, to: Checkpoint, *, applied: int, now: datetime
@@ -132,7 +136,6 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
                 cursor.execute(f"UNLISTEN {NOTIFY_CHANNEL}")
 
 
-def _loaded(state: ProjectionState, row: Sequence[Any]) -> bool:
+def _fill(state: ProjectionState, row: Sequence[Any]) -> None:
     for field, value in zip(_STATE_FIELDS, row, strict=True):
         setattr(state, field, value)
-    return True
