@@ -64,28 +64,57 @@ class _FastJsonbBinaryLoader(JsonbBinaryLoader):
     _loads = staticmethod(json_loads)
 
 
-_local = threading.local()  # this thread's cursor on its connection, reused call after call
+_local = threading.local()  # this thread's cursors on its connection, reused call after call
 
 
 def fetch(sql: str, params: Params) -> list[tuple[Any, ...]]:
     """Run ``sql`` and return its rows (an empty list when it returns none)."""
+    return fetch_each((sql, params))[0]
+
+
+def fetch_each(*statements: tuple[str, Params]) -> list[list[tuple[Any, ...]]]:
+    """Run ``statements`` one after the other and return their rows. Each is a statement of
+    its own: in READ COMMITTED each sees what committed before it started.
+
+    On PostgreSQL several go in one round trip (psycopg's pipeline mode) and, outside a
+    transaction, run as one implicit transaction: a failing statement raises, undoes those
+    before it, and those after it do not run. (Session-level advisory locks are not undone.)
+    A transaction's BEGIN would gain nothing from the pipeline: psycopg waits for it anyway.
+    """
     # One look-up through Django's connection handler; the proxy ``connection`` costs one
     # each time an attribute is read.
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql":
+        found = []
         with db.cursor() as django_cursor:
-            django_cursor.execute(sql, params)
-            return list(django_cursor.fetchall()) if django_cursor.description else []
+            for sql, params in statements:
+                django_cursor.execute(sql, params)
+                found.append(list(django_cursor.fetchall()) if django_cursor.description else [])
+        return found
     raw = db.connection
     if raw is None:
         db.ensure_connection()
         raw = db.connection
-    cursor: psycopg.Cursor[tuple[Any, ...]] | None = getattr(_local, "cursor", None)
-    if cursor is None or cursor.connection is not raw:
-        assert isinstance(raw, psycopg.Connection)
-        raw.adapters.register_loader("jsonb", _FastJsonbBinaryLoader)
-        cursor = _local.cursor = psycopg.Cursor(raw)
+    cursors = _cursors(raw, len(statements))
     with db.wrap_database_errors:
         # Binary results: psycopg's C loaders parse timestamps, uuids and numbers.
-        cursor.execute(sql, params, prepare=True, binary=True)
-        return cursor.fetchall() if cursor.description else []
+        if len(statements) == 1:
+            [(sql, params)] = statements
+            cursors[0].execute(sql, params, prepare=True, binary=True)
+        else:
+            with raw.pipeline():  # sent together; the results are read at its end
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params, prepare=True, binary=True)
+        return [cursor.fetchall() if cursor.description else [] for cursor in cursors]
+
+
+def _cursors(raw: Any, count: int) -> list[psycopg.Cursor[tuple[Any, ...]]]:
+    """``count`` of this thread's cursors on ``raw`` (made once per connection)."""
+    cursors: list[psycopg.Cursor[tuple[Any, ...]]] = getattr(_local, "cursors", [])
+    if not cursors or cursors[0].connection is not raw:
+        assert isinstance(raw, psycopg.Connection)
+        raw.adapters.register_loader("jsonb", _FastJsonbBinaryLoader)
+        cursors = _local.cursors = []
+    while len(cursors) < count:
+        cursors.append(psycopg.Cursor(raw))
+    return cursors[:count]

@@ -10,12 +10,13 @@ instead of racing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from django.utils import timezone
 
 from eventstore.store import Checkpoint
 from projections.engine.backends import backend
+from projections.engine.backends.base import Turn
 from projections.engine.models import ProjectionState
 
 
@@ -53,9 +54,10 @@ def reload(state: ProjectionState) -> bool:
     return backend().reload(state)
 
 
-def reload_for_turn(state: ProjectionState) -> tuple[bool, bool]:
-    """``reload``, and whether any skip is recorded for the projection (one round trip)."""
-    return backend().reload_for_turn(state)
+def claim(state: ProjectionState) -> AbstractContextManager[Turn | None]:
+    """Own ``state``'s generation for a catch-up turn while inside (None: another worker owns
+    it), with the state reloaded and whether any skip is recorded (one round trip)."""
+    return backend().claim(state)
 
 
 def advance(state: ProjectionState, to: Checkpoint, *, applied: int) -> None:

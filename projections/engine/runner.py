@@ -22,9 +22,8 @@ from projections.engine.checkpoints import (
     CheckpointMoved,
     LockLost,
     advance,
-    projection_lock,
+    claim,
     reload,
-    reload_for_turn,
 )
 from projections.engine.generations import active_state
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
@@ -73,10 +72,10 @@ def run_some(
     read = 0
     budget = max_batches
     while True:
-        with projection_lock(name, state.generation) as acquired:
-            if not acquired:
+        with claim(state) as turn:
+            if turn is None:  # another worker owns it
                 return read, False
-            found, skipped = reload_for_turn(state)
+            found = turn.found
             if generation is None and not (found and state.active):
                 if _active_ids.pop(name, None) is None:
                     return read, False
@@ -85,7 +84,7 @@ def run_some(
             if not found or not _runnable(state):
                 return read, False
             drained, batches = drain(
-                projection, state, progress, budget, stepped_over, any_skips=skipped
+                projection, state, progress, budget, stepped_over, any_skips=turn.any_skips
             )
             read += drained
         # A wake-up that found the lock taken relies on the holder to look once more after

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import IntegrityError, connection
 
-from common.db import fetch, json_dumps, json_loads
+from common.db import fetch, fetch_each, json_dumps, json_loads
 
 DJANGO = DjangoJSONEncoder(separators=(",", ":"))
 
@@ -80,3 +80,41 @@ def test_fetch_works_again_after_django_closes_and_reopens_its_connection() -> N
     assert fetch("SELECT 1", []) == [(1,)]
     connection.close()
     assert fetch("SELECT 2", []) == [(2,)]
+
+
+@pytest.mark.django_db
+def test_fetch_each_runs_its_statements_in_order_and_returns_each_one_s_rows() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE fetched (n integer)")
+
+    found = fetch_each(
+        ("INSERT INTO fetched (n) VALUES (%s)", [1]),
+        ("SELECT count(*) FROM fetched", []),  # sees the statement before it
+        ("INSERT INTO fetched (n) VALUES (%s), (%s)", [2, 3]),
+        ("SELECT n FROM fetched ORDER BY n", []),
+    )
+
+    assert found == [[], [(1,)], [], [(1,), (2,), (3,)]]
+    assert fetch_each(("SELECT 1", [])) == [[(1,)]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fetch_each_stops_at_a_failing_statement_and_raises_django_s_error() -> None:
+    """Outside a transaction the statements are one (implicit) transaction on PostgreSQL:
+    what came before the failure is undone there; SQLite commits each as it goes."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE fetched_once (n integer PRIMARY KEY)")
+    try:
+        with pytest.raises(IntegrityError):
+            fetch_each(
+                ("INSERT INTO fetched_once (n) VALUES (%s)", [1]),
+                ("INSERT INTO fetched_once (n) VALUES (%s)", [1]),
+                ("INSERT INTO fetched_once (n) VALUES (%s)", [2]),
+            )
+
+        before = [] if connection.vendor == "postgresql" else [(1,)]
+        assert fetch("SELECT n FROM fetched_once", []) == before
+        assert fetch_each(("SELECT 1", []), ("SELECT 2", [])) == [[(1,)], [(2,)]]  # usable
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE fetched_once")

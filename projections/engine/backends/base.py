@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from django.db import connection, models
 
@@ -42,6 +42,11 @@ def poll(condition: Callable[[], bool], deadline: float) -> bool:
             return True
         delay = min(delay * 2, LONGEST_POLL_SECONDS)
     return False
+
+
+class Turn(NamedTuple):
+    found: bool  # False: the generation is gone (purged)
+    any_skips: bool
 
 
 class Checkpoints(ABC):
@@ -72,10 +77,17 @@ class Checkpoints(ABC):
     def reload(self, state: ProjectionState) -> bool:
         """Refresh ``state`` from its row; False if the generation is gone (purged)."""
 
-    def reload_for_turn(self, state: ProjectionState) -> tuple[bool, bool]:
-        """``reload``, and whether operators recorded any skip for ``state``'s projection
-        (asked at every catch-up turn: one round trip where the backend can)."""
-        return self.reload(state), bool(fetch(ANY_SKIP, [state.name]))
+    @contextmanager
+    def claim(self, state: ProjectionState) -> Iterator[Turn | None]:
+        """A catch-up turn's start: ``lock`` ``state``'s generation without waiting (None if
+        another worker owns it), then ``reload`` it and say whether operators recorded any
+        skip for the projection; the lock is held while inside. One round trip where the
+        backend can send the statements together."""
+        with self.lock(state.name, state.generation, wait=False) as acquired:
+            if not acquired:
+                yield None
+            else:
+                yield Turn(self.reload(state), bool(fetch(ANY_SKIP, [state.name])))
 
     @abstractmethod
     def move_checkpoint(

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any, Final
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
-from common.db import fetch
+from common.db import fetch, fetch_each
 from eventstore.store import Checkpoint
 from projections.engine.backends.base import (
     ANY_SKIP,
     SWAP_CHECKPOINT,
     EngineBackend,
+    Turn,
     poll,
     swap_parameters,
 )
@@ -58,6 +59,9 @@ _SWAP_AND_NOTIFY: Final = (
 )
 
 
+_LOCK: Final = "SELECT pg_advisory_lock(hashtext(%s::text), %s::int)"
+_TRY_LOCK: Final = "SELECT pg_try_advisory_lock(hashtext(%s::text), %s::int)"
+_UNLOCK: Final = "SELECT pg_advisory_unlock(hashtext(%s::text), %s::int)"
 # The advisory lock ``lock`` takes, held by session ``pid`` (two int4 keys: objsubid 2).
 _HOLDS_LOCK: Final = (
     "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted "
@@ -74,14 +78,38 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
 
     @contextmanager
     def lock(self, name: str, generation: int, *, wait: bool) -> Iterator[bool]:
-        function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-        [(locked,)] = fetch(f"SELECT {function}(hashtext(%s::text), %s::int)", [name, generation])
+        [(locked,)] = fetch(_LOCK if wait else _TRY_LOCK, [name, generation])
         acquired = wait or bool(locked)
         try:
             yield acquired
         finally:
             if acquired:
-                fetch("SELECT pg_advisory_unlock(hashtext(%s::text), %s::int)", [name, generation])
+                fetch(_UNLOCK, [name, generation])
+
+    @contextmanager
+    def claim(self, state: ProjectionState) -> Iterator[Turn | None]:
+        # Two statements in one round trip: the state is read after the lock is granted, in a
+        # snapshot of its own (one statement for both would read it from before the lock).
+        key = [state.name, state.generation]
+        try:
+            [[(locked,)], [row]] = fetch_each(
+                (_TRY_LOCK, key), (_READ_STATE_FOR_TURN, [state.name, state.pk, *key])
+            )
+        except DatabaseError:
+            # A session's advisory lock outlives the failed statements that took it.
+            with suppress(DatabaseError):
+                fetch(_UNLOCK, key)
+            raise
+        if not locked:
+            yield None
+            return
+        try:
+            found = row[0] is not None  # ``active`` is never NULL in a row that exists
+            if found:
+                _fill(state, row[:-1])
+            yield Turn(found, bool(row[-1]))
+        finally:
+            fetch(_UNLOCK, key)
 
     def lock_holder(self) -> int:
         [(pid,)] = fetch("SELECT pg_backend_pid()", [])
@@ -96,13 +124,6 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
         if rows:
             _fill(state, rows[0])
         return bool(rows)
-
-    def reload_for_turn(self, state: ProjectionState) -> tuple[bool, bool]:
-        [row] = fetch(_READ_STATE_FOR_TURN, [state.name, state.pk, state.name, state.generation])
-        found = row[0] is not None  # ``active`` is never NULL in a row that exists
-        if found:
-            _fill(state, row[:-1])
-        return found, bool(row[-1])
 
     def move_checkpoint(
         self, state: ProjectionState, to: Checkpoint, *, applied: int, now: datetime
