@@ -21,7 +21,10 @@ from rest_framework.test import APIClient
 from orders.domain import commands as cmd
 from orders.domain.errors import DomainError
 from projections.engine import base, runner
+from projections.engine.backends.base import Turn
+from projections.engine.checkpoints import reload
 from projections.engine.generations import active_state
+from projections.engine.models import ProjectionState
 from projections.engine.tasks import catch_up
 from projections.models import OrderView
 from tests.projections import builders as b
@@ -37,8 +40,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @contextmanager
-def lock_always_granted(name: str, generation: int, *, wait: bool = False) -> Iterator[bool]:
-    yield True
+def claim_always_granted(state: ProjectionState) -> Iterator[Turn]:
+    """A turn's start without the advisory lock (the state reloaded, skips looked up)."""
+    yield Turn(found=reload(state), any_skips=True)
 
 
 @pytest.mark.parametrize(
@@ -57,7 +61,7 @@ def test_workers_running_one_projection_at_once_apply_each_event_exactly_once(
     expected = order_event_positions()
     register_projection(Recording("counting"))
     if not advisory_lock:  # as if the lock were lost: the checkpoint's compare-and-swap guards
-        monkeypatch.setattr(runner, "projection_lock", lock_always_granted)
+        monkeypatch.setattr(runner, "claim", claim_always_granted)
     start = threading.Barrier(4)
 
     def work(number: int) -> None:
