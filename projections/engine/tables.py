@@ -14,7 +14,9 @@ from typing import Any
 from django.db import models
 
 from projections.engine.backends import backend
-from projections.engine.backends.base import Row
+from projections.engine.backends.base import Row, Terms
+
+__all__ = ["Terms", "add", "delete", "load", "upsert"]
 
 
 def load(
@@ -66,10 +68,13 @@ def add(
     key: str,
     sums: Sequence[str],
     latest: Sequence[str] = (),
+    terms: Terms | None = None,
 ) -> None:
     """Add ``rows`` onto the rows with the same ``key``: ``sums`` add up, ``latest`` keep the max.
+    With ``terms``, also the counts by word they describe, in the same statement (where the
+    database has full text search; see backends.base.Terms).
 
     Counters move by signed deltas, so a batch costs the same however large the totals are.
     """
     if rows:
-        backend().add(model, generation, rows, key=key, sums=sums, latest=latest)
+        backend().add(model, generation, rows, key=key, sums=sums, latest=latest, terms=terms)

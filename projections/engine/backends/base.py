@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -104,6 +105,21 @@ class GenerationTables(ABC):
         """Remove every row of ``generation``."""
 
 
+@dataclass(frozen=True)
+class Terms:
+    """Counts by word to move with an ``add``: each row (``text``, ``key``, ``delta``) adds its
+    signed ``delta`` to the ``count`` column of ``model``'s row (generation, term, ``key``) of
+    every distinct word (PostgreSQL's lexeme, 'simple' configuration) of its ``text``.
+
+    Only where the database has full text search (PostgreSQL); elsewhere nothing is written.
+    """
+
+    model: type[models.Model]
+    rows: Sequence[Row]
+    key: str
+    count: str
+
+
 class Rows(ABC):
     """Set-based reads and writes of read-model rows (the contract: projections.engine.tables)."""
 
@@ -145,7 +161,10 @@ class Rows(ABC):
         key: str,
         sums: Sequence[str],
         latest: Sequence[str],
-    ) -> None: ...
+        terms: Terms | None = None,
+    ) -> None:
+        """Add ``rows`` (see projections.engine.tables.add) and, in the same statement, the
+        word counts ``terms``."""
 
 
 def adding_conflict(table: str, key: str, sums: Sequence[str], latest: Sequence[str]) -> str:

@@ -19,7 +19,7 @@ import orjson
 from django.db import connection, models
 
 from common.db import fetch
-from projections.engine.backends.base import Row, Rows, adding_conflict
+from projections.engine.backends.base import Row, Rows, Terms, adding_conflict
 from projections.engine.backends.postgres_partitions import partition_name
 
 
@@ -113,12 +113,39 @@ class RecordsetRows(Rows):
         key: str,
         sums: Sequence[str],
         latest: Sequence[str],
+        terms: Terms | None = None,
     ) -> None:
         table = _table(model, generation)
         names = [key, *sums, *latest]
-        fetch(
+        sql = (
             f"INSERT INTO {table} (generation, {', '.join(names)}) "  # noqa: S608
             f"SELECT %s::int, {', '.join(names)} FROM {_recordset(model, names)} "
-            f"{adding_conflict(table, key, sums, latest)}",
-            [generation, _document(rows)],
+            f"{adding_conflict(table, key, sums, latest)}"
         )
+        if terms is None:
+            fetch(sql, [generation, _document(rows)])
+            return
+        # One statement (a round trip is most of a live batch's cost): the counts above as a
+        # data-modifying CTE, then the words'.
+        fetch(
+            f"WITH added AS ({sql}) {_adding_terms(terms, generation)}",
+            [generation, _document(rows), generation, _document(terms.rows)],
+        )
+
+
+def _adding_terms(terms: Terms, generation: int) -> str:
+    """Terms.rows split into the distinct lexemes of their texts by PostgreSQL (what the
+    search's ``@@ plainto_tsquery('simple', q)`` matches), summed per (term, key) and added
+    onto the counts; sums of zero (a word an order kept) write nothing."""
+    table = _table(terms.model, generation)
+    key, count = terms.key, terms.count
+    return (
+        f"INSERT INTO {table} (generation, term, {key}, {count}) "  # noqa: S608
+        f"SELECT %s::int, term, r.{key}, sum(r.delta) "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS r(text text, {key} "
+        f"{_db_type(terms.model, key)}, delta int) "
+        "CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('simple', r.text))) AS term "
+        f"GROUP BY term, r.{key} HAVING sum(r.delta) <> 0 "
+        f"ON CONFLICT (generation, term, {key}) "
+        f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
+    )
