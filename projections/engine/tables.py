@@ -16,7 +16,7 @@ from django.db import models
 from projections.engine.backends import backend
 from projections.engine.backends.base import Row, Terms
 
-__all__ = ["Terms", "add", "delete", "load", "upsert"]
+__all__ = ["Terms", "add", "delete", "load", "recount_terms", "upsert"]
 
 
 def load(
@@ -78,3 +78,17 @@ def add(
     """
     if rows:
         backend().add(model, generation, rows, key=key, sums=sums, latest=latest, terms=terms)
+
+
+def recount_terms(
+    model: type[models.Model],
+    generation: int,
+    *,
+    source: type[models.Model],
+    text: str,
+    key: str,
+    count: str,
+) -> None:
+    """Count anew, in one pass, ``generation``'s words of ``source``'s ``text`` per ``key``
+    into ``model`` (the counts ``add`` moves with ``terms``; see backends.base.Terms)."""
+    backend().recount_terms(model, generation, source=source, text=text, key=key, count=count)

@@ -133,6 +133,18 @@ class OrderViews(OrderProjection):
 
         return write
 
+    def attached(self, generation: int) -> None:
+        # A rebuild's batches leave the counts by word out (PostgreSQL: they cost catching up
+        # a fifth of its speed); its views are counted in one pass instead.
+        tables.recount_terms(
+            OrderTermCount,
+            generation,
+            source=OrderView,
+            text="search_text",
+            key="status",
+            count="order_count",
+        )
+
     def load(self, generation: int, order_ids: set[OrderId]) -> dict[OrderId, OrderState]:
         lines: dict[OrderId, list[tuple[str, int, Decimal]]] = defaultdict(list)
         for item in tables.load(

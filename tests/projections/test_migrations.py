@@ -181,7 +181,7 @@ def test_term_counts_are_filled_from_the_views_of_every_generation_attached_or_n
 
     wait_until(filled, timeout=60, interval=0.02, what="the rebuild to read the log")
     child = f"projections_ordertermcount_g{rebuilding.generation}"
-    written = term_rows(child)
+    assert term_rows(child) == []  # a rebuild counts its words when it attaches its tables
 
     migrate(("projections", "0007_order_status_counts"))
     migrate_to_latest()
@@ -190,8 +190,8 @@ def test_term_counts_are_filled_from_the_views_of_every_generation_attached_or_n
     assert ("alice", "cancelled") in {(term, status) for _, term, status, _ in live}
     assert term_rows("projections_ordertermcount") == live
     assert attached(child) is False
-    assert term_rows(child) == written
-    assert [row[1:] for row in written] == [row[1:] for row in live]
+    filled = term_rows(child)
+    assert [row[1:] for row in filled] == [row[1:] for row in live]
     rebuild("order_views")
     assert attached(child) is True
-    assert term_rows(child) == written
+    assert term_rows(child) == filled

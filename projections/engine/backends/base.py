@@ -112,6 +112,8 @@ class Terms:
     every distinct word (PostgreSQL's lexeme, 'simple' configuration) of its ``text``.
 
     Only where the database has full text search (PostgreSQL); elsewhere nothing is written.
+    A generation being rebuilt may leave them out until ``recount_terms`` (PostgreSQL: while
+    its tables are detached).
     """
 
     model: type[models.Model]
@@ -165,6 +167,20 @@ class Rows(ABC):
     ) -> None:
         """Add ``rows`` (see projections.engine.tables.add) and, in the same statement, the
         word counts ``terms``."""
+
+    @abstractmethod
+    def recount_terms(
+        self,
+        model: type[models.Model],
+        generation: int,
+        *,
+        source: type[models.Model],
+        text: str,
+        key: str,
+        count: str,
+    ) -> None:
+        """Replace ``generation``'s word counts in ``model`` (see Terms) by those of the rows
+        of ``source``: the number of them with each word in their ``text`` and each ``key``."""
 
 
 def adding_conflict(table: str, key: str, sums: Sequence[str], latest: Sequence[str]) -> str:

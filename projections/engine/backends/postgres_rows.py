@@ -132,19 +132,54 @@ class RecordsetRows(Rows):
             [generation, _document(rows), generation, _document(terms.rows)],
         )
 
+    def recount_terms(
+        self,
+        model: type[models.Model],
+        generation: int,
+        *,
+        source: type[models.Model],
+        text: str,
+        key: str,
+        count: str,
+    ) -> None:
+        table = _table(model, generation)
+        with connection.cursor() as cursor:  # once per rebuild: not prepared
+            # No batch of the generation may add to the counts between the two statements.
+            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - model metadata
+            cursor.execute(
+                f"INSERT INTO {table} (generation, term, {key}, {count}) "  # noqa: S608
+                f"SELECT generation, term, {key}, count(*) FROM {_table(source, generation)} "
+                f"{_words(text)} GROUP BY generation, term, {key}"
+            )
+
+
+def _words(text: str) -> str:
+    """One row (``term``) per distinct lexeme of ``text``: what ``to_tsvector('simple', text)
+    @@ plainto_tsquery('simple', term)`` finds."""
+    return f"CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('simple', {text}))) AS term"
+
+
+def _attached(table: str) -> str:
+    return f"EXISTS (SELECT FROM pg_inherits WHERE inhrelid = '{table}'::regclass)"
+
 
 def _adding_terms(terms: Terms, generation: int) -> str:
-    """Terms.rows split into the distinct lexemes of their texts by PostgreSQL (what the
-    search's ``@@ plainto_tsquery('simple', q)`` matches), summed per (term, key) and added
-    onto the counts; sums of zero (a word an order kept) write nothing."""
+    """Terms.rows split into the distinct lexemes of their texts by PostgreSQL, summed per
+    (term, key) and added onto the counts; sums of zero (a word an order kept) write nothing.
+
+    Only once the generation's tables are attached (a one-time filter: nothing is split
+    before): a rebuild counts its words in one pass when it attaches them (``recount_terms``),
+    which costs less than counting them batch by batch (docs/decisions.md).
+    """
     table = _table(terms.model, generation)
     key, count = terms.key, terms.count
     return (
         f"INSERT INTO {table} (generation, term, {key}, {count}) "  # noqa: S608
         f"SELECT %s::int, term, r.{key}, sum(r.delta) "
         f"FROM jsonb_to_recordset(%s::jsonb) AS r(text text, {key} "
-        f"{_db_type(terms.model, key)}, delta int) "
-        "CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('simple', r.text))) AS term "
+        f"{_db_type(terms.model, key)}, delta int) {_words('r.text')} "
+        f"WHERE {_attached(table)} "
         f"GROUP BY term, r.{key} HAVING sum(r.delta) <> 0 "
         f"ON CONFLICT (generation, term, {key}) "
         f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}"

@@ -136,3 +136,15 @@ class SQLiteBackend(EngineBackend):
                 f"VALUES {placeholders} {adding_conflict(table, key, sums, latest)}",
                 values,
             )
+
+    def recount_terms(
+        self,
+        model: type[models.Model],
+        generation: int,
+        *,
+        source: type[models.Model],
+        text: str,
+        key: str,
+        count: str,
+    ) -> None:
+        pass  # no full text search: no word counts (see ``add``)

@@ -10,11 +10,11 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from orders.domain import events as ev
-from projections.engine import runner
+from projections.engine import generations, runner
 from projections.engine.generations import active_generation, active_state
 from projections.engine.poison import skip
 from projections.engine.rebuild import rebuild
-from projections.models import OrderTermCount, OrderView, ProjectionStatus
+from projections.models import OrderTermCount, OrderView, ProjectionState, ProjectionStatus
 from projections.read_models import selectors
 from tests.projections import builders as b
 from tests.projections.read_models.shop import ok
@@ -118,6 +118,27 @@ def test_a_rebuild_counts_its_own_generation_and_agrees_with_the_incremental_one
     b.cancel(orders[3], reason="late again")
     b.catch_up_until_applied()
     assert_counts_exact(oslo__cancelled=2, late__cancelled=2, again__cancelled=1)
+
+
+@postgres
+def test_a_rebuild_counts_its_words_when_it_attaches_and_moves_them_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    orders = [place(f"cust-{n}", "Oslo", "sku-3") for n in range(3)]
+    b.catch_up_until_applied()
+    real_attach = generations.attach
+
+    def attach_then_more_orders(state: ProjectionState) -> None:
+        assert not kept(state.generation)  # its batches counted no word while detached
+        real_attach(state)
+        assert kept(state.generation) == counted(state.generation) != {}
+        b.cancel(orders[0], reason="attached")  # the rebuild's last batches apply these
+        place("cust-7", "Nice")
+
+    monkeypatch.setattr(generations, "attach", attach_then_more_orders)
+    rebuild("order_views")
+
+    assert_counts_exact(oslo__pending=2, oslo__cancelled=1, attached__cancelled=1, nice__pending=1)
 
 
 @postgres
