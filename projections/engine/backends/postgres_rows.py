@@ -147,10 +147,19 @@ class RecordsetRows(Rows):
             # No batch of the generation may add to the counts between the two statements.
             cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - model metadata
+            # ts_stat counts the documents with each lexeme in C: 0.40 s for 93,806 views
+            # where unnest and GROUP BY took 0.98 s (docs/decisions.md).
+            rows = _table(source, generation)
+            documents = (
+                f"SELECT to_tsvector('simple', {text}) FROM {rows} "  # noqa: S608
+                f"WHERE {key} = %L"
+            )
             cursor.execute(
                 f"INSERT INTO {table} (generation, term, {key}, {count}) "  # noqa: S608
-                f"SELECT generation, term, {key}, count(*) FROM {_table(source, generation)} "
-                f"{_words(text)} GROUP BY generation, term, {key}"
+                f"SELECT %s::int, w.word, k.{key}, w.ndoc "
+                f"FROM (SELECT DISTINCT {key} FROM {rows}) AS k "
+                f"CROSS JOIN LATERAL ts_stat(format(%s, k.{key})) AS w",
+                [generation, documents],
             )
 
 
