@@ -16,7 +16,7 @@ from django.db import models
 from projections.engine.backends import backend
 from projections.engine.backends.base import Row, Terms
 
-__all__ = ["Terms", "add", "delete", "load", "recount_terms", "upsert"]
+__all__ = ["Terms", "add", "delete", "load", "recount_terms", "takes_terms", "upsert"]
 
 
 def load(
@@ -78,6 +78,13 @@ def add(
     """
     if rows:
         backend().add(model, generation, rows, key=key, sums=sums, latest=latest, terms=terms)
+
+
+def takes_terms(model: type[models.Model], generation: int) -> bool:
+    """Whether ``add`` would count ``terms`` into ``model``'s rows of ``generation`` now: not
+    on a database without full text search, nor (PostgreSQL) for a generation whose tables
+    are detached (a rebuild's: ``recount_terms`` counts them when it attaches them)."""
+    return backend().takes_terms(model, generation)
 
 
 def recount_terms(

@@ -81,13 +81,15 @@ class OrderViews(OrderProjection):
         settle: Callable[[], None],
     ) -> Writes:
         states = self.states_for(events, states, generation, settle)
+        words = tables.takes_terms(OrderTermCount, generation)
         counts = dict.fromkeys(_STATUSES, 0)
         searched: dict[OrderId, tuple[str, str]] = {}  # (search_text, status) before the batch
         for order_id in {order_id_of(e) for e in events}:
             before = states.get(order_id)  # None: created by this batch
             if before is not None:
                 counts[before.status] -= 1
-                searched[order_id] = (_search_text(before), before.status)
+                if words:
+                    searched[order_id] = (_search_text(before), before.status)
         touched = fold(events, states)
         views = [self._row(state) for state in touched.values()]
         terms: list[dict[str, Any]] = []
@@ -95,13 +97,17 @@ class OrderViews(OrderProjection):
             counts[view["status"]] += 1
             now = (view["search_text"], view["status"])
             was = searched.get(view["order_id"])
-            if was == now:
+            if not words or was == now:
                 continue  # e.g. an item's quantity changed: no word and no status moved
             if was is not None:
                 terms.append({"text": was[0], "status": was[1], "delta": -1})
             terms.append({"text": now[0], "status": now[1], "delta": 1})
         status_counts = [{"status": status, "order_count": n} for status, n in counts.items()]
-        term_counts = tables.Terms(OrderTermCount, terms, key="status", count="order_count")
+        term_counts = (
+            tables.Terms(OrderTermCount, terms, key="status", count="order_count")
+            if words
+            else None
+        )
         relined = [state for state in touched.values() if state.lines_changed]
         # Rows of orders created in this batch don't exist yet: nothing to delete.
         unlined = [state.order_id for state in relined if not state.is_new]

@@ -169,6 +169,11 @@ class Rows(ABC):
         word counts ``terms``."""
 
     @abstractmethod
+    def takes_terms(self, model: type[models.Model], generation: int) -> bool:
+        """Whether ``add`` counts Terms into ``model``'s rows of ``generation`` now (it may
+        answer True where ``add`` then finds it does not: never the other way)."""
+
+    @abstractmethod
     def recount_terms(
         self,
         model: type[models.Model],

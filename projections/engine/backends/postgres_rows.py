@@ -22,6 +22,10 @@ from common.db import fetch
 from projections.engine.backends.base import Row, Rows, Terms, adding_conflict
 from projections.engine.backends.postgres_partitions import partition_name
 
+# The partitions this process has seen attached (see RecordsetRows.takes_terms).
+_ATTACHED: set[str] = set()
+_IS_ATTACHED = "SELECT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = %s::regclass)"
+
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -131,6 +135,17 @@ class RecordsetRows(Rows):
             f"WITH added AS ({sql}) {_adding_terms(terms, generation)}",
             [generation, _document(rows), generation, _document(terms.rows)],
         )
+
+    def takes_terms(self, model: type[models.Model], generation: int) -> bool:
+        # A partition once attached stays so: only that answer is remembered (asked again,
+        # a detached one costs a query per batch of a rebuild, and ``add`` checks anyway).
+        table = _table(model, generation)
+        if table in _ATTACHED:
+            return True
+        [(attached,)] = fetch(_IS_ATTACHED, [table])
+        if attached:
+            _ATTACHED.add(table)
+        return bool(attached)
 
     def recount_terms(
         self,

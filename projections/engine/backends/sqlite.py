@@ -137,6 +137,9 @@ class SQLiteBackend(EngineBackend):
                 values,
             )
 
+    def takes_terms(self, model: type[models.Model], generation: int) -> bool:
+        return False
+
     def recount_terms(
         self,
         model: type[models.Model],
