@@ -82,7 +82,7 @@ def test_counts_follow_every_change_of_text_and_status_in_one_batch_or_many() ->
     b.remove_item(rome, "sku-2")
     b.change_address(paris[0], "Lyon")
     b.catch_up_until_applied()
-    assert_counts_exact(paris__pending=1, lyon__pending=1, **{"sku-2__pending": 0})
+    assert_counts_exact(paris__pending=1, lyon__pending=1, rome__pending=1)
 
     b.cancel(paris[2], reason="Found it cheaper elsewhere")
     b.cancel(rome, reason="cheaper")
