@@ -15,8 +15,9 @@ The shop grows in time, not in density: 1,000 orders a day (10 days at 10k, 1,00
 shipped and a third cancelled. Ids carry no separators (``c00001234``, ``sku000123``): the
 full-text parser splits ``cust-1234`` into ``cust-1234``, ``cust`` and ``1234``, and the
 shared ``cust`` then matches every order. Cases marked *broad* match a fixed share of all
-orders (a status, a city, no filter at all): their page is cheap, but the page's exact
-``total`` counts every match, which grows with the table.
+orders (a status, a city, no filter at all): their page is cheap, but COUNTing the matches
+for the page's exact ``total`` would grow with the table; the projection keeps counts per
+status and per word for them (docs/decisions.md).
 
 Also written: the EXPLAIN ANALYZE of every case's statements at the large size, and the RSS
 of the gunicorn workers and the Celery worker processes at the end (bench/results/).

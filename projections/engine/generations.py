@@ -107,8 +107,12 @@ def start_rebuild(name: str) -> ProjectionState:
 
 
 def attach(state: ProjectionState) -> None:
-    """Make a rebuilt generation's tables visible to queries (this builds their indexes)."""
-    backend().attach(base.get(state.name).tables, state.generation)
+    """Make a rebuilt generation's tables visible to queries (this builds their indexes), then
+    let the projection finish what it leaves to the end of a rebuild (``attached``)."""
+    projection = base.get(state.name)
+    backend().attach(projection.tables, state.generation)
+    with transaction.atomic():
+        projection.attached(state.generation)
 
 
 def switch(live: ProjectionState, target: ProjectionState) -> None:

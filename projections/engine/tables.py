@@ -14,7 +14,9 @@ from typing import Any
 from django.db import models
 
 from projections.engine.backends import backend
-from projections.engine.backends.base import Row
+from projections.engine.backends.base import Row, Terms
+
+__all__ = ["Terms", "add", "delete", "load", "recount_terms", "takes_terms", "upsert"]
 
 
 def load(
@@ -66,10 +68,34 @@ def add(
     key: str,
     sums: Sequence[str],
     latest: Sequence[str] = (),
+    terms: Terms | None = None,
 ) -> None:
     """Add ``rows`` onto the rows with the same ``key``: ``sums`` add up, ``latest`` keep the max.
+    With ``terms``, also the counts by word they describe, in the same statement (where the
+    database has full text search; see backends.base.Terms).
 
     Counters move by signed deltas, so a batch costs the same however large the totals are.
     """
     if rows:
-        backend().add(model, generation, rows, key=key, sums=sums, latest=latest)
+        backend().add(model, generation, rows, key=key, sums=sums, latest=latest, terms=terms)
+
+
+def takes_terms(model: type[models.Model], generation: int) -> bool:
+    """Whether ``add`` would count ``terms`` into ``model``'s rows of ``generation`` now: not
+    on a database without full text search, nor (PostgreSQL) for a generation whose tables
+    are detached (a rebuild's: ``recount_terms`` counts them when it attaches them)."""
+    return backend().takes_terms(model, generation)
+
+
+def recount_terms(
+    model: type[models.Model],
+    generation: int,
+    *,
+    source: type[models.Model],
+    text: str,
+    key: str,
+    count: str,
+) -> None:
+    """Count anew, in one pass, ``generation``'s words of ``source``'s ``text`` per ``key``
+    into ``model`` (the counts ``add`` moves with ``terms``; see backends.base.Terms)."""
+    backend().recount_terms(model, generation, source=source, text=text, key=key, count=count)

@@ -63,12 +63,28 @@ def statuses_counted(filterset: OrderSearchFilter) -> tuple[str, ...] | None:
     """The statuses whose order counts add up to the number of orders ``filterset`` (valid)
     selects: all of them with no filter, one with ``status`` alone; None if another filter is
     given (its rows must be counted)."""
-    given = {
-        name: value
-        for name, value in filterset.form.cleaned_data.items()
-        if value not in EMPTY_VALUES
-    }
+    given = _given(filterset)
     status = given.pop("status", None)
     if given:
         return None
     return STATUSES if status is None else (status,)
+
+
+def word_counted(filterset: OrderSearchFilter) -> tuple[str, tuple[str, ...]] | None:
+    """``q`` and the statuses whose counts by word may add up to the number of orders
+    ``filterset`` (valid) selects: when it gives ``q`` of one word (no whitespace; whether the
+    database splits it into one word is its to say) and at most ``status`` besides."""
+    given = _given(filterset)
+    q = given.pop("q", None)
+    status = given.pop("status", None)
+    if given or not isinstance(q, str) or len(q.split()) != 1:
+        return None
+    return q, STATUSES if status is None else (status,)
+
+
+def _given(filterset: OrderSearchFilter) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in filterset.form.cleaned_data.items()
+        if value not in EMPTY_VALUES
+    }

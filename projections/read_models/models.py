@@ -97,6 +97,31 @@ class OrderStatusCount(models.Model):
         return f"{self.order_count} orders {self.status}"
 
 
+class OrderTermCount(models.Model):
+    """How many orders of a generation with a status have a word in their ``search_text``: the
+    total of a one-word search without a COUNT (PostgreSQL only; elsewhere the search counts).
+
+    A term is a lexeme of ``to_tsvector('simple', search_text)`` (the expression the search
+    matches), worked out by PostgreSQL itself; moved by signed deltas in the statement that
+    moves the per-status counts (docs/decisions.md, "Exact totals of one-word searches").
+    """
+
+    generation = models.IntegerField()
+    term = models.TextField()
+    status = models.CharField(max_length=20)
+    order_count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "term", "status"], name="order_term_count"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_count} orders {self.status} with {self.term!r}"
+
+
 # --- per-order facts behind the customer summaries and the daily sales -----------------------
 class OrderFact(models.Model):
     """What an aggregate report needs of one order; each report projection keeps its own."""

@@ -1,9 +1,12 @@
 """The order_views projection: one row per order (what GET /api/orders/{id} shows), its items,
-and how many orders have each status.
+how many orders have each status, and how many of each status have each word of the search.
 
 Items are rewritten only for orders whose lines a batch changed. The per-status counts move by
 what the batch changed (an order created +1 to its status, a status left -1, the new one +1),
 in the batch's transaction: a search filtered by status alone answers its exact total from them.
+The word counts move likewise, by the (search text, status) of each touched order before the
+batch (-1) and after it (+1), split into words by the database in the same statement: a
+one-word search answers its exact total from them (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from projections.read_models.folding import (
     lines_from_payload,
     order_id_of,
 )
-from projections.read_models.models import OrderStatusCount, OrderView, OrderViewItem
+from projections.read_models.models import (
+    OrderStatusCount,
+    OrderTermCount,
+    OrderView,
+    OrderViewItem,
+)
 from projections.read_models.per_order import OrderProjection, Writes
 
 
@@ -63,7 +71,7 @@ _STATUSES = (PENDING, SHIPPED, CANCELLED)
 
 class OrderViews(OrderProjection):
     name: ClassVar[str] = "order_views"
-    tables = (OrderView, OrderViewItem, OrderStatusCount)
+    tables = (OrderView, OrderViewItem, OrderStatusCount, OrderTermCount)
 
     def writes(
         self,
@@ -73,16 +81,33 @@ class OrderViews(OrderProjection):
         settle: Callable[[], None],
     ) -> Writes:
         states = self.states_for(events, states, generation, settle)
+        words = tables.takes_terms(OrderTermCount, generation)
         counts = dict.fromkeys(_STATUSES, 0)
+        searched: dict[OrderId, tuple[str, str]] = {}  # (search_text, status) before the batch
         for order_id in {order_id_of(e) for e in events}:
             before = states.get(order_id)  # None: created by this batch
             if before is not None:
                 counts[before.status] -= 1
+                if words:
+                    searched[order_id] = (_search_text(before), before.status)
         touched = fold(events, states)
-        for state in touched.values():
-            counts[state.status] += 1
-        status_counts = [{"status": status, "order_count": n} for status, n in counts.items()]
         views = [self._row(state) for state in touched.values()]
+        terms: list[dict[str, Any]] = []
+        for view in views:
+            counts[view["status"]] += 1
+            now = (view["search_text"], view["status"])
+            was = searched.get(view["order_id"])
+            if not words or was == now:
+                continue  # e.g. an item's quantity changed: no word and no status moved
+            if was is not None:
+                terms.append({"text": was[0], "status": was[1], "delta": -1})
+            terms.append({"text": now[0], "status": now[1], "delta": 1})
+        status_counts = [{"status": status, "order_count": n} for status, n in counts.items()]
+        term_counts = (
+            tables.Terms(OrderTermCount, terms, key="status", count="order_count")
+            if words
+            else None
+        )
         relined = [state for state in touched.values() if state.lines_changed]
         # Rows of orders created in this batch don't exist yet: nothing to delete.
         unlined = [state.order_id for state in relined if not state.is_new]
@@ -101,13 +126,30 @@ class OrderViews(OrderProjection):
 
         def write() -> None:
             tables.add(
-                OrderStatusCount, generation, status_counts, key="status", sums=("order_count",)
+                OrderStatusCount,
+                generation,
+                status_counts,
+                key="status",
+                sums=("order_count",),
+                terms=term_counts,
             )
             tables.upsert(OrderView, generation, views, unique=["order_id"], update=_VIEW_COLUMNS)
             tables.delete(OrderViewItem, generation, "order_id", unlined)
             tables.upsert(OrderViewItem, generation, items, unique=["order_id", "product_id"])
 
         return write
+
+    def attached(self, generation: int) -> None:
+        # A rebuild's batches leave the counts by word out (PostgreSQL: they cost catching up
+        # a fifth of its speed); its views are counted in one pass instead.
+        tables.recount_terms(
+            OrderTermCount,
+            generation,
+            source=OrderView,
+            text="search_text",
+            key="status",
+            count="order_count",
+        )
 
     def load(self, generation: int, order_ids: set[OrderId]) -> dict[OrderId, OrderState]:
         lines: dict[OrderId, list[tuple[str, int, Decimal]]] = defaultdict(list)

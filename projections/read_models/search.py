@@ -1,4 +1,5 @@
-"""``search_text__matches=q``: what the order search's ``q`` means, as a Django lookup.
+"""``search_text__matches=q``: what the order search's ``q`` means, as a Django lookup; and
+``OneWord(q)``, the word the counts by word are kept under when ``q`` is one.
 
 Every word of ``q`` must occur in the text. On PostgreSQL that is full text search with the
 'simple' configuration, the same expression the GIN index of migration 0002 is built on;
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.core.exceptions import FullResultSet
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Lookup
+from django.db.models import Expression, Lookup, TextField
 from django.db.models.lookups import IContains
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -32,3 +33,23 @@ class Matches(Lookup):
         rhs, rhs_params = self.process_rhs(compiler, connection)
         sql = f"to_tsvector('simple', {lhs}) @@ plainto_tsquery('simple', {rhs})"
         return sql, (*lhs_params, *rhs_params)
+
+
+class OneWord(Expression):
+    """The lexeme of ``q`` if PostgreSQL's full text search splits it into exactly one (so
+    ``@@ plainto_tsquery('simple', q)`` matches the texts that have that lexeme), else NULL.
+    NULL on databases without full text search, whose search counts its matches."""
+
+    output_field = TextField()
+
+    def __init__(self, q: str) -> None:
+        super().__init__()
+        self.q = q
+
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> SqlParams:
+        return "NULL", ()
+
+    def as_postgresql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> SqlParams:
+        vector = "to_tsvector('simple', %s::text)"
+        sql = f"CASE WHEN length({vector}) = 1 THEN (tsvector_to_array({vector}))[1] END"
+        return sql, (self.q, self.q)

@@ -10,16 +10,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from common.dispatch import HandlerMap, handler_for
 from orders.domain.errors import OrderNotFound
 from projections.engine.generations import active_generation
-from projections.read_models import filters, queries
+from projections.read_models import filters, queries, search
 from projections.read_models.models import (
     CustomerSummary,
     DailySales,
     OrderStatusCount,
+    OrderTermCount,
     OrderView,
     OrderViewItem,
 )
@@ -57,6 +58,19 @@ def order_count(generation: int, statuses: Sequence[str]) -> int:
     return int(found or 0)
 
 
+def word_order_count(generation: int, q: str, statuses: Sequence[str]) -> int | None:
+    """How many orders of ``generation`` with one of ``statuses`` match the one-word search
+    ``q``: from the counts by word the projection keeps with the views. None when they cannot
+    say: ``q`` is not one word to the database's full text search (or it has none: SQLite),
+    or no order of the generation ever had the word (then a COUNT finds nothing, cheaply)."""
+    found = OrderTermCount.objects.filter(generation=generation, term=search.OneWord(q)).aggregate(
+        total=Sum("order_count", filter=Q(status__in=statuses)), rows=Count("*")
+    )
+    if not found["rows"]:
+        return None
+    return int(found["total"] or 0)
+
+
 def with_items(rows: Sequence[OrderView]) -> Sequence[OrderView]:
     """``rows`` (of one generation) with their items attached as ``row.items``, read in one
     query. (A prefetch over a two-column relation cost twice as much: docs/benchmarks.md.)"""
@@ -87,9 +101,9 @@ def customer_order_list(query: queries.GetCustomerOrders) -> QuerySet[OrderView]
 
 
 def order_search(query: queries.SearchOrders) -> QuerySet[OrderView] | CountedRows:
-    """The matching orders in the asked order; with no filter but ``status``, their number
-    too (COUNTing a third of a million rows was most of such a search's time:
-    docs/benchmarks.md)."""
+    """The matching orders in the asked order; with no filter but ``status``, or but a
+    one-word ``q`` and ``status``, their number too (COUNTing a third of a million rows, or
+    the 111,111 matches of a city, was most of such a search's time: docs/benchmarks.md)."""
     if query.sort_by not in queries.SORT_FIELDS or query.sort_order not in queries.SORT_ORDERS:
         raise ValueError("sort_by and sort_order are whitelisted by the API layer")
     sign = "-" if query.sort_order == "desc" else ""
@@ -97,9 +111,12 @@ def order_search(query: queries.SearchOrders) -> QuerySet[OrderView] | CountedRo
     rows: QuerySet[OrderView] = query.filters.filter_queryset(order_view_list(generation))
     rows = rows.order_by(f"{sign}{query.sort_by}", f"{sign}order_id")
     statuses = filters.statuses_counted(query.filters)
-    if statuses is None:
-        return rows
-    return CountedRows(rows, order_count(generation, statuses))
+    if statuses is not None:
+        return CountedRows(rows, order_count(generation, statuses))
+    word = filters.word_counted(query.filters)
+    if word is not None and (total := word_order_count(generation, *word)) is not None:
+        return CountedRows(rows, total)
+    return rows
 
 
 def customer_summary_get(query: queries.GetCustomerSummary) -> CustomerSummary:

@@ -4,7 +4,7 @@ Each order is rebuilt with the domain's own aggregate (``Order.from_events``) an
 ``recorded_at``; the customer summaries and daily sales are then added up from those orders as
 the contract defines them. The fault tests compare every column of every row of the active
 generation's order views, items, per-status order counts, customer summaries and daily sales
-with this fold, so a batch
+with this fold (and the counts by word with the words of the views, by PostgreSQL), so a batch
 applied twice, an event skipped or a half-applied batch shows as a difference.
 """
 
@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 
 from eventstore.models import Event
 from eventstore.store import Checkpoint, RecordedEvent, read_all
@@ -28,6 +28,7 @@ from projections.models import (
     CustomerSummary,
     DailySales,
     OrderStatusCount,
+    OrderTermCount,
     OrderView,
     OrderViewItem,
     ProjectionState,
@@ -200,11 +201,37 @@ def differences(expected: dict[str, Rows], actual: dict[str, Rows], shown: int =
     return found
 
 
+# PostgreSQL's own words of each order view's search text, counted per status: what the
+# projection's counts by word must be (the views themselves are compared with the log).
+_TERMS_OF_VIEWS = (
+    "SELECT term, status, count(*) FROM projections_orderview "
+    "CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('simple', search_text))) AS term "
+    "WHERE generation = %s GROUP BY term, status"
+)
+
+
+def term_count_differences() -> list[str]:
+    """The counts by word of order_views' active generation against its views' words (a
+    word no order has any more may keep a row at zero)."""
+    generation = active_generation("order_views")
+    with connection.cursor() as cursor:
+        cursor.execute(_TERMS_OF_VIEWS, [generation])
+        expected = {(term, status): n for term, status, n in cursor.fetchall()}
+    kept = OrderTermCount.objects.filter(generation=generation).exclude(order_count=0)
+    actual = {(row.term, row.status): row.order_count for row in kept}
+    wrong = sorted(k for k in expected.keys() | actual.keys() if expected.get(k) != actual.get(k))
+    return [
+        f"order term counts {k}: {actual.get(k, 0)}, the views have {expected.get(k, 0)}"
+        for k in wrong[:5]
+    ] + ([f"order term counts: {len(wrong)} differ in all"] if len(wrong) > 5 else [])
+
+
 def assert_read_models_equal_the_log() -> int:
     """Every row and column of the read models equals the fold of the log, and each
     projection's checkpoint counted every event exactly once. Returns the number of events."""
     events = log_events()
     found = differences(expected_read_models(events), actual_read_models())
+    found += term_count_differences()
     assert not found, "the read models differ from the log:\n" + "\n".join(found)
     applied = {
         s.name: s.events_applied

@@ -1,5 +1,6 @@
 """Migration 0005 (read models partitioned by generation) keeps every row and id, both ways;
-0007 counts the orders of each status that every generation already has."""
+0007 counts the orders of each status that every generation already has, 0008 those of each
+word and status."""
 
 from __future__ import annotations
 
@@ -152,3 +153,45 @@ def attached(table: str) -> bool:
         )
         (found,) = cursor.fetchone()
     return bool(found)
+
+
+def term_rows(table: str) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT generation, term, status, order_count FROM {table} "
+            "WHERE order_count <> 0 ORDER BY 1, 2, 3"
+        )
+        return cursor.fetchall()
+
+
+def test_term_counts_are_filled_from_the_views_of_every_generation_attached_or_not(
+    back_at_the_latest: None,
+) -> None:
+    order_id, _ = b.append_new_order(customer_id="alice")
+    b.append_new_order(customer_id="bob")
+    b.append_order_events(order_id, [ev.OrderCancelled(order_id, "changed mind")])
+    b.catch_up_until_applied()
+    live = term_rows("projections_ordertermcount")  # as the projector wrote them
+    rebuilding = start_rebuild("order_views")
+
+    def filled() -> bool:  # the rebuild has read the log, its tables still detached
+        runner.run("order_views", generation=rebuilding.generation)
+        rebuilding.refresh_from_db()
+        return store.backlog(rebuilding.checkpoint).events == 0
+
+    wait_until(filled, timeout=60, interval=0.02, what="the rebuild to read the log")
+    child = f"projections_ordertermcount_g{rebuilding.generation}"
+    assert term_rows(child) == []  # a rebuild counts its words when it attaches its tables
+
+    migrate(("projections", "0007_order_status_counts"))
+    migrate_to_latest()
+
+    assert kind("projections_ordertermcount") == "p"
+    assert ("alice", "cancelled") in {(term, status) for _, term, status, _ in live}
+    assert term_rows("projections_ordertermcount") == live
+    assert attached(child) is False
+    filled = term_rows(child)
+    assert [row[1:] for row in filled] == [row[1:] for row in live]
+    rebuild("order_views")
+    assert attached(child) is True
+    assert term_rows(child) == filled

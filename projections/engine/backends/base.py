@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
@@ -125,6 +126,23 @@ class GenerationTables(ABC):
         """Remove every row of ``generation``."""
 
 
+@dataclass(frozen=True)
+class Terms:
+    """Counts by word to move with an ``add``: each row (``text``, ``key``, ``delta``) adds its
+    signed ``delta`` to the ``count`` column of ``model``'s row (generation, term, ``key``) of
+    every distinct word (PostgreSQL's lexeme, 'simple' configuration) of its ``text``.
+
+    Only where the database has full text search (PostgreSQL); elsewhere nothing is written.
+    A generation being rebuilt may leave them out until ``recount_terms`` (PostgreSQL: while
+    its tables are detached).
+    """
+
+    model: type[models.Model]
+    rows: Sequence[Row]
+    key: str
+    count: str
+
+
 class Rows(ABC):
     """Set-based reads and writes of read-model rows (the contract: projections.engine.tables)."""
 
@@ -166,7 +184,29 @@ class Rows(ABC):
         key: str,
         sums: Sequence[str],
         latest: Sequence[str],
-    ) -> None: ...
+        terms: Terms | None = None,
+    ) -> None:
+        """Add ``rows`` (see projections.engine.tables.add) and, in the same statement, the
+        word counts ``terms``."""
+
+    @abstractmethod
+    def takes_terms(self, model: type[models.Model], generation: int) -> bool:
+        """Whether ``add`` counts Terms into ``model``'s rows of ``generation`` now (it may
+        answer True where ``add`` then finds it does not: never the other way)."""
+
+    @abstractmethod
+    def recount_terms(
+        self,
+        model: type[models.Model],
+        generation: int,
+        *,
+        source: type[models.Model],
+        text: str,
+        key: str,
+        count: str,
+    ) -> None:
+        """Replace ``generation``'s word counts in ``model`` (see Terms) by those of the rows
+        of ``source``: the number of them with each word in their ``text`` and each ``key``."""
 
 
 def adding_conflict(table: str, key: str, sums: Sequence[str], latest: Sequence[str]) -> str:

@@ -19,6 +19,7 @@ from projections.engine.backends.base import (
     SWAP_CHECKPOINT,
     EngineBackend,
     Row,
+    Terms,
     adding_conflict,
     poll,
     swap_parameters,
@@ -114,7 +115,10 @@ class SQLiteBackend(EngineBackend):
         key: str,
         sums: Sequence[str],
         latest: Sequence[str],
+        terms: Terms | None = None,
     ) -> None:
+        # No full text search here (the search's ``q`` is "contains" per word, and it counts
+        # its matches): ``terms`` are not kept.
         # The ORM cannot add onto a conflicting row: the same ON CONFLICT as PostgreSQL's.
         table = model._meta.db_table
         names = [key, *sums, *latest]
@@ -132,3 +136,18 @@ class SQLiteBackend(EngineBackend):
                 f"VALUES {placeholders} {adding_conflict(table, key, sums, latest)}",
                 values,
             )
+
+    def takes_terms(self, model: type[models.Model], generation: int) -> bool:
+        return False
+
+    def recount_terms(
+        self,
+        model: type[models.Model],
+        generation: int,
+        *,
+        source: type[models.Model],
+        text: str,
+        key: str,
+        count: str,
+    ) -> None:
+        pass  # no full text search: no word counts (see ``add``)
