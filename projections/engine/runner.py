@@ -87,10 +87,14 @@ def run_some(
                 projection, state, progress, budget, stepped_over, any_skips=turn.any_skips
             )
             read += drained
-        # A wake-up that found the lock taken relies on the holder to look once more after
-        # releasing it: anything committed before that wake-up is visible to this check.
         if state.status == ProjectionStatus.FAILED or state.attempts:
             return read, False
+        # A wake-up that found the lock taken relies on the holder to look once more after
+        # releasing it: anything committed before that wake-up is visible to that look. After a
+        # turn that read events the caller's next turn at this projection is that look (under
+        # load the log has grown meanwhile: a look now would find more, every time).
+        if drained and budget is not None:
+            return read, True
         if not read_all(state.checkpoint, limit=1):
             return read, False
         if budget is not None:

@@ -25,7 +25,7 @@ def catch_up(names: list[str] | None = None) -> dict[str, int]:
 
     Projections take turns, a batch each by default, so under steady load none waits behind
     another. One that another worker is applying is passed over at once (its owner looks again
-    before it lets go), so sending this task often is cheap.
+    after it lets go: runner.run_some), so sending this task often is cheap.
     """
     woken(CATCH_UP)
     read = dict.fromkeys(names or [p.name for p in base.in_turn_order()], 0)

@@ -195,22 +195,24 @@ def test_a_transaction_open_in_another_database_does_not_hold_the_projections_ba
         other.close()
 
 
-def test_a_turn_says_more_remains_only_when_the_log_holds_more(
+def test_a_turn_that_read_events_says_more_may_remain_and_one_that_read_none_looks_again(
     settings: Any,
     register_projection: Callable[[base.Projection], base.Projection],
     applied_table: str,
 ) -> None:
-    """The catch-up task runs another round of every projection when a turn says more may
-    remain: a turn that read the log to its end must say no (on a quiet log every wake-up
-    would otherwise cost each projection a second lock, state read and log read)."""
+    """The catch-up task runs another round of every projection while a turn says more may
+    remain. A turn that read events says so without looking (under load the log has grown
+    meanwhile); a turn that read nothing looks once more after releasing its lock and says
+    no only when the log holds nothing past its checkpoint."""
     settings.PROJECTION_BATCH_SIZE = 3
     register_projection(Recording("turns"))
     for n in range(5):
         b.append_new_order(customer_id=f"cust-{n}")
 
     assert runner.run_some("turns", max_batches=1) == (3, True)  # a full batch: two are left
-    assert runner.run_some("turns", max_batches=1) == (2, False)
+    assert runner.run_some("turns", max_batches=1) == (2, True)  # to the end, without a look
+    assert runner.run_some("turns", max_batches=1) == (0, False)  # nothing read, nothing more
     b.append_new_order()
-    assert runner.run_some("turns", max_batches=1) == (1, False)
+    assert runner.run_some("turns", max_batches=1) == (1, True)
     assert runner.run_some("turns", max_batches=1) == (0, False)
     assert applied_positions("turns") == order_event_positions()
