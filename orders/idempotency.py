@@ -1,8 +1,9 @@
 """Idempotency keys: a command sent again with the same key and body gets its first answer.
 
-A key is scoped to the user who sent it. The record is written after the command's events, in
-the same transaction, with ON CONFLICT DO NOTHING (see orders.services for the whole protocol),
-and kept at least 24 hours (the contract) before ``expire`` deletes it.
+A key is scoped to the user who sent it. The record is written with the command's events: on
+PostgreSQL by the append's own statement (``rider``), elsewhere after them in the same
+transaction with ON CONFLICT DO NOTHING (``record``; orders.services has the whole protocol).
+It is kept at least 24 hours (the contract) before ``expire`` deletes it.
 """
 
 from __future__ import annotations
