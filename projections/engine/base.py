@@ -63,10 +63,11 @@ class Projection(ABC):
     def abandon(self, generation: int) -> None:  # noqa: B027 - an optional hook
         """Batches folded by ``fold`` did not all commit: forget what was folded ahead."""
 
-    def attached(self, generation: int) -> None:  # noqa: B027 - an optional hook
-        """A rebuilt ``generation``'s tables were just attached (it has caught up, and takes
-        the last events next), in a transaction: what a projection leaves of a rebuild to
-        one pass at the end (rather than every batch) is done here."""
+    def caught_up(self, generation: int) -> None:  # noqa: B027 - an optional hook
+        """A rebuilt ``generation`` has caught up; its tables are attached right after (it
+        takes the last events then). In a transaction, while their indexes are built: what a
+        projection leaves of a rebuild to one pass at the end (rather than every batch) is
+        done here."""
 
 
 _registry: dict[str, Projection] = {}

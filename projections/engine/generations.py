@@ -107,12 +107,16 @@ def start_rebuild(name: str) -> ProjectionState:
 
 
 def attach(state: ProjectionState) -> None:
-    """Make a rebuilt generation's tables visible to queries (this builds their indexes), then
-    let the projection finish what it leaves to the end of a rebuild (``attached``)."""
+    """Make a rebuilt generation's tables visible to queries (this builds their indexes), once
+    the projection has finished what it leaves to the end of a rebuild (``caught_up``, in a
+    transaction, while the indexes are built)."""
     projection = base.get(state.name)
-    backend().attach(projection.tables, state.generation)
-    with transaction.atomic():
-        projection.attached(state.generation)
+
+    def caught_up() -> None:
+        with transaction.atomic():
+            projection.caught_up(state.generation)
+
+    backend().attach(projection.tables, state.generation, meanwhile=caught_up)
 
 
 def switch(live: ProjectionState, target: ProjectionState) -> None:

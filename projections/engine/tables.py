@@ -83,7 +83,7 @@ def add(
 def takes_terms(model: type[models.Model], generation: int) -> bool:
     """Whether ``add`` would count ``terms`` into ``model``'s rows of ``generation`` now: not
     on a database without full text search, nor (PostgreSQL) for a generation whose tables
-    are detached (a rebuild's: ``recount_terms`` counts them when it attaches them)."""
+    are detached (a rebuild's: ``recount_terms`` counts them before it attaches them)."""
     return backend().takes_terms(model, generation)
 
 

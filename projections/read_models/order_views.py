@@ -139,7 +139,7 @@ class OrderViews(OrderProjection):
 
         return write
 
-    def attached(self, generation: int) -> None:
+    def caught_up(self, generation: int) -> None:
         # A rebuild's batches leave the counts by word out (PostgreSQL: they cost catching up
         # a fifth of its speed); its views are counted in one pass instead.
         tables.recount_terms(

@@ -118,8 +118,14 @@ class GenerationTables(ABC):
         visible to queries at once (``attach``) or only once attached."""
 
     @abstractmethod
-    def attach(self, tables: Sequence[type[models.Model]], generation: int) -> None:
-        """Make ``generation``'s rows visible to queries (builds their indexes if need be)."""
+    def attach(
+        self,
+        tables: Sequence[type[models.Model]],
+        generation: int,
+        meanwhile: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Make ``generation``'s rows visible to queries (builds their indexes if need be);
+        ``meanwhile`` runs on this connection before they are, while the indexes are built."""
 
     @abstractmethod
     def drop(self, tables: Sequence[type[models.Model]], generation: int) -> None:

@@ -11,8 +11,11 @@ The functions take table names so that migrations can use them too (projections 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import queue
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
+import psycopg
 from django.db import connection, models
 from django.db.backends.utils import CursorWrapper
 
@@ -47,9 +50,18 @@ def create_partitions(tables: Iterable[str], generation: int, *, attach: bool) -
                 _attach(cursor, table, child, generation)
 
 
-def attach_partitions(tables: Iterable[str], generation: int) -> None:
-    """Make ``generation``'s partitions part of their parents (building their other indexes)."""
+def attach_partitions(
+    tables: Iterable[str], generation: int, meanwhile: Callable[[], None] = lambda: None
+) -> None:
+    """Make ``generation``'s partitions part of their parents (building their other indexes);
+    ``meanwhile`` runs on this connection before they are.
+
+    Outside a transaction the indexes are built first, on two connections of their own while
+    ``meanwhile`` runs on this one (PostgreSQL 15 builds each index on one core), and ATTACH
+    then adopts them. Inside one (a migration's) ATTACH builds them one after the other.
+    """
     with connection.cursor() as cursor:
+        detached = []
         for table in tables:
             child = partition_name(table, generation)
             cursor.execute(
@@ -58,7 +70,19 @@ def attach_partitions(tables: Iterable[str], generation: int) -> None:
             )
             row = cursor.fetchone()
             if not (row and row[0]):
-                _attach(cursor, table, child, generation)
+                detached.append((table, child))
+        indexes = [index for table, child in detached for index in _indexes(cursor, table, child)]
+    if connection.in_atomic_block or not indexes:
+        meanwhile()
+    else:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            building = _build(pool, indexes, workers=2)
+            meanwhile()
+            for done in building:
+                done.result()
+    with connection.cursor() as cursor:
+        for table, child in detached:
+            _attach(cursor, table, child, generation)
 
 
 def drop_partitions(tables: Iterable[str], generation: int) -> None:
@@ -69,6 +93,56 @@ def drop_partitions(tables: Iterable[str], generation: int) -> None:
 
 def _attach(cursor: CursorWrapper, table: str, child: str, generation: int) -> None:
     cursor.execute(f"ALTER TABLE {table} ATTACH PARTITION {child} FOR VALUES IN ({generation:d})")
+
+
+def _indexes(cursor: CursorWrapper, table: str, child: str) -> list[str]:
+    """CREATE INDEX statements giving ``child`` the parent's indexes that ATTACH would build
+    (those not behind a constraint: the partition has its unique keys already), GIN first."""
+    cursor.execute(
+        "SELECT pg_get_indexdef(i.indexrelid), a.amname = 'gin' FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+        "WHERE i.indrelid = %s::regclass "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
+        "ORDER BY 2 DESC, 1",
+        [table],
+    )
+    statements = []
+    for number, (definition, _) in enumerate(cursor.fetchall(), start=1):
+        unique = "UNIQUE " if definition.startswith("CREATE UNIQUE") else ""
+        method_and_keys = definition[definition.index(" USING ") + 1 :]
+        statements.append(
+            f"CREATE {unique}INDEX IF NOT EXISTS {child}_i{number} ON {child} {method_and_keys}"
+        )
+    return statements
+
+
+def _build(
+    pool: ThreadPoolExecutor, statements: Sequence[str], *, workers: int
+) -> list[Future[None]]:
+    """Run ``statements`` on ``workers`` of the ``pool``'s threads, each on a connection of its
+    own taking the next statement until none is left."""
+    pending: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for statement in statements:
+        pending.put(statement)
+    settings = connection.settings_dict
+
+    def work() -> None:
+        with psycopg.connect(
+            dbname=settings["NAME"],
+            host=settings["HOST"] or None,
+            port=settings["PORT"] or None,
+            user=settings["USER"] or None,
+            password=settings["PASSWORD"] or None,
+            autocommit=True,
+        ) as own:
+            while True:
+                try:
+                    statement = pending.get_nowait()
+                except queue.Empty:
+                    return
+                own.execute(statement.encode())
+
+    return [pool.submit(work) for _ in range(min(workers, len(statements)))]
 
 
 def _unique_keys(cursor: CursorWrapper, table: str) -> list[str]:
@@ -94,8 +168,13 @@ class PartitionedTables(GenerationTables):
     ) -> None:
         create_partitions(_names(tables), generation, attach=attach)
 
-    def attach(self, tables: Sequence[type[models.Model]], generation: int) -> None:
-        attach_partitions(_names(tables), generation)
+    def attach(
+        self,
+        tables: Sequence[type[models.Model]],
+        generation: int,
+        meanwhile: Callable[[], None] = lambda: None,
+    ) -> None:
+        attach_partitions(_names(tables), generation, meanwhile)
 
     def drop(self, tables: Sequence[type[models.Model]], generation: int) -> None:
         drop_partitions(_names(tables), generation)

@@ -193,7 +193,7 @@ def _adding_terms(terms: Terms, generation: int) -> str:
     (term, key) and added onto the counts; sums of zero (a word an order kept) write nothing.
 
     Only once the generation's tables are attached (a one-time filter: nothing is split
-    before): a rebuild counts its words in one pass when it attaches them (``recount_terms``),
+    before): a rebuild counts its words in one pass before it attaches them (``recount_terms``),
     which costs less than counting them batch by batch (docs/decisions.md).
     """
     table = _table(terms.model, generation)

@@ -60,8 +60,13 @@ class SQLiteBackend(EngineBackend):
     ) -> None:
         self.drop(tables, generation)
 
-    def attach(self, tables: Sequence[type[models.Model]], generation: int) -> None:
-        pass  # queries filter by generation: its rows were visible all along
+    def attach(
+        self,
+        tables: Sequence[type[models.Model]],
+        generation: int,
+        meanwhile: Callable[[], None] = lambda: None,
+    ) -> None:
+        meanwhile()  # queries filter by generation: its rows were visible all along
 
     def drop(self, tables: Sequence[type[models.Model]], generation: int) -> None:
         for model in tables:

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from projections.engine import generations, runner
 from projections.models import OrderView
+from projections.read_models.order_views import OrderViews
 from tests.projections import builders as b
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -107,3 +108,41 @@ def test_a_new_generation_never_inherits_rows_left_under_its_number(api: APIClie
     [day] = b.read_tables(["daily_sales"])["projections_dailysales"]
     assert day["orders_placed"] == 1
     assert api.get(f"/api/orders/{order_id}").status_code == 200
+
+
+def test_a_caught_up_rebuild_builds_its_indexes_ahead_while_the_projection_finishes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Outside a transaction the partition's indexes are built on connections of their own
+    while ``caught_up`` runs (on tables still detached), and ATTACH adopts them: no index is
+    built twice, none is left that the parent lacks."""
+    for n in range(3):
+        b.append_new_order(customer_id=f"cust-{n}", city="Lisbon")
+    b.catch_up_until_applied()
+    seen: list[bool] = []
+    finish = OrderViews.caught_up
+
+    def noting(self: OrderViews, generation: int) -> None:
+        building = partition("projections_orderview", generation)
+        assert building is not None
+        seen.append(building["attached"])
+        finish(self, generation)
+
+    monkeypatch.setattr(OrderViews, "caught_up", noting)
+
+    call_command("rebuild_projection", "order_views", "--no-progress", stdout=StringIO())
+
+    child = f"projections_orderview_g{generations.active_state('order_views').generation}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid) "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = %s::regclass ORDER BY 1",
+            [child],
+        )
+        indexes = cursor.fetchall()
+    assert seen == [False]
+    assert all(adopted for _, adopted in indexes), indexes
+    built_ahead = [name for name, _ in indexes if name.startswith(f"{child}_i")]
+    assert len(built_ahead) == len(indexes) - 2  # all but the primary and the unique key
+    assert len(indexes) == parent_indexes("projections_orderview")
