@@ -15,7 +15,6 @@ import queue
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import psycopg
 from django.db import connection, models
 from django.db.backends.utils import CursorWrapper
 
@@ -124,23 +123,18 @@ def _build(
     pending: queue.SimpleQueue[str] = queue.SimpleQueue()
     for statement in statements:
         pending.put(statement)
-    settings = connection.settings_dict
 
     def work() -> None:
-        with psycopg.connect(
-            dbname=settings["NAME"],
-            host=settings["HOST"] or None,
-            port=settings["PORT"] or None,
-            user=settings["USER"] or None,
-            password=settings["PASSWORD"] or None,
-            autocommit=True,
-        ) as own:
-            while True:
-                try:
-                    statement = pending.get_nowait()
-                except queue.Empty:
-                    return
-                own.execute(statement.encode())
+        try:
+            with connection.cursor() as cursor:  # this thread's own (Django's are per thread)
+                while True:
+                    try:
+                        statement = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    cursor.execute(statement)
+        finally:
+            connection.close()
 
     return [pool.submit(work) for _ in range(min(workers, len(statements)))]
 
