@@ -62,8 +62,8 @@ class Rider:
     caller writes it itself).
 
     ``sql`` is an INSERT whose rows are selected from ``appended(global_position, version)``,
-    the events just appended, and which ends in ``RETURNING 1``; ``params`` fill its
-    placeholders. No row appended, no row written.
+    the events just appended; ``params`` fill its placeholders. No row appended, no row
+    written; a rider that fails fails the append.
     """
 
     sql: str
@@ -75,7 +75,7 @@ class AppendResult:
     stream_id: str
     version: int
     positions: tuple[int, ...]
-    rider_wrote: bool | None = None  # None: no rider was written with the append
+    rider_wrote: bool = False  # the rider was written by the append's statement
 
     @property
     def last_position(self) -> int:

@@ -94,7 +94,7 @@ def append_to_stream(
     Joins the caller's transaction when there is one (so the caller can record more in it).
     Raises ConcurrencyError on a version mismatch and DuplicateEventError on a reused event_id.
     ``rider``: a row of the caller's written by the same statement where the backend can
-    (``rider_wrote`` of the result says whether it was, None where it was not tried).
+    (``rider_wrote`` of the result says whether it was).
     """
     if not events:
         raise ValueError("append_to_stream needs at least one event")

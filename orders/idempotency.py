@@ -57,7 +57,7 @@ def _rider_sql() -> str:
         f"INSERT INTO {table} (actor, key, request_hash, response, created_at) "  # noqa: S608
         "SELECT %s::text, %s::text, %s::text, jsonb_build_object("
         "'order_id', %s::text, 'version', version, 'position', global_position), "
-        "%s::timestamptz FROM appended ORDER BY version DESC LIMIT 1 RETURNING 1"
+        "%s::timestamptz FROM appended ORDER BY version DESC LIMIT 1"
     )
 
 

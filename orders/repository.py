@@ -56,7 +56,7 @@ class EventStoreOrderRepository:
     def __init__(self, metadata: Mapping[str, Any], rider: store.Rider | None = None) -> None:
         self.metadata = dict(metadata)
         self.rider = rider  # written with the append where the event store can
-        self.rider_wrote: bool | None = None  # None: not written with an append (yet)
+        self.rider_wrote = False  # written with an append
 
     def get(self, order_id: uuid.UUID) -> Order:
         events = store.read_stream(stream_id_for(order_id))

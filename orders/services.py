@@ -103,7 +103,7 @@ def _execute(
             # Not written with the events (SQLite, or nothing appended): a statement of its own.
             if (
                 idempotency_key is not None
-                and repository.rider_wrote is None
+                and not repository.rider_wrote
                 and not idempotency.record(actor, idempotency_key, request_hash, result)
             ):
                 raise _KeyTaken

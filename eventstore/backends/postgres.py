@@ -70,7 +70,7 @@ RETURNING global_position, version
     return f"""
 WITH appended AS ({insert}),
 rider AS ({rider})
-SELECT global_position, version, (SELECT count(*) FROM rider) FROM appended
+SELECT global_position, version FROM appended  -- (a data-modifying CTE always runs)
 """  # noqa: S608
 
 
@@ -173,7 +173,7 @@ class PostgresBackend(EventStoreBackend):
             stream_id,
             rows[-1][1],
             tuple(row[0] for row in rows),
-            rider_wrote=None if rider is None else rows[0][2] > 0,
+            rider_wrote=rider is not None,
         )
 
     def is_version_conflict(self, exc: DatabaseError) -> bool:
