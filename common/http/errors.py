@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import DataError, InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, InternalError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
@@ -59,6 +59,15 @@ def error_response(
     return Response(error_body(code, message, details), status=status_code)
 
 
+# SQLSTATE of a write refused by a read-only server or transaction (a standby after a
+# failover, default_transaction_read_only): the database cannot serve commands right now.
+_READ_ONLY_SQL_TRANSACTION = "25006"
+
+
+def _read_only(exc: Exception) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == _READ_ONLY_SQL_TRANSACTION
+
+
 _DRF_CODES = {
     status.HTTP_401_UNAUTHORIZED: "not_authenticated",
     status.HTTP_403_FORBIDDEN: "permission_denied",
@@ -77,6 +86,9 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
         return error_response(503, "service_unavailable", "The database cannot be reached.")
+    if isinstance(exc, InternalError) and _read_only(exc):
+        logger.warning("database read-only: %s", exc)
+        return error_response(503, "service_unavailable", "The database accepts no writes now.")
     if isinstance(exc, DataError):
         # A value the checks let through but the database cannot hold: the request's fault,
         # not an outage (monitoring must never see a fake 503).
