@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -40,8 +41,14 @@ SECRET_KEY = "fault-suite-only-" + "x" * 40
 
 
 def free_port(taken: set[int]) -> int:
-    """A port of PORTS that nothing listens on and that this run has not handed out yet."""
-    for port in PORTS:
+    """A port of PORTS that nothing listens on and that this run has not handed out yet.
+
+    Looked for from a random place in the range: suites running at the same time on this
+    machine would otherwise all try the same first ports, and one's server could take the
+    port another just found free.
+    """
+    start = random.randrange(len(PORTS))
+    for port in [*PORTS[start:], *PORTS[:start]]:
         if port in taken:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
