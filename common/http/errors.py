@@ -17,6 +17,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from common.db import database_unavailable
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,15 +61,6 @@ def error_response(
     return Response(error_body(code, message, details), status=status_code)
 
 
-# SQLSTATE of a write refused by a read-only server or transaction (a standby after a
-# failover, default_transaction_read_only): the database cannot serve commands right now.
-_READ_ONLY_SQL_TRANSACTION = "25006"
-
-
-def _read_only(exc: Exception) -> bool:
-    return getattr(exc.__cause__, "sqlstate", None) == _READ_ONLY_SQL_TRANSACTION
-
-
 _DRF_CODES = {
     status.HTTP_401_UNAUTHORIZED: "not_authenticated",
     status.HTTP_403_FORBIDDEN: "permission_denied",
@@ -86,7 +79,7 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
         return error_response(503, "service_unavailable", "The database cannot be reached.")
-    if isinstance(exc, InternalError) and _read_only(exc):
+    if isinstance(exc, InternalError) and database_unavailable(exc):  # read-only
         logger.warning("database read-only: %s", exc)
         return error_response(503, "service_unavailable", "The database accepts no writes now.")
     if isinstance(exc, DataError):
