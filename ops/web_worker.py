@@ -24,10 +24,9 @@ from typing import Any, Final
 
 from gunicorn.workers.gthread import DEFAULT_WORKER_DATA_TIMEOUT, TConn, ThreadWorker
 
-# GET or HEAD of /healthz (a trailing slash or a query string allowed), and the whole head.
-_PROBE: Final = re.compile(
-    rb"(?:GET|HEAD) /healthz/?(?:\?[^ ]*)? HTTP/1\.[01]\r\n.*?\r\n\r\n", re.S
-)
+# The request line of a GET or HEAD of /healthz (a trailing slash or a query string allowed).
+_PROBE: Final = re.compile(rb"(?:GET|HEAD) /healthz/?(?:\?\S*)? HTTP/1\.[01]\r\n")
+_END_OF_HEAD: Final = b"\r\n\r\n"
 # More than any probe's request head (a few hundred bytes).
 _PEEK_BYTES: Final = 4096
 PROBE_THREADS: Final = 2
@@ -88,4 +87,4 @@ def _asks_for_liveness(conn: TConn) -> bool:
         head = conn.sock.recv(_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except (OSError, ValueError):  # ValueError: a TLS socket cannot peek
         return False
-    return _PROBE.match(head) is not None
+    return _PROBE.match(head) is not None and _END_OF_HEAD in head
