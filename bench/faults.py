@@ -186,15 +186,18 @@ def frozen(
         thread.join(timeout=60)
 
     commands = [a for s in senders for a in s.answers]
-    while_frozen = [a for a in commands if a.started >= frozen_at and a.ended < thawed_at]
-    across = [a for a in commands if frozen_at <= a.started < thawed_at <= a.ended]
+    sent = [a for a in commands if frozen_at <= a.started < thawed_at]
+    before_thaw = [a for a in sent if a.ended < thawed_at]
+    in_flight = [a for a in commands if a.started < frozen_at < a.ended]
     probes = [a for a in prober.answers if frozen_at <= a.started < thawed_at]
     first_back = min((a.ended for a in back()), default=float("nan")) - thawed_at
     return {
-        "commands answered while frozen": summary(while_frozen),
-        "their statuses": statuses(while_frozen),
-        "commands sent while frozen, answered after the thaw": summary(across),
-        "their statuses ": statuses(across),
+        "commands sent while frozen": summary(sent),
+        "their statuses": statuses(sent),
+        "answered before the thaw": f"{len(before_thaw)}, statuses {statuses(before_thaw)}",
+        "commands in flight at the freeze, answered after (s)": sorted(
+            round(a.ended - frozen_at, 1) for a in in_flight
+        ),
         "/healthz while frozen": summary(probes),
         "/healthz statuses": statuses(probes),
         "first 201 after the thaw (s)": round(first_back, 2),

@@ -3,7 +3,8 @@
 ``OPTIONS["limits"]`` maps each role (common.postgresql.roles) to its ``statement_timeout``
 and ``lock_timeout`` in milliseconds (0: none). A new connection starts with its role's two
 limits set in the server session, and its calls are given up client-side shortly after the
-statement timeout (common.postgresql.connection: the one limit a hung server cannot ignore).
+statement timeout (common.postgresql.connection: the one limit a hung server cannot ignore);
+for a moment after the server left a call unanswered, no new connection to it is tried.
 Connecting is bounded by ``connect_timeout``; a dead peer or a cut network by TCP keepalives
 and ``tcp_user_timeout`` (libpq options, also in ``OPTIONS``).
 """
@@ -16,7 +17,7 @@ from typing import Any, Final
 import psycopg
 from django.db.backends.postgresql import base
 
-from common.postgresql.connection import BoundedConnection
+from common.postgresql.connection import SILENCES, BoundedConnection
 from common.postgresql.roles import current_role
 
 LIMITS_OPTION: Final = "limits"
@@ -56,22 +57,44 @@ class DatabaseWrapper(base.DatabaseWrapper):
         params["options"] = f"{params.get('options', '')} {limits}".strip()
         return params
 
+    def server(self) -> str:
+        """The server's key in SILENCES."""
+        return f"{self.settings_dict['HOST'] or 'localhost'}:{self.settings_dict['PORT'] or 5432}"
+
+    def connect_timeout(self) -> float:
+        return float(self.settings_dict["OPTIONS"].get("connect_timeout") or 0)
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        connection = super().get_new_connection(conn_params)
+        """A connection; refused at once for a moment (the connect timeout) after the server
+        last left a call unanswered (common.postgresql.connection.SILENCES)."""
+        server, hold = self.server(), self.connect_timeout()
+        ago = SILENCES.recent(server, hold)
+        if ago is not None:
+            raise psycopg.OperationalError(
+                f"The database did not answer {ago:.1f} s ago; not connecting again yet."
+            )
+        try:
+            connection = super().get_new_connection(conn_params)
+        except psycopg.errors.ConnectionTimeout:
+            SILENCES.unanswered(server)
+            raise
+        SILENCES.answered(server)
         if isinstance(connection, BoundedConnection):
             connection.call_timeout = self.call_timeout()
+            connection.server = server
         return connection
 
     def is_usable(self) -> bool:
-        """Django's health check of a kept connection (CONN_HEALTH_CHECKS), given up as soon as
-        connecting anew would be: a hung server costs the request one connect timeout more,
-        not a whole call timeout."""
+        """Django's health check of a kept connection (CONN_HEALTH_CHECKS): given up as soon as
+        connecting anew would be (a hung server costs the request one connect timeout more,
+        not a whole call timeout), and failed at once while the server is silent."""
         connection = self.connection
         if not isinstance(connection, BoundedConnection) or connection.call_timeout is None:
             return bool(super().is_usable())
+        if SILENCES.recent(self.server(), self.connect_timeout()) is not None:
+            return False
         kept = connection.call_timeout
-        connect_timeout = float(self.settings_dict["OPTIONS"].get("connect_timeout") or kept)
-        connection.call_timeout = min(kept, connect_timeout)
+        connection.call_timeout = min(kept, self.connect_timeout() or kept)
         try:
             return bool(super().is_usable())
         finally:

@@ -15,7 +15,9 @@ from django.db import DEFAULT_DB_ALIAS, OperationalError, connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
 
+from common.postgresql.connection import SILENCES
 from tests.faults.processes import PostgresServer, Processes
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -132,13 +134,30 @@ def test_every_call_of_a_web_process_to_a_hung_server_ends_in_time(
         assert call_timeout - 0.2 <= seconds < call_timeout + MARGIN
         assert busy.connection is None or busy.connection.closed
 
-        # Connecting anew is bounded by the connect timeout (the kernel accepts, nobody answers).
+        # Right after, a new connection is not even tried: the server was just silent.
+        error, seconds = timed(lambda: select_one(new), 10)
+        assert isinstance(error, OperationalError), error
+        assert "not connecting again yet" in str(error)
+        assert seconds < 0.5
+
+        # A moment later it is tried again, bounded by the connect timeout (the kernel
+        # accepts the connection, nobody answers).
+        silent = f"127.0.0.1:{server.port}"
+        wait_until(lambda: SILENCES.recent(silent, connect_timeout) is None, timeout=10)
         error, seconds = timed(lambda: select_one(new), connect_timeout + 10)
         assert isinstance(error, OperationalError), error
-        assert seconds < connect_timeout + MARGIN
+        assert connect_timeout - 0.2 <= seconds < connect_timeout + MARGIN
     finally:
         server.thaw()
 
+    def connects_again() -> bool:
+        new.close()
+        try:
+            return bool(select_one(new) == (1,))
+        except OperationalError:
+            return False  # until the moment after the last silence has passed
+
+    wait_until(connects_again, timeout=30, interval=0.2, what="a connection after the thaw")
     for db in (kept, busy, new):
         db.close()
         assert select_one(db) == (1,)  # the server is back: new connections work
