@@ -201,7 +201,12 @@ def test_make_serve_runs_web_worker_and_beat_until_stopped(serve: Served, clerk:
 
     status, _, body = serve.call("/readyz")
     assert status == 200, body
-    assert json.loads(body)["checks"]["broker"] == "ok"
+    assert json.loads(body)["checks"] == {
+        "database": "ok",
+        "migrations": "ok",
+        "broker": "ok",
+        "projections": {"customer_summaries": "ok", "daily_sales": "ok", "order_views": "ok"},
+    }
 
     for _ in range(10):
         assert serve.call("/api/projections", **auth)[0] == 200
@@ -216,6 +221,10 @@ def test_make_serve_runs_web_worker_and_beat_until_stopped(serve: Served, clerk:
     # Counted in the Celery worker's process, served by the web's.
     batches = frozenset({"projection": "order_views"}.items())
     assert scraped[("projection_batch_duration_seconds_count", batches)] >= 1
+    # The worker's heartbeat (what the worker-absent alert reads), and the broker's state.
+    ages = [v for (name, _), v in scraped.items() if name == "orders_worker_last_task_age_seconds"]
+    assert ages and min(ages) < 30
+    assert scraped[("orders_broker_up", frozenset())] == 1
 
     status, _, body = serve.call("/admin/login/")
     css = re.search(r'href="(/static/admin/css/[^"]+)"', body.decode())
