@@ -9,7 +9,7 @@ lists in advance (an exception message quoting a connection string, a repr of se
   quoted in a repr or percent-encoded in a URL;
 - the shapes credentials take in text: the password of a URL (``scheme://user:pw@``), a
   ``password=``/``'password': ...`` pair (libpq connection strings, dict reprs), and the
-  value after an HTTP ``Token``/``Bearer``/``Basic`` scheme (API tokens, which are too many to
+  value after an HTTP ``Token``/``Bearer`` scheme (API tokens, which are too many to
   list).
 
 It is the second line of defence: the first is that nothing renders a traceback's local
@@ -46,14 +46,15 @@ _SHAPES = (
         ),
         rf"\1{REDACTED}",
     ),
-    # An Authorization header's credentials.
-    (re.compile(r"\b(Token|Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\1\2{REDACTED}"),
+    # An Authorization header's credentials (long enough not to be a word: "Token
+    # authentication" stays).
+    (re.compile(r"\b(Token|Bearer)(\s+)[A-Za-z0-9._~+/=-]{16,}"), rf"\1\2{REDACTED}"),
 )
 
 
 # Only text holding one of these can hold a credential's shape (saves the patterns' time on
 # the many fields that cannot).
-_MAYBE_SHAPED = re.compile(r"(?i)://|passw|secret|api_key|token|bearer|basic")
+_MAYBE_SHAPED = re.compile(r"(?i)://|passw|secret|api_key|token|bearer")
 
 
 def redact(value: Any) -> Any:

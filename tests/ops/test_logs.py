@@ -211,6 +211,7 @@ def test_credentials_in_any_shape_are_redacted() -> None:
         "Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"
     ) == ("Authorization: Token [redacted]")
     assert redaction.redact_text("Bearer abcdefgh12345678 sent") == "Bearer [redacted] sent"
+    assert redaction.redact_text("Token authentication") == "Token authentication"
     assert (
         redaction.redact_text("host=db password=hunter22 dbname=x")
         == "host=db password=[redacted] dbname=x"
