@@ -278,7 +278,9 @@ BACKOFFICE_CONSISTENCY_TIMEOUT = env.float("BACKOFFICE_CONSISTENCY_TIMEOUT", def
 BACKOFFICE_DASHBOARD_CACHE_SECONDS = env.int("BACKOFFICE_DASHBOARD_CACHE_SECONDS", default=60)
 
 # --- Operations (ops/) ----------------------------------------------------------------------
-# /readyz answers 503 when a projection has failed or lags behind by more than this.
+# /readyz's body reports a projection whose oldest unapplied event is older than this as
+# "lagging". Reported only: readiness is the instance's own (database, migrations), and a lagging
+# read side is every instance's alike (ops/alerts.yml alerts on it).
 READY_MAX_LAG_SECONDS = env.float("READY_MAX_LAG_SECONDS", default=60.0)
 # /metrics: with a token, scrapes need "Authorization: Bearer <token>"; without, loopback only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

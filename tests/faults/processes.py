@@ -52,14 +52,18 @@ def free_port(taken: set[int]) -> int:
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
-def database_url(*, port: int | None = None, application_name: str = "") -> str:
-    """The test database as a URL for subprocesses, optionally through another port (a proxy)
-    and naming its sessions (pg_stat_activity.application_name)."""
+def database_url(
+    *, port: int | None = None, application_name: str = "", password: str | None = None
+) -> str:
+    """The test database as a URL for subprocesses, optionally through another port (a proxy),
+    naming its sessions (pg_stat_activity.application_name) or with another password (the
+    shared server trusts local connections: it never asks for one)."""
     db = connection.settings_dict
     user = quote(db["USER"] or "")
-    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    secret = db["PASSWORD"] if password is None else password
+    written = f":{quote(secret, safe='')}" if secret else ""
     host = db["HOST"] or "127.0.0.1"
-    url = f"postgres://{user}{password}@{host}:{port or db['PORT'] or 5432}/{db['NAME']}"
+    url = f"postgres://{user}{written}@{host}:{port or db['PORT'] or 5432}/{db['NAME']}"
     return f"{url}?application_name={quote(application_name)}" if application_name else url
 
 
@@ -301,6 +305,22 @@ class Processes:
             env,
         )
         return process, port
+
+    def gunicorn(self, env: dict[str, str]) -> tuple[Process, int]:
+        """gunicorn as production runs it (config/gunicorn.py), one process, on a port of its
+        own."""
+        port = self.port()
+        metrics = self.directory / f"metrics-{len(self.started)}"
+        metrics.mkdir()
+        web_env = {
+            **env,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "1",
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        }
+        command = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"]
+        return self.spawn("gunicorn", command, web_env), port
 
     def worker(self, env: dict[str, str], name: str, *options: str) -> Process:
         """``celery -A config worker`` as the README runs it, plus ``options``."""

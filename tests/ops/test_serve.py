@@ -1,7 +1,9 @@
 """The documented ways to run it, started, used and stopped: `make serve` and `./scripts/run.sh`.
 
 `make serve` (scripts/serve.sh) runs gunicorn, a Celery worker and beat on PostgreSQL and Redis
-as production does; run.sh is the embedded default (SQLite, eager Celery, runserver).
+as production does, here from a virtualenv that has requirements.txt and nothing else (what
+production installs: the test virtualenv's tools would hide a missing requirement); run.sh is
+the embedded default (SQLite, eager Celery, runserver).
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ class Served:
         except HTTPError as error:
             return error.code, dict(error.headers), error.read()
 
+    def running(self) -> bool:
+        """True while the script runs; its output in the failure if it ended."""
+        code = self.process.poll()
+        assert code is None, f"ended with {code}:\n{self.text()[-4000:]}"
+        return True
+
     def answers(self, path: str) -> bool:
         try:
             return self.call(path)[0] == 200
@@ -130,9 +138,11 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 
 @pytest.fixture
-def serve(tmp_path: Path, redis_url: str) -> Iterator[Served]:
+def serve(tmp_path: Path, redis_url: str, production_venv: Path) -> Iterator[Served]:
     port = free_port()
     env = {
+        # serve.sh's bootstrap uses it instead of .venv (installed already: nothing to do).
+        "ORDERS_VENV": str(production_venv),
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": redis_url,
         "CELERY_TASK_DEFAULT_QUEUE": f"test-serve-{uuid.uuid4().hex[:12]}",
@@ -145,6 +155,14 @@ def serve(tmp_path: Path, redis_url: str) -> Iterator[Served]:
     served = start([str(ROOT / "scripts" / "serve.sh")], env, port)
     try:
         wait_until(lambda: served.answers("/healthz"), timeout=120, interval=0.2, what="serve")
+        # All three started: the worker says so once it consumes (a missing requirement ends
+        # it at import, and serve.sh with it).
+        wait_until(
+            lambda: served.running() and " ready." in served.text(),
+            timeout=60,
+            interval=0.2,
+            what="the Celery worker",
+        )
         yield served
     finally:
         served.stop()
@@ -183,7 +201,12 @@ def test_make_serve_runs_web_worker_and_beat_until_stopped(serve: Served, clerk:
 
     status, _, body = serve.call("/readyz")
     assert status == 200, body
-    assert json.loads(body)["checks"]["broker"] == "ok"
+    assert json.loads(body)["checks"] == {
+        "database": "ok",
+        "migrations": "ok",
+        "broker": "ok",
+        "projections": {"customer_summaries": "ok", "daily_sales": "ok", "order_views": "ok"},
+    }
 
     for _ in range(10):
         assert serve.call("/api/projections", **auth)[0] == 200
@@ -198,6 +221,10 @@ def test_make_serve_runs_web_worker_and_beat_until_stopped(serve: Served, clerk:
     # Counted in the Celery worker's process, served by the web's.
     batches = frozenset({"projection": "order_views"}.items())
     assert scraped[("projection_batch_duration_seconds_count", batches)] >= 1
+    # The worker's heartbeat (what the worker-absent alert reads), and the broker's state.
+    ages = [v for (name, _), v in scraped.items() if name == "orders_worker_last_task_age_seconds"]
+    assert ages and min(ages) < 30
+    assert scraped[("orders_broker_up", frozenset())] == 1
 
     status, _, body = serve.call("/admin/login/")
     css = re.search(r'href="(/static/admin/css/[^"]+)"', body.decode())
@@ -208,7 +235,9 @@ def test_make_serve_runs_web_worker_and_beat_until_stopped(serve: Served, clerk:
     wait_until(lambda: group_is_gone(serve.process.pid), timeout=30, what="all three to stop")
 
 
-def test_gunicorn_without_its_database_is_alive_but_not_ready(tmp_path: Path) -> None:
+def test_gunicorn_without_its_database_is_alive_but_not_ready(
+    tmp_path: Path, production_venv: Path
+) -> None:
     port = free_port()
     env = {
         "DATABASE_URL": f"postgres://nobody@127.0.0.1:{free_port()}/nothing",
@@ -218,7 +247,9 @@ def test_gunicorn_without_its_database_is_alive_but_not_ready(tmp_path: Path) ->
         "WEB_CONCURRENCY": "1",
     }
     served = start(
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"], env, port
+        [str(production_venv / "bin" / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
+        env,
+        port,
     )
     try:
         wait_until(lambda: served.answers("/healthz"), timeout=60, interval=0.2, what="gunicorn")
