@@ -78,7 +78,8 @@ class StrictIntegerField(serializers.IntegerField):
 
 # Amounts are decimal strings with at most two places; each pattern also bounds its amount,
 # so that it says all the API accepts (it is the OpenAPI schema's pattern too).
-AMOUNT_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?\Z"  # 0 .. 9,999,999,999.99
+# Query amounts reach past the largest order total the domain allows (orders.domain.values).
+AMOUNT_PATTERN = r"^[0-9]{1,13}(\.[0-9]{1,2})?\Z"  # 0 .. 9,999,999,999,999.99
 # 0.00 .. 1,000,000.00; "-0", "-0.0" and "-0.00" are zero.
 PRICE_PATTERN = r"^(-?0{1,7}(\.0{1,2})?|[0-9]{1,6}(\.[0-9]{1,2})?|1000000(\.0{1,2})?)\Z"
 
@@ -152,14 +153,16 @@ def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) ->
 
 
 class MoneyOut(serializers.DecimalField):
-    """An amount answered as a decimal string with two places ("12.50").
+    """An amount answered as a decimal string with two places ("12.50"), of at most
+    ``max_digits`` digits (the schema's pattern says how many).
 
-    Amounts come from NUMERIC(…, 2) columns or cent-exact Decimals, so formatting is enough;
-    DecimalField's own quantizing was a third of an order view's serializing time.
+    Amounts come from NUMERIC(…, 2) columns or cent-exact Decimals, so formatting is enough
+    (and exact however large: no context precision is involved); DecimalField's own quantizing
+    was a third of an order view's serializing time.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_digits=18, decimal_places=2, **kwargs)
+    def __init__(self, *, max_digits: int = 18, **kwargs: Any) -> None:
+        super().__init__(max_digits=max_digits, decimal_places=2, **kwargs)
 
     def to_representation(self, value: Decimal) -> str:
         return f"{value:.2f}"
