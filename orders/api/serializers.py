@@ -13,6 +13,7 @@ from common.http.fields import (
     IdentifierField,
     MoneyField,
     MoneyOut,
+    QueryIntegerField,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
@@ -98,7 +99,7 @@ class CommandResultOut(serializers.Serializer[Any]):
 
 
 class OrderStateQuery(StrictSerializer):
-    version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION, required=False)
+    version = QueryIntegerField(min_value=1, max_value=MAX_VERSION, required=False)
     at = TimestampField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
