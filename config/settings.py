@@ -53,6 +53,7 @@ MIDDLEWARE = [
     # API's error shape.
     "common.http.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "common.http.csp.ContentSecurityPolicyMiddleware",  # no inline script or style anywhere
     # Static files from STATIC_ROOT (filled by collectstatic), by the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,11 +1,13 @@
 """Smaller breaks of the contract found on the production shape (issue 16): JSON in and out
 whatever the client asks for, chunked bodies, integers and dates as ASCII text only, required
-text that is more than whitespace, no unknown query parameters on commands."""
+text that is more than whitespace, no unknown query parameters on commands, and a
+Content-Security-Policy on the admin and docs pages."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +18,7 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from common.http.csp import POLICY
 from config.wsgi import application
 from eventstore import store
 from orders.repository import stream_id_for
@@ -303,3 +306,32 @@ def test_every_command_refuses_an_unknown_query_parameter(
 
     assert error_of(response, 400)["details"] == {"verbose": ["Unknown parameter."]}
     assert events_of(order["order_id"]) == 1
+
+
+# --- a Content-Security-Policy on the pages ------------------------------------------------------
+@pytest.mark.parametrize("path", ["/admin/", "/admin/projections/orderview/", "/admin/login/"])
+def test_admin_pages_carry_a_csp_without_unsafe_inline(
+    admin_client: Any, client: Any, path: str
+) -> None:
+    response = (client if path == "/admin/login/" else admin_client).get(path)
+
+    assert response.status_code == 200
+    assert response["Content-Security-Policy"] == POLICY
+    assert "unsafe-inline" not in POLICY and "unsafe-eval" not in POLICY
+    assert "script-src 'self'" in POLICY and "frame-ancestors 'none'" in POLICY
+
+
+def test_the_api_docs_page_carries_the_csp_and_takes_its_script_and_styles_from_files() -> None:
+    client = APIClient()
+
+    page = client.get("/api/docs/")
+    script = client.get("/api/docs/", {"script": ""})
+
+    assert page["Content-Security-Policy"] == POLICY
+    html = page.content.decode()
+    assert "<style" not in html
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    assert inline == [], inline
+    assert 'src="/api/docs/?script="' in html
+    assert script["Content-Type"].startswith("application/javascript")
+    assert b"SwaggerUIBundle" in script.content
