@@ -17,7 +17,7 @@ from orders.domain import events as ev
 from projections.engine import runner
 from projections.engine.generations import active_state, start_rebuild
 from projections.engine.rebuild import rebuild
-from projections.models import DailySales
+from projections.models import CustomerSummary, DailySales
 from tests.projections import builders as b
 from tests.waiting import wait_until
 
@@ -248,10 +248,16 @@ def test_counts_and_sums_are_widened_in_every_partition_attached_or_not(
     rebuild("daily_sales")  # ATTACH takes the detached partition: its types are the parent's
     assert attached(detached) is True
     assert b.read_tables() == before
-    # What a 32-bit count and an 18-digit sum could not hold.
+    # What a 32-bit count and an 18-digit sum could not hold, in the partitions of both.
     day = DailySales.objects.get(generation=rebuilding.generation)
     day.items_sold += 2**40
     day.gross_revenue += Decimal("10") ** 31
     day.save()
     day.refresh_from_db()
     assert (day.items_sold, day.gross_revenue) == (2**40 + 3, Decimal("10") ** 31 + Decimal("7.50"))
+    customer = CustomerSummary.objects.get(customer_id="alice")
+    customer.order_count = 2**62
+    customer.lifetime_value = Decimal("9" * 32 + ".99")
+    customer.save()
+    customer.refresh_from_db()
+    assert (customer.order_count, customer.lifetime_value) == (2**62, Decimal("9" * 32 + ".99"))
