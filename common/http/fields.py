@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Mapping
@@ -105,7 +106,10 @@ class QueryNumberField(serializers.FloatField):
     def to_internal_value(self, data: Any) -> float:
         if not isinstance(data, str) or not _NUMBER_TEXT.match(data):
             self.fail("invalid")
-        return float(super().to_internal_value(data))
+        number = float(super().to_internal_value(data))
+        if not math.isfinite(number):  # "1e999" is a number JSON writes, but not a float
+            self.fail("invalid")
+        return number
 
 
 # Amounts are decimal strings with at most two places; each pattern also bounds its amount,
@@ -157,6 +161,9 @@ class TimestampField(serializers.DateTimeField):
             self.fail("overflow")
 
 
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
 class DateQueryField(serializers.DateField):
     """A date given as text: YYYY-MM-DD in ASCII digits (Django's parser also takes
     "2024-3-1" and digits of other scripts)."""
@@ -165,9 +172,6 @@ class DateQueryField(serializers.DateField):
         if not isinstance(value, str) or not _DATE_TEXT.match(value):
             self.fail("invalid", format="YYYY-MM-DD")
         return super().to_internal_value(value)
-
-
-_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
 # One input serializer per class and thread, given each request's data in turn: DRF builds a

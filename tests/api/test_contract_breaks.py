@@ -179,7 +179,8 @@ def test_an_x_min_position_header_that_is_not_ascii_digits_is_a_400(
 
 
 @pytest.mark.parametrize(
-    "value", [FULL_WIDTH_ONE, ARABIC_INDIC_THREE, "1_0", " 1", "+1", ".5", "5.", "inf", "0x1"]
+    "value",
+    [FULL_WIDTH_ONE, ARABIC_INDIC_THREE, "1_0", " 1", "+1", ".5", "5.", "inf", "0x1", "1e999"],
 )
 def test_a_consistency_timeout_that_is_not_a_json_number_is_a_400(
     api: APIClient, value: str
