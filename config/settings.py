@@ -53,6 +53,7 @@ MIDDLEWARE = [
     # API's error shape.
     "common.http.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "common.http.csp.ContentSecurityPolicyMiddleware",  # no inline script or style anywhere
     # Static files from STATIC_ROOT (filled by collectstatic), by the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -185,10 +186,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["common.http.parsers.LimitedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
+    # JSON in, JSON out: no browsable HTML; an Accept it can't meet still gets JSON.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "common.http.negotiation.JSONFirstNegotiation",
     "EXCEPTION_HANDLER": "common.http.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "common.http.throttling.AnonRateThrottle",
@@ -212,6 +212,7 @@ SPECTACULAR_SETTINGS = {
         "common.http.schema.blank_alternatives_as_any_of",
         "common.http.schema.strict_request_bodies",
         "orders.api.schema.exact_parameters_and_links",
+        "common.http.negotiation.format_parameter",
     ],
 }
 

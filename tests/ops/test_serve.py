@@ -8,6 +8,7 @@ the embedded default (SQLite, eager Celery, runserver).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
+from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 import pytest
@@ -29,6 +31,7 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
+from eventstore.models import Event
 from projections.engine.models import ProjectionState
 from tests.ops.conftest import ORDER_BODY
 from tests.projections import builders as b
@@ -263,6 +266,64 @@ def test_gunicorn_without_its_database_is_alive_but_not_ready(
     assert (error["code"], error["details"]["database"]) == ("not_ready", "unreachable")
     # Production logs are JSON lines.
     assert any(line.startswith("{") and '"logger"' in line for line in served.output)
+
+
+def post_chunked(base_url: str, path: str, body: bytes, token: str) -> tuple[int, bytes]:
+    """POST ``body`` in chunks (Transfer-Encoding: chunked, no Content-Length)."""
+    address = urlsplit(base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    try:
+        pieces = (body[n : n + 1000] for n in range(0, len(body), 1000))
+        connection.request(
+            "POST",
+            path,
+            body=pieces,
+            headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_takes_a_chunked_body_within_the_size_limit(
+    tmp_path: Path, clerk: User, settings: Any
+) -> None:
+    token = Token.objects.create(user=clerk).key
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": "",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "test-only-" + uuid.uuid4().hex,
+        "DJANGO_SECURE_SSL_REDIRECT": "false",  # plain HTTP here, as behind a TLS proxy
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "WEB_CONCURRENCY": "1",
+    }
+    served = start(
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"], env, port
+    )
+    too_large = {**ORDER_BODY, "customer_id": "x" * settings.API_MAX_BODY_BYTES}
+    try:
+        wait_until(lambda: served.answers("/healthz"), timeout=60, interval=0.2, what="gunicorn")
+        created = post_chunked(
+            served.base_url, "/api/orders", json.dumps(ORDER_BODY).encode(), token
+        )
+        refused = post_chunked(
+            served.base_url, "/api/orders", json.dumps(too_large).encode(), token
+        )
+    finally:
+        served.stop()
+        served.kill_leftovers()
+
+    assert created[0] == 201, created[1]
+    order_id = json.loads(created[1])["order_id"]
+    assert Event.objects.filter(stream_id=f"Order-{order_id}").count() == 1
+    assert refused[0] == 400, refused[1]
+    assert "larger than" in json.loads(refused[1])["error"]["message"]
 
 
 def test_run_sh_serves_where_it_says(tmp_path: Path) -> None:
