@@ -53,6 +53,7 @@ MIDDLEWARE = [
     # API's error shape.
     "common.http.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "common.http.csp.ContentSecurityPolicyMiddleware",  # no inline script or style anywhere
     # Static files from STATIC_ROOT (filled by collectstatic), by the app itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -209,10 +210,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["common.http.parsers.LimitedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
+    # JSON in, JSON out: no browsable HTML; an Accept it can't meet still gets JSON.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "common.http.negotiation.JSONFirstNegotiation",
     "EXCEPTION_HANDLER": "common.http.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "common.http.throttling.AnonRateThrottle",
@@ -236,6 +236,7 @@ SPECTACULAR_SETTINGS = {
         "common.http.schema.blank_alternatives_as_any_of",
         "common.http.schema.strict_request_bodies",
         "orders.api.schema.exact_parameters_and_links",
+        "common.http.negotiation.format_parameter",
     ],
 }
 
@@ -310,7 +311,9 @@ BACKOFFICE_CONSISTENCY_TIMEOUT = env.float("BACKOFFICE_CONSISTENCY_TIMEOUT", def
 BACKOFFICE_DASHBOARD_CACHE_SECONDS = env.int("BACKOFFICE_DASHBOARD_CACHE_SECONDS", default=60)
 
 # --- Operations (ops/) ----------------------------------------------------------------------
-# /readyz answers 503 when a projection has failed or lags behind by more than this.
+# /readyz's body reports a projection whose oldest unapplied event is older than this as
+# "lagging". Reported only: readiness is the instance's own (database, migrations), and a lagging
+# read side is every instance's alike (ops/alerts.yml alerts on it).
 READY_MAX_LAG_SECONDS = env.float("READY_MAX_LAG_SECONDS", default=60.0)
 # /metrics: with a token, scrapes need "Authorization: Bearer <token>"; without, loopback only.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -1,4 +1,5 @@
-"""The ops app: ties Celery tasks' log lines to the task they belong to."""
+"""The ops app: ties Celery tasks' log lines to the task they belong to, and records that workers
+are at work (ops.heartbeats)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from ops import logs
+        from ops import heartbeats, logs
 
         logs.bind_celery_tasks()
+        heartbeats.record_task_starts()

@@ -3,8 +3,10 @@
 Counters and histograms of things that happen (commands, appends, requests, projection batches,
 read-your-writes waits; common.metrics) are counted by the process they happen in and added up
 across processes by prometheus_client's multiprocess mode. The state of the projections
-(position, head, lag, status, failed and skipped events) is read from the database at scrape
-time: it is the same whichever process answers, survives restarts, and no process holds it.
+(position, head, lag, status, failed and skipped events) and the workers' heartbeats
+(ops.heartbeats) are read from the database at scrape time: the same whichever process
+answers, they survive restarts, and no process holds them. Whether the database answers and
+takes writes, and whether the broker answers, is asked at scrape time too (ops.checks).
 """
 
 from __future__ import annotations
@@ -13,22 +15,27 @@ import hmac
 import ipaddress
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from common.http.errors import error_body
 from eventstore.store import head_position
+from ops import checks
+from ops.models import WorkerHeartbeat
 from projections.engine.models import ProjectionSkip, ProjectionStatus
 from projections.engine.status import projection_status_list
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATUSES = ("running", "stalled", "failed", "rebuilding")
+WORKER_SHOWN_FOR = timedelta(days=1)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -79,19 +86,48 @@ def _in_process() -> CollectorRegistry:
 
 
 class DatabaseCollector(Collector):
-    """The projections' state as the database has it at scrape time."""
+    """The projections' and workers' state as the database has it at scrape time, and whether
+    the database and the broker answer."""
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._broker_metrics()
         up = GaugeMetricFamily("orders_database_up", "1 if the database answered this scrape.")
         try:
-            metrics = list(self._projection_metrics())
+            metrics = [*self._projection_metrics(), self._worker_metrics()]
         except DatabaseError:
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
         yield up
+        writable = GaugeMetricFamily(
+            "orders_database_writable",
+            "1 if the database takes writes (0: a standby, or default_transaction_read_only).",
+        )
+        writable.add_metric([], int(checks.database() == checks.OK))
+        yield writable
         yield from metrics
+
+    def _broker_metrics(self) -> Iterator[Metric]:
+        state = checks.broker()
+        if state == checks.EAGER:
+            return  # no broker configured: tasks run in-process
+        up = GaugeMetricFamily("orders_broker_up", "1 if the broker answered a PING this scrape.")
+        up.add_metric([], int(state == checks.OK))
+        yield up
+
+    def _worker_metrics(self) -> Metric:
+        age = GaugeMetricFamily(
+            "orders_worker_last_task_age_seconds",
+            "Seconds since a Celery worker last started a task (beat sends one every few "
+            "seconds); workers not seen for a day are left out.",
+            labels=["worker"],
+        )
+        now = timezone.now()
+        for heartbeat in WorkerHeartbeat.objects.filter(seen_at__gte=now - WORKER_SHOWN_FOR):
+            seconds = max((now - heartbeat.seen_at).total_seconds(), 0.0)
+            age.add_metric([heartbeat.worker], round(seconds, 3))
+        return age
 
     def _projection_metrics(self) -> Iterator[Metric]:
         labels = ["projection"]

@@ -1,7 +1,12 @@
-"""Liveness and readiness: is the process up, and can it serve what it is asked right now?
+"""Liveness and readiness: is the process up, and can this instance serve right now?
 
-Readiness checks the database, the broker and the projections (none failed, none further behind
-than READY_MAX_LAG_SECONDS). Bodies name the parts and their state, never an address or error.
+Readiness is about this instance only: its database answers and takes writes, and every
+migration it needs is applied. A load balancer drops an instance that is not ready, so what
+is not this instance's to fix must not make it unready: the broker (commands do not need it:
+wake-ups fall back to beat's sweep) and the projections (a read-side problem would take every
+web instance down, and commands with them). Their state stays in the body, in /metrics and in
+the alert rules (ops/alerts.yml). Bodies name the parts and their state, never an address or
+an error.
 """
 
 from __future__ import annotations
@@ -9,73 +14,52 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
-from kombu.exceptions import OperationalError
 
 from common.http.errors import error_body
+from ops import checks
 from projections.engine.status import projection_status_list
 
 logger = logging.getLogger(__name__)
 
-OK = "ok"
-BROKER_TIMEOUT_SECONDS = 2
+# What decides readiness; the other checks are reported only.
+DECIDING = ("database", "migrations")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness: the process answers. Touches nothing else (a restart would not fix those)."""
-    return JsonResponse({"status": OK})
+    return JsonResponse({"status": checks.OK})
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
-    checks: dict[str, Any] = {"database": _database(), "broker": _broker()}
-    checks["projections"] = _projections() if checks["database"] == OK else "unknown"
-    failed = [part for part, state in checks.items() if not _ok(state)]
-    if not failed:
-        return JsonResponse({"status": "ready", "checks": checks})
+    database = checks.database()
+    reachable = database != checks.UNREACHABLE
+    report: dict[str, Any] = {
+        "database": database,
+        "migrations": checks.migrations() if reachable else checks.UNKNOWN,
+        "broker": checks.broker(),
+        "projections": _projections() if reachable else checks.UNKNOWN,
+    }
+    if all(report[part] == checks.OK for part in DECIDING):
+        return JsonResponse({"status": "ready", "checks": report})
+    # Named: what failed; what could not be asked because of it is "unknown" in the details.
+    failed = [part for part in DECIDING if report[part] not in (checks.OK, checks.UNKNOWN)]
+    failed = failed or [part for part in DECIDING if report[part] != checks.OK]
     message = f"Not ready: {', '.join(failed)}."
-    return JsonResponse(error_body("not_ready", message, checks), status=503)
-
-
-def _ok(state: Any) -> bool:
-    if isinstance(state, dict):
-        return all(value == OK for value in state.values())
-    return state in (OK, "eager")
-
-
-def _database() -> str:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        logger.warning("readiness: database unreachable", exc_info=True)
-        return "unreachable"
-    return OK
-
-
-def _broker() -> str:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return "eager"  # the embedded default: tasks run in-process, there is no broker
-    conn = current_app.connection_for_write()
-    try:
-        conn.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_SECONDS)
-    except (OperationalError, *conn.connection_errors):  # type: ignore[misc]
-        logger.warning("readiness: broker unreachable", exc_info=True)
-        return "unreachable"
-    finally:
-        conn.release()
-    return OK
+    return JsonResponse(error_body("not_ready", message, report), status=503)
 
 
 def _projections() -> dict[str, str] | str:
+    """Each projection's state: ``ok``, ``failed``, or ``lagging`` when its oldest unapplied
+    event is older than READY_MAX_LAG_SECONDS (reported, never deciding)."""
     max_lag = settings.READY_MAX_LAG_SECONDS
     try:
         statuses = projection_status_list()
     except DatabaseError:
         logger.warning("readiness: projection status unavailable", exc_info=True)
-        return "unknown"
+        return checks.UNKNOWN
     result = {}
     for status in statuses:
         if status["status"] == "failed":
@@ -83,5 +67,5 @@ def _projections() -> dict[str, str] | str:
         elif status["lag_seconds"] > max_lag:
             result[status["name"]] = f"lagging {status['lag_seconds']:.0f} s > {max_lag:.0f} s"
         else:
-            result[status["name"]] = OK
+            result[status["name"]] = checks.OK
     return result

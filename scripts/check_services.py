@@ -1,10 +1,16 @@
 """Fail fast, naming the service, when PostgreSQL or Redis cannot be reached."""
 
 import os
+import re
 import sys
 
 import psycopg
 import redis
+
+
+def shown(url: str) -> str:
+    """The URL without its password: what is printed may end up in a log."""
+    return re.sub(r"^([^:/]+://[^:@/]*:)[^@/]*@", r"\1***@", url)
 
 
 def main() -> int:
@@ -14,7 +20,10 @@ def main() -> int:
         psycopg.connect(db_url, connect_timeout=5).close()
     except psycopg.Error as exc:
         if not quiet:
-            print(f"ERROR: PostgreSQL is not reachable at {db_url}: {exc}".strip(), file=sys.stderr)
+            print(
+                f"ERROR: PostgreSQL is not reachable at {shown(db_url)}: {exc}".strip(),
+                file=sys.stderr,
+            )
             print("Start it (pg_ctlcluster 15 main start) or set DATABASE_URL.", file=sys.stderr)
         return 2
     broker = os.environ["CELERY_BROKER_URL"]
@@ -22,7 +31,7 @@ def main() -> int:
         redis.Redis.from_url(broker, socket_connect_timeout=5).ping()
     except redis.RedisError as exc:
         if not quiet:
-            print(f"ERROR: Redis is not reachable at {broker}: {exc}", file=sys.stderr)
+            print(f"ERROR: Redis is not reachable at {shown(broker)}: {exc}", file=sys.stderr)
             print("Start redis-server or set TEST_REDIS_URL.", file=sys.stderr)
         return 2
     return 0

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.http.fields import validated
+from common.http.fields import QueryIntegerField, QueryNumberField, validated
 
 MAX_CONSISTENCY_TIMEOUT: Final = 30.0
 DEFAULT_CONSISTENCY_TIMEOUT: Final = 5.0
@@ -22,14 +22,14 @@ MAX_POSITION: Final = 2**63 - 1  # the log's bigint positions
 
 
 class ConsistencyParams(serializers.Serializer[Any]):
-    min_position = serializers.IntegerField(
+    min_position = QueryIntegerField(
         min_value=0,
         max_value=MAX_POSITION,
         required=False,
         help_text="Wait until what feeds this endpoint has applied this log position (also as "
         "header X-Min-Position). The answer then carries X-Consistency: fresh or stale.",
     )
-    consistency_timeout = serializers.FloatField(
+    consistency_timeout = QueryNumberField(
         min_value=0,
         max_value=MAX_CONSISTENCY_TIMEOUT,
         required=False,

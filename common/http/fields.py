@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Mapping
@@ -30,24 +31,31 @@ class StrictSerializer(serializers.Serializer[Any]):
         return super().to_internal_value(data)
 
 
+# No NUL character (PostgreSQL can't store it); and, where a value is required, something
+# besides whitespace.
+NO_NUL_PATTERN = r"\A[^\x00]*\Z"
+NOT_BLANK_PATTERN = r"\A[^\x00]*[^\x00\s][^\x00]*\Z"
+
+
 class StrictCharField(serializers.CharField):
     """A string field that refuses numbers, booleans and objects instead of converting them.
 
-    It keeps spaces as given (trimming would turn " " into a blank the schema allows) and says
-    in its pattern (also the schema's) that a NUL character is refused (PostgreSQL can't store
-    it).
+    It keeps spaces as given (an address line may start with one), but a field that may not be
+    blank refuses one of whitespace alone ("   " is no address line); its pattern (also the
+    schema's) says so, and that a NUL character is refused.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
-        self.validators.append(
-            RegexValidator(r"\A[^\x00]*\Z", message="Null characters are not allowed.")
-        )
+        pattern = NO_NUL_PATTERN if self.allow_blank else NOT_BLANK_PATTERN
+        self.validators.append(RegexValidator(pattern, message="Null characters are not allowed."))
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if not self.allow_blank and not data.strip():
+            self.fail("blank")
         return str(super().to_internal_value(data))
 
 
@@ -76,9 +84,38 @@ class StrictIntegerField(serializers.IntegerField):
         return int(super().to_internal_value(data))
 
 
+# The text of an integer and of a number in a query parameter or header: ASCII, as JSON writes
+# them. Python's int() and float() also take "1.0" (DRF drops ".0"), full-width digits (U+FF11),
+# other scripts' digits, spaces, "+1" and "1_000".
+_INTEGER_TEXT = re.compile(r"-?[0-9]+\Z")
+_NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer given as text (a query parameter, a header): ASCII digits and a sign only."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, str) or not _INTEGER_TEXT.match(data):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class QueryNumberField(serializers.FloatField):
+    """A number given as text (a query parameter): as JSON writes one, finite."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if not isinstance(data, str) or not _NUMBER_TEXT.match(data):
+            self.fail("invalid")
+        number = float(super().to_internal_value(data))
+        if not math.isfinite(number):  # "1e999" is a number JSON writes, but not a float
+            self.fail("invalid")
+        return number
+
+
 # Amounts are decimal strings with at most two places; each pattern also bounds its amount,
 # so that it says all the API accepts (it is the OpenAPI schema's pattern too).
-AMOUNT_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?\Z"  # 0 .. 9,999,999,999.99
+# Query amounts reach past the largest order total the domain allows (orders.domain.values).
+AMOUNT_PATTERN = r"^[0-9]{1,13}(\.[0-9]{1,2})?\Z"  # 0 .. 9,999,999,999,999.99
 # 0.00 .. 1,000,000.00; "-0", "-0.0" and "-0.00" are zero.
 PRICE_PATTERN = r"^(-?0{1,7}(\.0{1,2})?|[0-9]{1,6}(\.[0-9]{1,2})?|1000000(\.0{1,2})?)\Z"
 
@@ -111,7 +148,7 @@ class TimestampField(serializers.DateTimeField):
 
     def to_internal_value(self, value: Any) -> datetime:
         parsed = None
-        if isinstance(value, str):
+        if isinstance(value, str) and value.isascii():  # no full-width or other digits
             try:
                 parsed = parse_datetime(value)
             except ValueError:
@@ -122,6 +159,19 @@ class TimestampField(serializers.DateTimeField):
             return parsed.astimezone(UTC)
         except OverflowError:
             self.fail("overflow")
+
+
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
+class DateQueryField(serializers.DateField):
+    """A date given as text: YYYY-MM-DD in ASCII digits (Django's parser also takes
+    "2024-3-1" and digits of other scripts)."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if not isinstance(value, str) or not _DATE_TEXT.match(value):
+            self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(value)
 
 
 # One input serializer per class and thread, given each request's data in turn: DRF builds a
@@ -152,14 +202,16 @@ def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) ->
 
 
 class MoneyOut(serializers.DecimalField):
-    """An amount answered as a decimal string with two places ("12.50").
+    """An amount answered as a decimal string with two places ("12.50"), of at most
+    ``max_digits`` digits (the schema's pattern says how many).
 
-    Amounts come from NUMERIC(…, 2) columns or cent-exact Decimals, so formatting is enough;
-    DecimalField's own quantizing was a third of an order view's serializing time.
+    Amounts come from NUMERIC(…, 2) columns or cent-exact Decimals, so formatting is enough
+    (and exact however large: no context precision is involved); DecimalField's own quantizing
+    was a third of an order view's serializing time.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_digits=18, decimal_places=2, **kwargs)
+    def __init__(self, *, max_digits: int = 18, **kwargs: Any) -> None:
+        super().__init__(max_digits=max_digits, decimal_places=2, **kwargs)
 
     def to_representation(self, value: Decimal) -> str:
         return f"{value:.2f}"

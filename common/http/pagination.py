@@ -18,7 +18,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from common.http.fields import StrictSerializer, validated
+from common.http.fields import QueryIntegerField, StrictSerializer, validated
 
 MAX_PAGE: Final = 1_000_000
 MAX_PAGE_SIZE: Final = 100
@@ -34,10 +34,8 @@ class Countable(Protocol):
 
 
 class PageQuery(StrictSerializer):
-    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
-    page_size = serializers.IntegerField(
-        min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
-    )
+    page = QueryIntegerField(min_value=1, max_value=MAX_PAGE, default=1)
+    page_size = QueryIntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
 
 
 PAGE_QUERY_PARAMS: Final = frozenset(PageQuery().fields)

@@ -41,7 +41,7 @@ class LimitedJSONParser(JSONParser):
         except json.JSONDecodeError as exc:
             message = f"Malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
             raise exceptions.ParseError(message) from None
-        except ValueError:  # e.g. an integer of more than 4,300 digits
+        except (ValueError, ArithmeticError):  # more than 4,300 digits; an exponent of 20
             raise exceptions.ParseError("Malformed JSON: a value is out of range.") from None
         except RecursionError:
             raise exceptions.ParseError("Malformed JSON: nested too deeply.") from None

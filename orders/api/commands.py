@@ -113,6 +113,22 @@ class CommandView(APIView):
     permission_classes = [permissions.IsAuthenticated, CanIssueOrderCommands]
 
     success_status: ClassVar[int] = 200
+    # The query parameters a command takes (``format`` aside): any other is a 400, as on the
+    # query views, not silently ignored.
+    query_parameters: ClassVar[frozenset[str]] = frozenset()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        method = (request.method or "").lower()
+        # A command's own method only: a view may also answer reads, and a method it lacks
+        # is a 405.
+        if request.method not in permissions.SAFE_METHODS and hasattr(self, method):
+            unknown = set(request.query_params) - self.query_parameters - {"format"}
+            if unknown:
+                raise ValidationFailed(
+                    "Unknown query parameters.",
+                    details={name: ["Unknown parameter."] for name in sorted(unknown)},
+                )
 
     def run(self, request: Request, command: cmd.Command) -> Response:
         correlation_id = _header(request, "X-Correlation-ID") or str(uuid.uuid4())
@@ -238,6 +254,8 @@ class CancelOrderView(CommandView):
 
 class CancelOrderByDeleteView(CommandView):
     """DELETE /api/orders/{id}?reason=… (the reason may also come in the body)."""
+
+    query_parameters = frozenset({"reason"})
 
     @extend_schema(
         operation_id="cancel_order_by_delete",

@@ -13,13 +13,14 @@ from common.http.fields import (
     IdentifierField,
     MoneyField,
     MoneyOut,
+    QueryIntegerField,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
     TimestampField,
 )
 from orders.domain.model import OrderStatus
-from orders.domain.values import MAX_QUANTITY, MAX_UNIT_PRICE
+from orders.domain.values import CENT, MAX_QUANTITY, MAX_UNIT_PRICE
 
 MAX_VERSION = 2**31 - 1  # the log's version column is an integer
 # Lines of one product merge, so the 500-products rule is the domain's; this bounds the work
@@ -56,9 +57,15 @@ class UnitPriceField(MoneyField):
         if isinstance(data, bool) or not isinstance(data, (int, Decimal)):
             return super().to_internal_value(data)
         amount = Decimal(data)
-        if amount != amount.quantize(Decimal("0.01")) or not 0 <= amount <= MAX_UNIT_PRICE:
+        # The bounds first: quantizing a number of more digits than the decimal context's
+        # precision (1e26 and up) raises InvalidOperation instead of answering.
+        if not amount.is_finite() or not 0 <= amount <= MAX_UNIT_PRICE:
             self.fail("invalid")
-        return amount.copy_abs() if amount.is_zero() else amount
+        cents = amount.quantize(CENT)
+        if cents != amount:
+            self.fail("invalid")
+        # In cents, so that its text ("1E+2" is 100.00) is one the field's pattern matches.
+        return cents.copy_abs() if cents.is_zero() else cents
 
 
 class ItemIn(StrictSerializer):
@@ -92,7 +99,7 @@ class CommandResultOut(serializers.Serializer[Any]):
 
 
 class OrderStateQuery(StrictSerializer):
-    version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION, required=False)
+    version = QueryIntegerField(min_value=1, max_value=MAX_VERSION, required=False)
     at = TimestampField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -23,11 +23,13 @@ def money(value: Decimal | str | int) -> Decimal:
     """An exact amount with two decimal places; refuses more precision than cents."""
     try:
         amount = Decimal(value)
+        # Raises for more digits than the decimal context holds (1e26 in cents): no amount.
+        cents = amount.quantize(CENT) if amount.is_finite() else None
     except ArithmeticError:
         raise InvalidCommand(f"{value!r} is not an amount") from None
-    if not amount.is_finite() or amount != amount.quantize(CENT):
+    if cents is None or amount != cents:
         raise InvalidCommand(f"{value!r} is not an amount with at most two decimal places")
-    return abs(amount.quantize(CENT)) if amount.is_zero() else amount.quantize(CENT)
+    return abs(cents) if cents.is_zero() else cents
 
 
 @dataclass(frozen=True, slots=True)

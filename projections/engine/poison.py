@@ -1,20 +1,24 @@
 """Poison events: find the event a batch fails on, back off, stop as `failed`, and the
-operator's way out (retry it, or skip it with who, when and why). Nothing is skipped silently.
+operator's way out (retry it, or skip it with who, when and why). Nothing is skipped silently,
+and a skip goes with the log it belongs to (exported and imported with it).
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Sequence
-from datetime import timedelta
-from typing import Final
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from common.db import database_unavailable, fetch
+from eventstore.exports import Record, RecordKind
+from eventstore.models import Event
 from eventstore.store import RecordedEvent, read_all
 from projections.engine import base
 from projections.engine.backends.base import ANY_SKIP
@@ -157,3 +161,57 @@ def _failing_state(name: str) -> ProjectionState:
     if state is None:
         raise ProjectionError(f"{name} has no failed event to retry or skip.")
     return state
+
+
+# --- skips travel with the log (eventstore_export / eventstore_import) -----------------------
+SKIP_FIELDS: Final = (
+    "name",
+    "generation",
+    "position",
+    "event_id",
+    "event_type",
+    "error",
+    "reason",
+    "actor",
+    "skipped_at",
+)
+
+
+def exported_skips(stream_id: str | None) -> Iterator[Record]:
+    """Every recorded skip (of ``stream_id``'s events only, if given), oldest first, so that a
+    log imported elsewhere steps over the same events instead of failing on them again."""
+    skips = ProjectionSkip.objects.order_by("skipped_at", "id")
+    if stream_id is not None:
+        positions = Event.objects.filter(stream_id=stream_id).values("global_position")
+        skips = skips.filter(position__in=positions)
+    for row in skips.values(*SKIP_FIELDS):
+        yield {**row, "event_id": str(row["event_id"]), "skipped_at": row["skipped_at"].isoformat()}
+
+
+def restore_skips(records: Sequence[Record]) -> int:
+    """Record the exported ``records`` again, after their log is imported: each must name an
+    event of it (position and id), else ValueError and none is recorded."""
+    wanted = {int(r["position"]) for r in records}
+    events = dict(
+        Event.objects.filter(global_position__in=wanted).values_list("global_position", "event_id")
+    )
+    with transaction.atomic():
+        for record in records:
+            position, event_id = int(record["position"]), uuid.UUID(str(record["event_id"]))
+            if events.get(position) != event_id:
+                raise ValueError(
+                    f"the skip of {record['name']} names event {event_id} at position "
+                    f"{position}, which the imported log does not have there"
+                )
+            fields: dict[str, Any] = {f: record[f] for f in SKIP_FIELDS}
+            fields |= {"position": position, "event_id": event_id}
+            skipped_at = datetime.fromisoformat(fields.pop("skipped_at"))
+            skip = ProjectionSkip.objects.create(**fields)
+            # skipped_at is set on creation (auto_now_add): keep when it really happened.
+            ProjectionSkip.objects.filter(pk=skip.pk).update(skipped_at=skipped_at)
+    return len(records)
+
+
+SKIPS: Final = RecordKind(
+    name="projection_skip", fields=SKIP_FIELDS, export=exported_skips, restore=restore_skips
+)

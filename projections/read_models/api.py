@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from common.http.consistency import CONSISTENCY_PARAMETERS
 from common.http.errors import error_responses
-from common.http.fields import IdentifierField, StrictSerializer, validated
+from common.http.fields import DateQueryField, IdentifierField, StrictSerializer, validated
 from common.http.pagination import PAGE_QUERY_PARAMS, ContractPagination
 from orders.api.commands import CancelOrderByDeleteView, parse_order_id
 from orders.api.serializers import OrderViewOut
@@ -144,8 +144,8 @@ class DateRangeQuery(serializers.Serializer[Any]):
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         # "from" is a Python keyword, so the fields are declared here rather than as attributes.
         return {
-            "from": serializers.DateField(required=False),
-            "to": serializers.DateField(required=False),
+            "from": DateQueryField(required=False),
+            "to": DateQueryField(required=False),
         }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,13 @@ from django.db import models
 
 from projections.read_models.search import Matches
 
+# Digits of the amount columns (docs/decisions.md, "How large read-model numbers grow"). One
+# order's amounts are bounded by the domain's limits (orders.domain.values): its total by
+# MAX_DISTINCT_PRODUCTS x MAX_QUANTITY x MAX_UNIT_PRICE. A sum over orders (a customer's lifetime
+# value, a day's revenue) holds as many of the largest orders as its bigint count can count.
+ORDER_AMOUNT_DIGITS = 16
+SUM_AMOUNT_DIGITS = 34
+
 
 # --- order_views ----------------------------------------------------------------------------
 class OrderView(models.Model):
@@ -19,7 +26,7 @@ class OrderView(models.Model):
     customer_id = models.CharField(max_length=64)
     status = models.CharField(max_length=20)
     currency = models.CharField(max_length=3)
-    total_amount = models.DecimalField(max_digits=16, decimal_places=2)
+    total_amount = models.DecimalField(max_digits=ORDER_AMOUNT_DIGITS, decimal_places=2)
     item_count = models.PositiveIntegerField()
     shipping_address = models.JSONField(encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField()
@@ -62,7 +69,7 @@ class OrderViewItem(models.Model):
     product_id = models.CharField(max_length=64)
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
-    line_total = models.DecimalField(max_digits=16, decimal_places=2)
+    line_total = models.DecimalField(max_digits=ORDER_AMOUNT_DIGITS, decimal_places=2)
 
     class Meta:
         constraints = [
@@ -131,7 +138,7 @@ class OrderFact(models.Model):
     customer_id = models.CharField(max_length=64)
     status = models.CharField(max_length=20)
     lines = models.JSONField(encoder=DjangoJSONEncoder, default=list)
-    total_amount = models.DecimalField(max_digits=16, decimal_places=2)
+    total_amount = models.DecimalField(max_digits=ORDER_AMOUNT_DIGITS, decimal_places=2)
     item_count = models.PositiveIntegerField()
     created_at = models.DateTimeField()
     shipped_at = models.DateTimeField(null=True)
@@ -171,10 +178,10 @@ class CustomerSummary(models.Model):
     # Plain (not positive) integers: projectors upsert signed deltas, see read_models.
     generation = models.IntegerField()
     customer_id = models.CharField(max_length=64)
-    order_count = models.IntegerField()
-    open_order_count = models.IntegerField()
-    cancelled_count = models.IntegerField()
-    lifetime_value = models.DecimalField(max_digits=18, decimal_places=2)
+    order_count = models.BigIntegerField()
+    open_order_count = models.BigIntegerField()
+    cancelled_count = models.BigIntegerField()
+    lifetime_value = models.DecimalField(max_digits=SUM_AMOUNT_DIGITS, decimal_places=2)
     last_order_at = models.DateTimeField(null=True)
 
     class Meta:
@@ -192,11 +199,11 @@ class CustomerSummary(models.Model):
 class DailySales(models.Model):
     generation = models.IntegerField()
     date = models.DateField()
-    orders_placed = models.IntegerField()
-    orders_cancelled = models.IntegerField()
-    orders_shipped = models.IntegerField()
-    gross_revenue = models.DecimalField(max_digits=18, decimal_places=2)
-    items_sold = models.IntegerField()
+    orders_placed = models.BigIntegerField()
+    orders_cancelled = models.BigIntegerField()
+    orders_shipped = models.BigIntegerField()
+    gross_revenue = models.DecimalField(max_digits=SUM_AMOUNT_DIGITS, decimal_places=2)
+    items_sold = models.BigIntegerField()
 
     class Meta:
         constraints = [

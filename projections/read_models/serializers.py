@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from common.http.fields import MoneyOut
+from projections.read_models.models import SUM_AMOUNT_DIGITS
 
 
 class CustomerSummaryOut(serializers.Serializer[Any]):
@@ -14,7 +15,7 @@ class CustomerSummaryOut(serializers.Serializer[Any]):
     order_count = serializers.IntegerField()
     open_order_count = serializers.IntegerField()
     cancelled_count = serializers.IntegerField()
-    lifetime_value = MoneyOut()
+    lifetime_value = MoneyOut(max_digits=SUM_AMOUNT_DIGITS)
     last_order_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -23,5 +24,5 @@ class DailySalesOut(serializers.Serializer[Any]):
     orders_placed = serializers.IntegerField()
     orders_cancelled = serializers.IntegerField()
     orders_shipped = serializers.IntegerField()
-    gross_revenue = MoneyOut()
+    gross_revenue = MoneyOut(max_digits=SUM_AMOUNT_DIGITS)
     items_sold = serializers.IntegerField()

@@ -124,6 +124,114 @@ def test_a_unit_price_as_a_plain_decimal_string_or_a_json_number_is_taken(
     assert api.get(f"/api/orders/{order_id}/state").json()["items"][0]["unit_price"] == stored
 
 
+# --- money of any size or form is a 400 or taken, never a 500 (issue 16) ---------------------
+# JSON numbers as sent (the body's text): huge, tiny, many digits, exponent forms, not numbers.
+REFUSED_PRICES = [
+    "1e25",
+    "1e26",
+    "-1e26",
+    "1E+400",
+    "1e9999999999999999999",
+    "1e-400",
+    "1" * 40,
+    "1" * 30 + ".00",
+    "0.001",
+    "1e-3",
+    "1000000.01",
+    "-0.01",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+]
+
+
+def with_price(body: dict[str, Any], raw: str) -> str:
+    """``body`` as JSON text whose unit_price is the JSON number ``raw``, written as is."""
+    return json.dumps(body).replace('"unit_price": "PRICE"', f'"unit_price": {raw}')
+
+
+@pytest.mark.parametrize("raw", REFUSED_PRICES)
+def test_a_unit_price_number_out_of_range_or_finer_than_cents_is_a_400_on_every_command(
+    api: APIClient, raw: str
+) -> None:
+    order_id = place_order(api)
+    created = api.post(
+        "/api/orders",
+        with_price(create_body(items=[item_body(unit_price="PRICE")]), raw),
+        content_type="application/json",
+    )
+    added = api.post(
+        f"/api/orders/{order_id}/items",
+        with_price(item_body(unit_price="PRICE"), raw),
+        content_type="application/json",
+    )
+
+    for response in (created, added):
+        error = error_of(response, 400)
+        assert error["code"] == "validation_error"
+        assert {"items", "unit_price", "body"} & set(error["details"]), error
+    assert len(store.read_stream(stream_id_for(uuid.UUID(order_id)))) == 1  # nothing appended
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("1e2", "100.00"),
+        ("1.5E+1", "15.00"),
+        ("1E6", "1000000.00"),
+        ("19.990", "19.99"),
+        ("0E-10", "0.00"),
+        ("-0", "0.00"),
+        ("999999.99", "999999.99"),
+    ],
+)
+def test_a_unit_price_number_in_exponent_form_within_the_rules_is_taken(
+    api: APIClient, raw: str, stored: str
+) -> None:
+    response = api.post(
+        "/api/orders",
+        with_price(create_body(items=[item_body(unit_price="PRICE")]), raw),
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    order_id = response.json()["order_id"]
+
+    assert api.get(f"/api/orders/{order_id}/state").json()["items"][0]["unit_price"] == stored
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1e26",
+        "1e2",
+        "1" * 30,
+        "10000000000000.00",
+        "NaN",
+        "Infinity",
+        "-1",
+        "0.001",
+        "\uff11",
+        " 1",
+    ],
+)
+@pytest.mark.parametrize("name", ["min_total", "max_total"])
+def test_a_search_amount_that_is_no_plain_decimal_in_range_is_a_400_naming_it(
+    api: APIClient, name: str, amount: str
+) -> None:
+    error = error_of(api.get("/api/orders/search", {name: amount}), 400)
+
+    assert (error["code"], list(error["details"])) == ("validation_error", [name])
+
+
+@pytest.mark.parametrize("amount", ["0", "5000000000000.00", "9999999999999.99"])
+def test_a_search_amount_up_to_past_the_largest_order_total_is_taken(
+    api: APIClient, amount: str
+) -> None:
+    place_order(api)
+
+    assert api.get("/api/orders/search", {"min_total": amount}).status_code == 200
+
+
 # --- an event that no longer folds ---------------------------------------------------------------
 def test_an_order_whose_log_does_not_fold_answers_order_unreadable_and_the_rest_works(
     api: APIClient, caplog: pytest.LogCaptureFixture

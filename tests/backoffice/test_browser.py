@@ -1,5 +1,7 @@
 """A real browser through the back office: log in, the dashboard, the log, an event, an order
-and its timeline, then cancel the order through the admin form and see it cancelled.
+and its timeline, then cancel the order through the admin form and see it cancelled; and the
+API docs. No page breaks the Content-Security-Policy (common.http.csp): every violation the
+browser reports fails the test.
 
 Headless Debian Chromium (scripts/test.sh installs chromium and chromium-driver when missing),
 against pytest-django's live server; nothing is fetched from the internet. Screenshots of each
@@ -58,6 +60,16 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriv
         options.add_argument(switch)
     chrome = webdriver.Chrome(service=Service(executable_path=driver), options=options)
     chrome.set_page_load_timeout(60)
+    # Every page records what the Content-Security-Policy blocked (before its own scripts run).
+    chrome.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {
+            "source": "window.cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', e => window.cspViolations"
+            ".push(e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at '"
+            " + e.sourceFile + ':' + e.lineNumber));"
+        },
+    )
     try:
         yield chrome
     finally:
@@ -73,9 +85,15 @@ def shop_admin(settings: Any, django_user_model: type[User]) -> tuple[str, str]:
 
 
 def screenshot(browser: WebDriver, name: str) -> None:
-    """What the laptop's screen shows of the page."""
+    """What the laptop's screen shows of the page, which must have broken no policy."""
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    assert_no_csp_violations(browser)
+
+
+def assert_no_csp_violations(browser: WebDriver) -> None:
+    violations = browser.execute_script("return window.cspViolations || []")
+    assert violations == [], f"{browser.current_url} broke the CSP: {violations}"
 
 
 def open_page(browser: WebDriver, url: str, *, showing: str) -> None:
@@ -148,3 +166,15 @@ def test_staff_find_an_order_see_its_story_and_cancel_it_in_a_browser(
     wait_for(browser, f"#v{order.version + 1} .diff-table")
     assert "<del>pending</del>" in browser.page_source
     screenshot(browser, "timeline")
+
+
+def test_the_api_docs_render_every_operation_under_the_csp(
+    browser: WebDriver, live_server: Any
+) -> None:
+    browser.get(f"{live_server.url}/api/docs/")
+
+    WebDriverWait(browser, 30).until(
+        lambda page: len(page.find_elements(By.CSS_SELECTOR, ".opblock")) >= 10
+    )
+    assert "/api/orders" in browser.page_source
+    screenshot(browser, "api-docs")

@@ -63,14 +63,18 @@ def free_port(taken: set[int]) -> int:
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
-def database_url(*, port: int | None = None, application_name: str = "") -> str:
-    """The test database as a URL for subprocesses, optionally through another port (a proxy)
-    and naming its sessions (pg_stat_activity.application_name)."""
+def database_url(
+    *, port: int | None = None, application_name: str = "", password: str | None = None
+) -> str:
+    """The test database as a URL for subprocesses, optionally through another port (a proxy),
+    naming its sessions (pg_stat_activity.application_name) or with another password (the
+    shared server trusts local connections: it never asks for one)."""
     db = connection.settings_dict
     user = quote(db["USER"] or "")
-    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    secret = db["PASSWORD"] if password is None else password
+    written = f":{quote(secret, safe='')}" if secret else ""
     host = db["HOST"] or "127.0.0.1"
-    url = f"postgres://{user}{password}@{host}:{port or db['PORT'] or 5432}/{db['NAME']}"
+    url = f"postgres://{user}{written}@{host}:{port or db['PORT'] or 5432}/{db['NAME']}"
     return f"{url}?application_name={quote(application_name)}" if application_name else url
 
 
@@ -481,7 +485,7 @@ class Processes:
     def gunicorn(
         self, env: dict[str, str], *, workers: int = 1, threads: int = 4
     ) -> tuple[Process, int]:
-        """gunicorn with config/gunicorn.py (gthread workers, as production runs it)."""
+        """gunicorn as production runs it (config/gunicorn.py), on a port of its own."""
         port = self.port()
         metrics = self.directory / f"metrics-{len(self.started)}"
         metrics.mkdir()

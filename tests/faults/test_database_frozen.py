@@ -83,7 +83,9 @@ def test_a_frozen_database_answers_503_in_time_and_nothing_acknowledged_is_lost(
         private_database.freeze()
         frozen_at = time.monotonic()
         try:
-            stop.wait(FROZEN_SECONDS)  # the freeze's length; requests go on meanwhile
+            stop.wait(FROZEN_SECONDS / 2)  # the freeze's length; requests go on meanwhile
+            readiness = api.get("/readyz")
+            stop.wait(FROZEN_SECONDS - (time.monotonic() - frozen_at))
         finally:
             private_database.thaw()
         thawed_at = time.monotonic()
@@ -117,6 +119,9 @@ def test_a_frozen_database_answers_503_in_time_and_nothing_acknowledged_is_lost(
     slow = [str(r) for r in during if r.seconds >= COMMAND_LIMIT_SECONDS]
     assert not slow, f"commands answered after {COMMAND_LIMIT_SECONDS} s: {slow[:5]}"
     assert len(probes) >= 10 and all(p.status == 200 for p in probes), probes[:5]
+    # Readiness answers too, in time: this instance cannot serve.
+    assert readiness.status == 503 and readiness.seconds < COMMAND_LIMIT_SECONDS, readiness
+    assert readiness.body["error"]["details"]["database"] == "unreachable", readiness
     assert max(p.seconds for p in probes) < PROBE_LIMIT_SECONDS, latency(probes)
 
     wait_until(lambda: caught_up(api), timeout=60, interval=0.05, what="the worker to go on")

@@ -102,6 +102,7 @@ def test_a_read_only_database_answers_commands_503_and_queries_go_on(
         try:
             worker = processes.worker(env, "worker", "--concurrency", "2")
             stop.wait(READ_ONLY_SECONDS)  # how long it stays read-only; requests go on
+            readiness = api.get("/readyz")  # this instance cannot serve commands: not ready
             wait_until(
                 lambda: "read-only transaction" in worker.output(),
                 timeout=30,
@@ -141,6 +142,8 @@ def test_a_read_only_database_answers_commands_503_and_queries_go_on(
     accepted = [str(r) for r in refused if not is_service_unavailable(r)]
     assert not accepted, f"commands accepted by a read-only database: {accepted[:5]}"
     assert len(served) >= 10 and all(r.ok for r in served), [str(r) for r in served[:5]]
+    assert readiness.status == 503, readiness
+    assert readiness.body["error"]["details"]["database"] == "read_only", readiness
 
     wait_until(lambda: caught_up(api), timeout=60, interval=0.05, what="the worker to go on")
     assert worker.alive() and beat.alive() and web.alive()

@@ -1,16 +1,20 @@
-"""Production settings: `check --deploy` passes, and the app serves its static files itself."""
+"""Production settings: `check --deploy` passes, the app serves its static files itself, and every
+way to deploy it runs the same processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from django.core.management import call_command
 from django.test import Client
 from django.test.utils import override_settings
@@ -105,3 +109,37 @@ def test_celery_workers_publish_task_events_and_overlong_tasks_are_killed() -> N
     # No soft limit: raised inside a batch it would be taken for the event's failure.
     assert app.conf.task_soft_time_limit is None
     assert app.conf.worker_hijack_root_logger is False
+
+
+def _shape(command: str) -> list[str]:
+    """A process's command with the values that differ by platform (where beat keeps its
+    schedule, how many worker processes) left out: what must be the same everywhere."""
+    words = shlex.split(command.replace('"', ""))
+    return [
+        "<value>" if before in ("--schedule", "--concurrency") else word
+        for before, word in zip(["", *words], words, strict=False)
+    ]
+
+
+def test_procfile_compose_serve_and_the_image_run_the_same_three_processes() -> None:
+    procfile = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    serve = (ROOT / "scripts" / "serve.sh").read_text()
+    started_by_serve = [
+        _shape(line.removesuffix("&")) for line in serve.splitlines() if line.endswith(" &")
+    ]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+
+    assert set(procfile) == {"release", "web", "worker", "beat"}
+    for process in ("web", "worker", "beat"):
+        assert _shape(procfile[process]) == _shape(compose[process]["command"]), process
+        assert _shape(procfile[process]) in started_by_serve, process
+    assert len(started_by_serve) == 3
+    # The image installs requirements.txt and nothing else, and runs the web process.
+    assert re.findall(r"pip install .*", dockerfile) == [
+        "pip install --no-cache-dir -r requirements.txt"
+    ]
+    cmd = re.search(r"^CMD (.+)$", dockerfile, re.MULTILINE)
+    assert cmd is not None and " ".join(json.loads(cmd.group(1))) == procfile["web"]

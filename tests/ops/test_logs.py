@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
+from django.db import connection
 from rest_framework.test import APIClient
 
+from ops import redaction
 from ops.logs import formatter
 from tests.ops.conftest import ORDER_BODY
 
@@ -138,3 +141,88 @@ def test_development_tracebacks_are_plain_text() -> None:
     assert "Traceback (most recent call last):" in text
     assert "ValueError: boom" in text
     assert "│" not in text  # not rich's boxed rendering (slow, and only where rich is installed)
+
+
+SECRET_KEY = "test-secret-key-" + "k" * 40
+DB_PASSWORD = "pw-f4ll0w-\"the'white/rabbit@"  # quotes, a slash and an @: escaped in reprs/URLs
+METRICS_TOKEN = "metrics-token-7d1f0c"
+LINE1 = "742 Evergreen Terrace"
+
+
+def _fails_with_secrets_in_its_locals(database: dict[str, Any], body: dict[str, Any]) -> None:
+    conn_params = {"host": "db", "password": database["PASSWORD"]}  # as psycopg's connect has
+    token = "Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"
+    raise ConnectionError(f"cannot reach {conn_params['host']} for {len(body)} fields {len(token)}")
+
+
+def _record_of_a_failure(message: str = "failed", *args: Any) -> logging.LogRecord:
+    database = {**connection.settings_dict, "PASSWORD": DB_PASSWORD}
+    try:
+        _fails_with_secrets_in_its_locals(
+            database, {**ORDER_BODY["shipping_address"], "line1": LINE1}
+        )
+    except ConnectionError:
+        return logging.LogRecord("x", logging.WARNING, __file__, 1, message, args, sys.exc_info())
+    raise AssertionError("did not fail")
+
+
+@pytest.mark.parametrize("json_format", [True, False], ids=["json", "text"])
+def test_tracebacks_carry_no_local_variables(json_format: bool) -> None:
+    # The password is configured nowhere here: only leaving the locals out keeps it out.
+    text = formatter(json=json_format).format(_record_of_a_failure())
+
+    assert "_fails_with_secrets_in_its_locals" in text  # the traceback is there...
+    assert "cannot reach db for 4 fields 46" in text
+    for leaked in ("white/rabbit", "rabbit", LINE1, "9944b09199c62bcf"):  # ...its locals not
+        assert leaked not in text
+
+
+@pytest.mark.parametrize("json_format", [True, False], ids=["json", "text"])
+def test_configured_secrets_are_redacted_wherever_they_appear(
+    json_format: bool, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.SECRET_KEY = SECRET_KEY
+    settings.METRICS_TOKEN = METRICS_TOKEN
+    monkeypatch.setitem(django_settings.DATABASES["default"], "PASSWORD", DB_PASSWORD)
+    # The broker's password only in the environment (as the gunicorn master has it).
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://:br0ker-pass@redis:6379/0")
+    redaction.forget_secrets()  # changed behind the settings' back: no signal said so
+    quoted = "pw-f4ll0w-%22the%27white%2Frabbit%40"
+    record = _record_of_a_failure(
+        "key %s, token %r, dsn postgres://app:%s@db/orders, broker %s, repr %r",
+        SECRET_KEY,
+        METRICS_TOKEN,
+        quoted,
+        "br0ker-pass",
+        {"db": DB_PASSWORD},
+    )
+    record.settings = {"PASSWORD": DB_PASSWORD, "other": "kept"}  # an extra= field
+
+    text = formatter(json=json_format).format(record)
+
+    for secret in (SECRET_KEY, METRICS_TOKEN, "white", "rabbit", "br0ker-pass"):
+        assert secret not in text
+    assert "dsn postgres://app:[redacted]@db/orders" in text
+    assert "kept" in text
+
+
+def test_credentials_in_any_shape_are_redacted() -> None:
+    assert redaction.redact_text(
+        "Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"
+    ) == ("Authorization: Token [redacted]")
+    assert redaction.redact_text("Bearer abcdefgh12345678 sent") == "Bearer [redacted] sent"
+    assert redaction.redact_text("Token authentication") == "Token authentication"
+    assert (
+        redaction.redact_text("host=db password=hunter22 dbname=x")
+        == "host=db password=[redacted] dbname=x"
+    )
+    assert redaction.redact_text("{'user': 'app', 'password': 'hunter 22'}") == (
+        "{'user': 'app', 'password': [redacted]}"
+    )
+    assert (
+        redaction.redact_text("amqp://guest:guest22@rabbit:5672//")
+        == "amqp://guest:[redacted]@rabbit:5672//"
+    )
+    # What is not a credential stays.
+    for text in ("GET /api/orders 200", "http://127.0.0.1:8000/readyz", "the token expired"):
+        assert redaction.redact_text(text) == text

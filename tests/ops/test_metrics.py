@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from celery import current_app
 from django.test import Client
 from django.test.utils import override_settings
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from eventstore.store import head_position
+from ops.models import WorkerHeartbeat
 from projections.engine import runner
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
 from tests.ops.conftest import ORDER_BODY
@@ -141,3 +146,35 @@ def test_with_a_token_a_scrape_needs_it_from_anywhere(client: Client) -> None:
     assert (wrong.status_code, wrong.json()["error"]["code"]) == (403, "permission_denied")
     assert right.status_code == 200
     assert b"orders_database_up 1.0" in right.content
+
+
+def test_worker_heartbeats_and_the_database_state_are_exported(
+    client: Client, api: APIClient
+) -> None:
+    WorkerHeartbeat.objects.create(worker="celery@old", seen_at=timezone.now() - timedelta(days=2))
+    WorkerHeartbeat.objects.create(
+        worker="celery@a", seen_at=timezone.now() - timedelta(seconds=90)
+    )
+    api.post("/api/orders", ORDER_BODY, format="json")  # its catch-up runs eagerly: no worker
+
+    samples = scrape(client)
+
+    assert value(samples, "orders_database_writable") == 1
+    age = {labels: v for (name, labels), v in samples.items() if name.startswith("orders_worker")}
+    assert set(age) == {frozenset({"worker": "celery@a"}.items())}  # a day unseen: left out
+    assert 90 <= age[frozenset({"worker": "celery@a"}.items())] < 120
+    # No broker configured (tasks run in-process): nothing to report about one.
+    assert not any(name == "orders_broker_up" for name, _ in samples)
+
+
+def test_an_unreachable_broker_is_exported_as_down(client: Client) -> None:
+    saved = current_app.conf.broker_url
+    current_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+            samples = scrape(client)
+    finally:
+        current_app.conf.broker_url = saved
+
+    assert value(samples, "orders_broker_up") == 0
+    assert value(samples, "orders_database_up") == 1

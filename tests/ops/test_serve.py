@@ -1,11 +1,14 @@
 """The documented ways to run it, started, used and stopped: `make serve` and `./scripts/run.sh`.
 
 `make serve` (scripts/serve.sh) runs gunicorn, a Celery worker and beat on PostgreSQL and Redis
-as production does; run.sh is the embedded default (SQLite, eager Celery, runserver).
+as production does, here from a virtualenv that has requirements.txt and nothing else (what
+production installs: the test virtualenv's tools would hide a missing requirement); run.sh is
+the embedded default (SQLite, eager Celery, runserver).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
+from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 import pytest
@@ -27,6 +31,7 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
+from eventstore.models import Event
 from projections.engine.models import ProjectionState
 from tests.ops.conftest import ORDER_BODY
 from tests.projections import builders as b
@@ -70,6 +75,12 @@ class Served:
                 return response.status, dict(response.headers), response.read()
         except HTTPError as error:
             return error.code, dict(error.headers), error.read()
+
+    def running(self) -> bool:
+        """True while the script runs; its output in the failure if it ended."""
+        code = self.process.poll()
+        assert code is None, f"ended with {code}:\n{self.text()[-4000:]}"
+        return True
 
     def answers(self, path: str) -> bool:
         try:
@@ -130,9 +141,11 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 
 @pytest.fixture
-def serve(tmp_path: Path, redis_url: str) -> Iterator[Served]:
+def serve(tmp_path: Path, redis_url: str, production_venv: Path) -> Iterator[Served]:
     port = free_port()
     env = {
+        # serve.sh's bootstrap uses it instead of .venv (installed already: nothing to do).
+        "ORDERS_VENV": str(production_venv),
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": redis_url,
         "CELERY_TASK_DEFAULT_QUEUE": f"test-serve-{uuid.uuid4().hex[:12]}",
@@ -145,6 +158,14 @@ def serve(tmp_path: Path, redis_url: str) -> Iterator[Served]:
     served = start([str(ROOT / "scripts" / "serve.sh")], env, port)
     try:
         wait_until(lambda: served.answers("/healthz"), timeout=120, interval=0.2, what="serve")
+        # All three started: the worker says so once it consumes (a missing requirement ends
+        # it at import, and serve.sh with it).
+        wait_until(
+            lambda: served.running() and " ready." in served.text(),
+            timeout=60,
+            interval=0.2,
+            what="the Celery worker",
+        )
         yield served
     finally:
         served.stop()
@@ -183,7 +204,12 @@ def test_make_serve_runs_web_worker_and_beat_until_stopped(serve: Served, clerk:
 
     status, _, body = serve.call("/readyz")
     assert status == 200, body
-    assert json.loads(body)["checks"]["broker"] == "ok"
+    assert json.loads(body)["checks"] == {
+        "database": "ok",
+        "migrations": "ok",
+        "broker": "ok",
+        "projections": {"customer_summaries": "ok", "daily_sales": "ok", "order_views": "ok"},
+    }
 
     for _ in range(10):
         assert serve.call("/api/projections", **auth)[0] == 200
@@ -198,6 +224,10 @@ def test_make_serve_runs_web_worker_and_beat_until_stopped(serve: Served, clerk:
     # Counted in the Celery worker's process, served by the web's.
     batches = frozenset({"projection": "order_views"}.items())
     assert scraped[("projection_batch_duration_seconds_count", batches)] >= 1
+    # The worker's heartbeat (what the worker-absent alert reads), and the broker's state.
+    ages = [v for (name, _), v in scraped.items() if name == "orders_worker_last_task_age_seconds"]
+    assert ages and min(ages) < 30
+    assert scraped[("orders_broker_up", frozenset())] == 1
 
     status, _, body = serve.call("/admin/login/")
     css = re.search(r'href="(/static/admin/css/[^"]+)"', body.decode())
@@ -208,7 +238,9 @@ def test_make_serve_runs_web_worker_and_beat_until_stopped(serve: Served, clerk:
     wait_until(lambda: group_is_gone(serve.process.pid), timeout=30, what="all three to stop")
 
 
-def test_gunicorn_without_its_database_is_alive_but_not_ready(tmp_path: Path) -> None:
+def test_gunicorn_without_its_database_is_alive_but_not_ready(
+    tmp_path: Path, production_venv: Path
+) -> None:
     port = free_port()
     env = {
         "DATABASE_URL": f"postgres://nobody@127.0.0.1:{free_port()}/nothing",
@@ -218,7 +250,9 @@ def test_gunicorn_without_its_database_is_alive_but_not_ready(tmp_path: Path) ->
         "WEB_CONCURRENCY": "1",
     }
     served = start(
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"], env, port
+        [str(production_venv / "bin" / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
+        env,
+        port,
     )
     try:
         wait_until(lambda: served.answers("/healthz"), timeout=60, interval=0.2, what="gunicorn")
@@ -232,6 +266,64 @@ def test_gunicorn_without_its_database_is_alive_but_not_ready(tmp_path: Path) ->
     assert (error["code"], error["details"]["database"]) == ("not_ready", "unreachable")
     # Production logs are JSON lines.
     assert any(line.startswith("{") and '"logger"' in line for line in served.output)
+
+
+def post_chunked(base_url: str, path: str, body: bytes, token: str) -> tuple[int, bytes]:
+    """POST ``body`` in chunks (Transfer-Encoding: chunked, no Content-Length)."""
+    address = urlsplit(base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    try:
+        pieces = (body[n : n + 1000] for n in range(0, len(body), 1000))
+        connection.request(
+            "POST",
+            path,
+            body=pieces,
+            headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_takes_a_chunked_body_within_the_size_limit(
+    tmp_path: Path, clerk: User, settings: Any
+) -> None:
+    token = Token.objects.create(user=clerk).key
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": "",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "test-only-" + uuid.uuid4().hex,
+        "DJANGO_SECURE_SSL_REDIRECT": "false",  # plain HTTP here, as behind a TLS proxy
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "WEB_CONCURRENCY": "1",
+    }
+    served = start(
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"], env, port
+    )
+    too_large = {**ORDER_BODY, "customer_id": "x" * settings.API_MAX_BODY_BYTES}
+    try:
+        wait_until(lambda: served.answers("/healthz"), timeout=60, interval=0.2, what="gunicorn")
+        created = post_chunked(
+            served.base_url, "/api/orders", json.dumps(ORDER_BODY).encode(), token
+        )
+        refused = post_chunked(
+            served.base_url, "/api/orders", json.dumps(too_large).encode(), token
+        )
+    finally:
+        served.stop()
+        served.kill_leftovers()
+
+    assert created[0] == 201, created[1]
+    order_id = json.loads(created[1])["order_id"]
+    assert Event.objects.filter(stream_id=f"Order-{order_id}").count() == 1
+    assert refused[0] == 400, refused[1]
+    assert "larger than" in json.loads(refused[1])["error"]["message"]
 
 
 def test_run_sh_serves_where_it_says(tmp_path: Path) -> None:

@@ -99,6 +99,12 @@ def test_a_line_out_of_limits_is_refused_naming_its_product(item: LineItem, mess
         ("abc", "'abc' is not an amount"),
         ("1.005", "'1.005' is not an amount with at most two decimal places"),
         ("NaN", "'NaN' is not an amount with at most two decimal places"),
+        ("-Infinity", "'-Infinity' is not an amount with at most two decimal places"),
+        # More digits in cents than the decimal context holds: refused, not InvalidOperation.
+        ("1e26", "'1e26' is not an amount"),
+        ("-1E+400", "'-1E+400' is not an amount"),
+        ("1" * 40, f"'{'1' * 40}' is not an amount"),
+        ("1e-400", "'1e-400' is not an amount with at most two decimal places"),
     ],
 )
 def test_money_names_the_value_it_refuses(value: str, message: str) -> None:

@@ -1,10 +1,11 @@
 """Migration 0005 (read models partitioned by generation) keeps every row and id, both ways;
 0007 counts the orders of each status that every generation already has, 0008 those of each
-word and status."""
+word and status; 0009 widens the counts and sums of every partition, a rebuild's included."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from orders.domain import events as ev
 from projections.engine import runner
 from projections.engine.generations import active_state, start_rebuild
 from projections.engine.rebuild import rebuild
+from projections.models import CustomerSummary, DailySales
 from tests.projections import builders as b
 from tests.waiting import wait_until
 
@@ -195,3 +197,67 @@ def test_term_counts_are_filled_from_the_views_of_every_generation_attached_or_n
     rebuild("order_views")
     assert attached(child) is True
     assert term_rows(child) == filled
+
+
+SUM_TABLES = ("projections_customersummary", "projections_dailysales")
+
+
+def column_types(table: str) -> dict[str, str]:
+    """The counts' and sums' types of ``table`` (its other columns left out)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+            "AND attname NOT IN ('id', 'generation', 'customer_id', 'date', 'last_order_at')",
+            [table],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_counts_and_sums_are_widened_in_every_partition_attached_or_not(
+    back_at_the_latest: None,
+) -> None:
+    b.append_new_order(customer_id="alice", items=[("sku-1", 3, "2.50")])
+    b.catch_up_until_applied()
+    before = b.read_tables()
+    rebuilding = start_rebuild("daily_sales")
+
+    def filled() -> bool:  # the rebuild has read the log, its tables still detached
+        runner.run("daily_sales", generation=rebuilding.generation)
+        rebuilding.refresh_from_db()
+        return store.backlog(rebuilding.checkpoint).events == 0
+
+    wait_until(filled, timeout=60, interval=0.02, what="the rebuild to read the log")
+    detached = f"projections_dailysales_g{rebuilding.generation}"
+    partitions = [*SUM_TABLES, *(f"{t}_g1" for t in SUM_TABLES), detached]
+
+    migrate(("projections", "0008_order_term_counts"))
+    narrow = frozenset({"integer", "numeric(18,2)"})
+    assert {t: frozenset(column_types(t).values()) for t in partitions} == dict.fromkeys(
+        partitions, narrow
+    )
+
+    migrate_to_latest()
+
+    wide = frozenset({"bigint", "numeric(34,2)"})
+    assert {t: frozenset(column_types(t).values()) for t in partitions} == dict.fromkeys(
+        partitions, wide
+    )
+    assert attached(detached) is False
+    assert b.read_tables() == before
+    rebuild("daily_sales")  # ATTACH takes the detached partition: its types are the parent's
+    assert attached(detached) is True
+    assert b.read_tables() == before
+    # What a 32-bit count and an 18-digit sum could not hold, in the partitions of both.
+    day = DailySales.objects.get(generation=rebuilding.generation)
+    day.items_sold += 2**40
+    day.gross_revenue += Decimal("10") ** 31
+    day.save()
+    day.refresh_from_db()
+    assert (day.items_sold, day.gross_revenue) == (2**40 + 3, Decimal("10") ** 31 + Decimal("7.50"))
+    customer = CustomerSummary.objects.get(customer_id="alice")
+    customer.order_count = 2**62
+    customer.lifetime_value = Decimal("9" * 32 + ".99")
+    customer.save()
+    customer.refresh_from_db()
+    assert (customer.order_count, customer.lifetime_value) == (2**62, Decimal("9" * 32 + ".99"))

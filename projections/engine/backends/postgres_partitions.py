@@ -90,6 +90,34 @@ def drop_partitions(tables: Iterable[str], generation: int) -> None:
             cursor.execute(f"DROP TABLE IF EXISTS {partition_name(table, generation)}")
 
 
+def align_detached_partitions(tables: Iterable[str]) -> None:
+    """Give the detached partitions of ``tables`` (a rebuild's, still being filled) the column
+    types of their parent: altering a parent's column alters only the partitions attached to
+    it, and ATTACH refuses a table whose types differ (migrations call this after theirs)."""
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(
+                "SELECT c.relname FROM pg_class c "
+                "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
+                "AND c.relname ~ %s "
+                "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)",
+                [f"^{table}_g[0-9]+$"],
+            )
+            for (child,) in cursor.fetchall():
+                cursor.execute(
+                    "SELECT p.attname, format_type(p.atttypid, p.atttypmod) "
+                    "FROM pg_attribute p JOIN pg_attribute c ON c.attname = p.attname "
+                    "WHERE p.attrelid = %s::regclass AND c.attrelid = %s::regclass "
+                    "AND p.attnum > 0 AND NOT p.attisdropped AND NOT c.attisdropped "
+                    "AND (p.atttypid, p.atttypmod) <> (c.atttypid, c.atttypmod) "
+                    "ORDER BY p.attnum",
+                    [table, child],
+                )
+                changes = [f"ALTER COLUMN {n} TYPE {t}" for n, t in cursor.fetchall()]
+                if changes:  # one statement: the table is rewritten once
+                    cursor.execute(f"ALTER TABLE {child} {', '.join(changes)}")
+
+
 def _attach(cursor: CursorWrapper, table: str, child: str, generation: int) -> None:
     cursor.execute(f"ALTER TABLE {table} ATTACH PARTITION {child} FOR VALUES IN ({generation:d})")
 

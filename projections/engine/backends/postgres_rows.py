@@ -202,7 +202,7 @@ def _adding_terms(terms: Terms, generation: int) -> str:
         f"INSERT INTO {table} (generation, term, {key}, {count}) "  # noqa: S608
         f"SELECT %s::int, term, r.{key}, sum(r.delta) "
         f"FROM jsonb_to_recordset(%s::jsonb) AS r(text text, {key} "
-        f"{_db_type(terms.model, key)}, delta int) {_words('r.text')} "
+        f"{_db_type(terms.model, key)}, delta bigint) {_words('r.text')} "
         f"WHERE {_attached(table)} "
         f"GROUP BY term, r.{key} HAVING sum(r.delta) <> 0 "
         f"ON CONFLICT (generation, term, {key}) "

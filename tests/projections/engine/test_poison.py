@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import uuid
 from collections.abc import Callable, Sequence
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, ManagementUtility, call_command
 from django.db import DatabaseError, OperationalError, connection
 from rest_framework.test import APIClient
 
+from eventstore import store
 from eventstore.models import Event
 from eventstore.store import RecordedEvent
+from orders.repository import STREAM_TYPE, stream_id_for
 from projections.engine import base, runner
+from projections.engine.checkpoints import projection_lock
 from projections.engine.generations import active_state
-from projections.engine.poison import ProjectionError, retry, skip
-from projections.models import ProjectionSkip, ProjectionStatus
+from projections.engine.poison import SKIP_FIELDS, ProjectionError, retry, skip
+from projections.engine.rebuild import rebuild
+from projections.models import ProjectionSkip, ProjectionState, ProjectionStatus
 from tests.projections import builders as b
 from tests.projections.engine.support import Recording, applied_positions, projection_rows
 
@@ -183,10 +191,16 @@ def test_the_retry_and_skip_management_commands_resume_a_failed_projection(
     call_command("projection_status", stdout=status)
     assert f"last error: OrderCreated at position {poison}" in status.getvalue()
 
-    retried = StringIO()
-    call_command("projection_retry", "poisoned", stdout=retried)
+    with pytest.raises(CommandError) as failed_again:
+        call_command("projection_retry", "poisoned", stdout=StringIO())
 
-    assert "read 0 events, failed again: OrderCreated at position" in retried.getvalue()
+    assert str(failed_again.value).startswith(
+        f"poisoned: the event at position {poison} failed again (attempt 1; read 0 events): "
+        f"OrderCreated at position {poison}: ValueError"
+    )
+    with pytest.raises(SystemExit) as exited:  # as an operator's shell runs it
+        ManagementUtility(["manage.py", "projection_retry", "poisoned"]).execute()
+    assert exited.value.code == 1
     with pytest.raises(ProjectionError):
         skip("poisoned", reason="   ", actor="ops")
 
@@ -200,3 +214,127 @@ def test_the_retry_and_skip_management_commands_resume_a_failed_projection(
     positions = [o["position"] for o in five_orders]
     assert applied_positions("poisoned") == [p for p in positions if p != poison]
     assert active_state("poisoned").status == ProjectionStatus.RUNNING
+
+
+def test_a_retry_whose_event_now_applies_exits_zero_saying_it_caught_up(
+    poison_settings: Any,
+    register_projection: Callable[[base.Projection], base.Projection],
+    applied_table: str,
+    five_orders: list[dict[str, Any]],
+) -> None:
+    poison = five_orders[1]["position"]
+    projection = register_projection(Recording("flaky", poison=[poison]))
+    for _ in range(3):
+        runner.run("flaky")
+    assert active_state("flaky").status == ProjectionStatus.FAILED
+    assert isinstance(projection, Recording)
+    projection.poison.clear()  # whatever broke it was fixed
+
+    retried = StringIO()
+    call_command("projection_retry", "flaky", stdout=retried)
+
+    assert retried.getvalue().strip() == "flaky: read 4 events, caught up."
+    assert applied_positions("flaky") == [o["position"] for o in five_orders]
+
+
+def test_a_retry_that_another_worker_holds_waits_for_its_outcome_then_fails_naming_it(
+    poison_settings: Any,
+    register_projection: Callable[[base.Projection], base.Projection],
+    applied_table: str,
+    five_orders: list[dict[str, Any]],
+) -> None:
+    poison = five_orders[1]["position"]
+    register_projection(Recording("held", poison=[poison]))
+    for _ in range(3):
+        runner.run("held")
+    state = active_state("held")
+    owner = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:  # another worker's turn, on a connection of its own
+        try:
+            with projection_lock("held", state.generation, wait=True):
+                owner.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert owner.wait(30)
+        with pytest.raises(CommandError) as undecided:
+            call_command("projection_retry", "held", "--timeout", "0.5", stdout=StringIO())
+    finally:
+        release.set()
+        holder.join(30)
+
+    assert str(undecided.value) == (
+        f"held: another worker holds the projection and has not tried the event at position "
+        f"{poison} within 0.5 s; see projection_status."
+    )
+
+
+def test_skips_are_exported_with_the_log_and_an_imported_log_steps_over_them_again(
+    poison_settings: Any, tmp_path: Path
+) -> None:
+    first = b.place_order(customer_id="alice")
+    broken = {"order_id": first["order_id"], "product_id": "x", "quantity": "lots"}
+    store.append_to_stream(
+        stream_id_for(uuid.UUID(first["order_id"])),
+        STREAM_TYPE,
+        [store.NewEvent(event_type="OrderItemAdded", data=broken)],
+        expected_version=1,
+    )
+    b.place_order(customer_id="bob")
+    for name in b.READ_MODEL_PROJECTIONS:  # each fails on the broken event, then is skipped
+        for _ in range(3):
+            runner.run(name)
+        assert active_state(name).status == ProjectionStatus.FAILED
+        call_command("projection_skip", name, "--reason", "known bad", stdout=StringIO())
+    b.catch_up_until_applied()
+    tables = b.read_tables()
+    skips = list(ProjectionSkip.objects.order_by("name").values(*SKIP_FIELDS))
+    assert len(skips) == 3
+    path = tmp_path / "log.jsonl"
+    exported = StringIO()
+    call_command("eventstore_export", output=str(path), stderr=exported)
+    assert exported.getvalue() == "Exported 3 events, 3 projection_skip records.\n"
+
+    call_command("flush", interactive=False)  # an empty database
+    imported = StringIO()
+    call_command("eventstore_import", str(path), stderr=imported)
+    assert imported.getvalue() == "Imported 3 events, 3 projection_skip records.\n"
+    rebuild("order_views")
+    b.catch_up_until_applied()
+
+    assert list(ProjectionSkip.objects.order_by("name").values(*SKIP_FIELDS)) == skips
+    states = ProjectionState.objects.filter(active=True).values_list("name", "status")
+    assert dict(states) == dict.fromkeys(b.READ_MODEL_PROJECTIONS, ProjectionStatus.RUNNING)
+    assert b.read_tables() == tables
+
+
+def test_an_import_refuses_a_skip_of_an_event_its_log_does_not_have(tmp_path: Path) -> None:
+    order = b.place_order()
+    skip = {
+        "kind": "projection_skip",
+        "name": "order_views",
+        "generation": 1,
+        "position": order["position"],
+        "event_id": str(uuid.uuid4()),  # not the event at that position
+        "event_type": "OrderCreated",
+        "error": "",
+        "reason": "known bad",
+        "actor": "ops",
+        "skipped_at": "2026-01-02T03:04:05+00:00",
+    }
+    path = tmp_path / "log.jsonl"
+    call_command("eventstore_export", output=str(path), stderr=StringIO())
+    with path.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(skip) + "\n")
+    call_command("flush", interactive=False)
+
+    with pytest.raises(CommandError, match="no projection_skip records: the skip of order_views"):
+        call_command("eventstore_import", str(path), stderr=StringIO())
+
+    assert not ProjectionSkip.objects.exists()
