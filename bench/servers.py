@@ -1,15 +1,20 @@
 """The service's processes for HTTP benchmarks: gunicorn and a Celery worker, as `make serve`
-starts them, plus a keep-alive HTTP client and process memory readings."""
+starts them, a private PostgreSQL cluster to freeze, a keep-alive HTTP client and process
+memory readings."""
 
 from __future__ import annotations
 
+import getpass
 import http.client
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -135,3 +140,80 @@ class Client:
 
     def close(self) -> None:
         self.connection.close()
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the benchmark's own (initdb in a temporary folder, a port of its
+    own): the only server a benchmark may freeze. Run by the ``postgres`` OS user when this is
+    root, as PostgreSQL requires; stopped and removed by ``stop``."""
+
+    BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="bench-postgres-"))
+        self.user = getpass.getuser()
+        self.run_as = "postgres" if os.geteuid() == 0 else None
+        if self.run_as:
+            entry = pwd.getpwnam(self.run_as)
+            os.chown(self.folder, entry.pw_uid, entry.pw_gid)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str) -> str:
+        return f"postgres://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        data = self.folder / "data"
+        subprocess.run(
+            [self.BIN / "initdb", "-D", data, "-U", self.user, "-A", "trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+            user=self.run_as,
+        )
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        with (RESULTS / "private-postgres.log").open("wb") as out:
+            self.process = subprocess.Popen(
+                [
+                    *(self.BIN / "postgres", "-D", data, "-p", str(self.port)),
+                    *("-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=self.run_as,
+            )
+        import psycopg
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                psycopg.connect(self.url("postgres"), connect_timeout=2).close()
+                return
+            except psycopg.Error:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+
+    def pids(self) -> list[int]:
+        """The postmaster and its children (each backend in a session of its own)."""
+        assert self.process is not None
+        return [self.process.pid, *children(self.process.pid)]
+
+    def freeze(self) -> None:
+        for pid in self.pids():  # the postmaster first: it forks no more
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in reversed(self.pids()):
+            os.kill(pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.thaw()
+            self.process.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                for pid in self.pids():
+                    os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.folder, ignore_errors=True)

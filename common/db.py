@@ -17,7 +17,7 @@ from typing import Any, Final
 import orjson
 import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, InternalError, OperationalError, connections
 from psycopg.types.json import JsonbBinaryLoader
 
 Params = Mapping[str, Any] | Sequence[Any]
@@ -118,3 +118,21 @@ def _cursors(raw: Any, count: int) -> list[psycopg.Cursor[tuple[Any, ...]]]:
     while len(cursors) < count:
         cursors.append(psycopg.Cursor(raw))
     return cursors[:count]
+
+
+# SQLSTATE of a write refused by a read-only server or transaction (a standby after a
+# failover, default_transaction_read_only); of a statement cancelled by statement_timeout.
+READ_ONLY_SQL_TRANSACTION: Final = "25006"
+QUERY_CANCELED: Final = "57014"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot serve now (unreachable, hung, a lock not had
+    in time, refusing writes as read-only), not that what was asked of it is wrong. A statement
+    cancelled by its timeout is neither: it may be the work itself that is too much."""
+    state = getattr(exc, "sqlstate", None) or getattr(exc.__cause__, "sqlstate", None)
+    if isinstance(exc, (OperationalError, InterfaceError, psycopg.OperationalError)):
+        return state != QUERY_CANCELED
+    if isinstance(exc, (InternalError, psycopg.InternalError)):
+        return state == READ_ONLY_SQL_TRANSACTION
+    return isinstance(exc, psycopg.InterfaceError)

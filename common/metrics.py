@@ -46,6 +46,7 @@ PROJECTION_BATCH_SECONDS = Histogram(
 )
 CONSISTENCY_WAITS = Counter(
     "projection_consistency_waits",
-    "Read-your-writes waits (queries with min_position), by how they ended: fresh or stale.",
+    "Read-your-writes waits (queries with min_position), by how they ended: fresh, stale "
+    "(timed out), beyond_head or busy (answered stale at once).",
     ["outcome"],
 )

@@ -6,6 +6,7 @@ from typing import Any, Self
 
 from celery import Celery
 from celery.app.amqp import AMQP
+from celery.signals import celeryd_init
 from kombu import Connection
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -47,6 +48,13 @@ class BrokerConnection(Connection):
 
 class BrokerAMQP(AMQP):
     Connection = BrokerConnection
+
+
+@celeryd_init.connect
+def _worker_database_role(**_: Any) -> None:
+    """A worker's database calls get the worker role's limits (settings DB_WORKER_*); its pool
+    processes, forked later, inherit the environment."""
+    os.environ["DATABASE_ROLE"] = "worker"
 
 
 app = Celery("orders_service", amqp=BrokerAMQP)

@@ -15,9 +15,14 @@ import tempfile
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="orders-metrics-")
 
+# Its processes serve web requests: their database calls get the web role's limits
+# (common.postgresql.roles; settings DB_WEB_*).
+raw_env = ["DATABASE_ROLE=web"]
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+# gthread, with /healthz answered by threads of its own: liveness never waits behind busy
+# request threads (ops.web_worker).
+worker_class = "ops.web_worker.ProbeLaneThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

@@ -110,9 +110,8 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     # so PostgreSQL ends such sessions rather than letting them stall the read side.
     _timeout_ms = env.int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
     _db.setdefault("OPTIONS", {})["options"] = (
-        f"-c idle_in_transaction_session_timeout={_timeout_ms} -c statement_timeout=60000"
+        f"-c idle_in_transaction_session_timeout={_timeout_ms}"
     )
-    _db["OPTIONS"].setdefault("connect_timeout", 5)
     # Django turns psycopg's statement preparation off unless this is set; common.db.fetch's
     # hot-path statements ask for it (Django's own cursors bind client-side and never prepare).
     _db["OPTIONS"].setdefault("prepare_threshold", 5)
@@ -124,6 +123,31 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("TEST", {})["NAME"] = env.str(
         "DATABASE_TEST_NAME", default=f"test_{_db['NAME']}"
     )
+    # --- Every database call bounded, per role of process (common.postgresql) --------------
+    # web: gunicorn / runserver; worker: the Celery worker; maintenance: anything else
+    # (migrate, rebuild, import, a shell). Statement and lock timeouts in ms, 0: none; a web
+    # or worker call is also given up client-side 1 s after its statement timeout (a hung
+    # server ignores its own timers), the connection closed and the request answered 503.
+    _db["ENGINE"] = "common.postgresql"
+    _db["OPTIONS"]["limits"] = {
+        role: {
+            "statement_timeout": env.int(f"DB_{role.upper()}_STATEMENT_TIMEOUT_MS", default=st),
+            "lock_timeout": env.int(f"DB_{role.upper()}_LOCK_TIMEOUT_MS", default=lock),
+        }
+        for role, st, lock in (
+            ("web", 5_000, 3_000),
+            ("worker", 60_000, 30_000),
+            ("maintenance", 0, 60_000),
+        )
+    }
+    _db["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+    # A dead peer or a cut network (not a hung server: its kernel still answers) is noticed
+    # by TCP within seconds rather than the system's two hours.
+    _db["OPTIONS"].setdefault("keepalives", 1)
+    _db["OPTIONS"].setdefault("keepalives_idle", 10)
+    _db["OPTIONS"].setdefault("keepalives_interval", 5)
+    _db["OPTIONS"].setdefault("keepalives_count", 3)
+    _db["OPTIONS"].setdefault("tcp_user_timeout", env.int("DB_TCP_USER_TIMEOUT_MS", default=15_000))
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions serialize writers on SQLite, which makes position order gap-safe.
     _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
@@ -271,6 +295,14 @@ PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=3)
 PROJECTION_RETRY_BACKOFF_SECONDS = env.float("PROJECTION_RETRY_BACKOFF_SECONDS", default=1.0)
 PROJECTION_STALLED_SECONDS = env.float("PROJECTION_STALLED_SECONDS", default=30.0)
 PROJECTION_RETIRED_GRACE_SECONDS = env.float("PROJECTION_RETIRED_GRACE_SECONDS", default=60.0)
+
+# --- Read-your-writes (projections.engine.consistency) -----------------------------------
+# Waits for min_position one process holds at a time; further readers are answered stale at
+# once, so waiting readers never take every request thread (default: half a gunicorn
+# worker's threads).
+CONSISTENCY_MAX_WAITS = env.int(
+    "CONSISTENCY_MAX_WAITS", default=max(1, env.int("GUNICORN_THREADS", default=4) // 2)
+)
 
 # --- Back office ----------------------------------------------------------------------------
 # How long a page shown after a staff command waits for the read model to have the command.

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import DataError, InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, InternalError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from common.db import database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,9 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
         return error_response(503, "service_unavailable", "The database cannot be reached.")
+    if isinstance(exc, InternalError) and database_unavailable(exc):  # read-only
+        logger.warning("database read-only: %s", exc)
+        return error_response(503, "service_unavailable", "The database accepts no writes now.")
     if isinstance(exc, DataError):
         # A value the checks let through but the database cannot hold: the request's fault,
         # not an outage (monitoring must never see a fake 503).

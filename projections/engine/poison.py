@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from common.db import fetch
+from common.db import database_unavailable, fetch
 from eventstore.exports import Record, RecordKind
 from eventstore.models import Event
 from eventstore.store import RecordedEvent, read_all
@@ -42,7 +42,8 @@ def isolate(
 ) -> int:
     """Apply the events of a failed batch one at a time (each in its own batch), so the ones
     before the failing event are applied and it is pinpointed; record its failure and stop
-    there. Returns how many were applied."""
+    there. Returns how many were applied. A database that cannot serve (down, hung, read-only)
+    is no failure of the event: that error is raised, and nothing is recorded."""
     for applied, event in enumerate(events):
         try:
             apply_one(event)
@@ -50,6 +51,8 @@ def isolate(
             reload(state)
             return applied
         except Exception as exc:
+            if database_unavailable(exc):
+                raise  # not the event's fault: the next catch-up tries it again
             record_failure(state, event, exc)
             return applied
     return len(events)

@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from tests.faults.processes import Processes, wait_for_no_other_sessions
+from tests.faults.processes import (
+    PostgresServer,
+    Processes,
+    django_served_by,
+    wait_for_no_other_sessions,
+)
 
 _figures: list[str] = []
 
@@ -24,6 +30,17 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
         started.close()
         # Their sessions must be gone before the test database is flushed (and later dropped).
         wait_for_no_other_sessions()
+
+
+@pytest.fixture
+def private_database(processes: Processes) -> Iterator[PostgresServer]:
+    """A private PostgreSQL server holding a copy of the test database, for tests that freeze
+    it or make it read-only. While the test runs, this process's connection (the fixtures
+    after this one, the checks) and ``database_url()`` (the subprocesses) use that copy."""
+    server = processes.postgres()
+    server.copy_database(connection.settings_dict["NAME"])
+    with django_served_by(server):
+        yield server
 
 
 @pytest.fixture

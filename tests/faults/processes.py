@@ -1,26 +1,31 @@
 """The fault suite's own services and processes, each on a port of its own.
 
-A fault test breaks only what it started: a private redis-server, a web server, Celery workers
-and beat as real subprocesses, all pointed at the test database. The shared PostgreSQL and
-Redis are never stopped, restarted or reconfigured. Everything started here is killed (with its
-process group) when the fixture that owns the ``Processes`` ends, however the test ended.
+A fault test breaks only what it started: a private redis-server, a private PostgreSQL server
+(a copy of the test database), a web server, Celery workers and beat as real subprocesses, all
+pointed at the test database. The shared PostgreSQL and Redis are never stopped, restarted or
+reconfigured. Everything started here is killed (with its process group) when the fixture that
+owns the ``Processes`` ends, however the test ended.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pwd
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 import redis
 from django.conf import settings
 from django.db import connection, transaction
@@ -36,8 +41,14 @@ SECRET_KEY = "fault-suite-only-" + "x" * 40
 
 
 def free_port(taken: set[int]) -> int:
-    """A port of PORTS that nothing listens on and that this run has not handed out yet."""
-    for port in PORTS:
+    """A port of PORTS that nothing listens on and that this run has not handed out yet.
+
+    Looked for from a random place in the range: suites running at the same time on this
+    machine would otherwise all try the same first ports, and one's server could take the
+    port another just found free.
+    """
+    start = random.randrange(len(PORTS))
+    for port in [*PORTS[start:], *PORTS[:start]]:
         if port in taken:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -220,6 +231,145 @@ class RedisServer:
             client.close()
 
 
+# Debian's PostgreSQL 15 programs (the shared server's version: its dumps load as they are).
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@dataclass
+class PostgresServer:
+    """A private PostgreSQL cluster (initdb in a temporary folder, its own port, run by the
+    ``postgres`` OS user when the tests run as root, as PostgreSQL requires), holding a copy
+    of the test database. Freezing and making it read-only touch nothing shared."""
+
+    port: int
+    directory: Path  # the data directory, removed by Processes.close
+    processes: Processes
+    process: Process | None = None
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        user = connection.settings_dict["USER"] or "root"
+        return f"host=127.0.0.1 port={self.port} user={user} dbname={dbname} connect_timeout=5"
+
+    def init(self) -> None:
+        user = connection.settings_dict["USER"] or "root"
+        subprocess.run(
+            [
+                *(POSTGRES_BIN / "initdb", "-D", self.directory, "-U", user, "-A", "trust"),
+                *("-E", "UTF8", "--locale=C.UTF-8", "--no-sync"),
+            ],
+            check=True,
+            capture_output=True,
+            user=_postgres_user(),
+        )
+
+    def start(self) -> None:
+        self.process = self.processes.spawn(
+            "postgres",
+            [
+                *(str(POSTGRES_BIN / "postgres"), "-D", str(self.directory), "-p", str(self.port)),
+                *("-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="),
+                # A throwaway copy: no need to survive a crash of the machine.
+                *("-c", "fsync=off", "-c", "shared_buffers=32MB"),
+            ],
+            user=_postgres_user(),
+        )
+        wait_until(self.answers, timeout=30, interval=0.05, what=f"postgres on {self.port}")
+
+    def answers(self) -> bool:
+        try:
+            psycopg.connect(self.dsn(), connect_timeout=2).close()
+        except psycopg.Error:
+            return False
+        return True
+
+    def copy_database(self, name: str) -> None:
+        """Create ``name`` here as a copy of the shared server's database ``name``."""
+        db = connection.settings_dict
+        with psycopg.connect(self.dsn(), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        dump = subprocess.run(
+            [
+                *(POSTGRES_BIN / "pg_dump", "-h", db["HOST"] or "127.0.0.1"),
+                *("-p", str(db["PORT"] or 5432), "-U", db["USER"] or "root", name),
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PGPASSWORD": db["PASSWORD"] or ""},
+        )
+        subprocess.run(
+            [POSTGRES_BIN / "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.dsn(name)],
+            input=dump.stdout,
+            check=True,
+            capture_output=True,
+        )
+
+    def pids(self) -> list[int]:
+        """The postmaster and its children (each backend runs in a session of its own, so
+        they share no process group with the postmaster)."""
+        assert self.process is not None
+        postmaster = self.process.pid
+        with open(f"/proc/{postmaster}/task/{postmaster}/children", encoding="ascii") as kids:
+            return [postmaster, *(int(pid) for pid in kids.read().split())]
+
+    def freeze(self) -> None:
+        """Hang the server (SIGSTOP every process of it, the postmaster first so that it forks
+        no more): its kernel still accepts connections and acknowledges data, nothing answers."""
+        for pid in self.pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in reversed(self.pids()):
+            os.kill(pid, signal.SIGCONT)
+
+    def shut_down(self) -> None:
+        """Immediate shutdown (SIGQUIT: the postmaster ends its children), thawed first; what
+        is left after a few seconds is killed. Its backends are not in the postmaster's
+        process group: killing the group alone would leave them behind."""
+        if self.process is None or not self.process.alive():
+            return
+        pids = self.pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        os.kill(self.process.pid, signal.SIGQUIT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.popen.wait(timeout=10)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.kill()
+
+    def read_only(self, on: bool) -> None:
+        """Make every new transaction read-only (as on a standby), or writable again; existing
+        sessions take the change at their next transaction."""
+        with psycopg.connect(self.dsn(), autocommit=True) as admin:
+            if on:
+                admin.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            else:
+                admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
+            admin.execute("SELECT pg_reload_conf()")
+
+
+def _postgres_user() -> str | None:
+    """PostgreSQL refuses to run as root: as root, its programs run as the postgres user."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+@contextmanager
+def django_served_by(server: PostgresServer) -> Iterator[None]:
+    """This process's default database connection (the tests' checks, the fixtures' writes,
+    ``database_url`` for subprocesses) goes to ``server``'s copy of the test database."""
+    db = connection.settings_dict
+    kept = (db["HOST"], db["PORT"])
+    connection.close()
+    db["HOST"], db["PORT"] = "127.0.0.1", str(server.port)
+    try:
+        yield
+    finally:
+        connection.close()
+        db["HOST"], db["PORT"] = kept
+
+
 @dataclass
 class Processes:
     """Starts the suite's subprocesses (and a proxy) and ends every one of them in ``close``."""
@@ -228,6 +378,8 @@ class Processes:
     ports: set[int] = field(default_factory=set)
     started: list[Process] = field(default_factory=list)
     proxies: list[TcpProxy] = field(default_factory=list)
+    servers: list[PostgresServer] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)  # removed once everything is killed
 
     def port(self) -> int:
         return free_port(self.ports)
@@ -240,7 +392,13 @@ class Processes:
         proxy.start()
         return proxy
 
-    def spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Process:
+    def spawn(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+    ) -> Process:
         log = self.directory / f"{name}-{len(self.started)}.log"
         with log.open("wb") as out:
             popen = subprocess.Popen(
@@ -250,16 +408,34 @@ class Processes:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: killed with its children
+                user=user,
             )
         process = Process(name, popen, log)
         self.started.append(process)
         return process
 
     def close(self) -> None:
+        for server in self.servers:
+            server.shut_down()
         for process in self.started:
             process.kill()
         for proxy in self.proxies:
             proxy.close()
+        for folder in self.folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def postgres(self) -> PostgresServer:
+        """A private PostgreSQL server, started (see PostgresServer)."""
+        folder = Path(tempfile.mkdtemp(prefix="faults-postgres-"))  # not under tmp_path:
+        self.folders.append(folder)  # pytest's folders are closed to the postgres user
+        if (user := _postgres_user()) is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+        server = PostgresServer(self.port(), folder / "data", self)
+        self.servers.append(server)
+        server.init()
+        server.start()
+        return server
 
     # --- the project's own processes -----------------------------------------------------
     def env(self, *, broker_url: str, database: str | None = None, **extra: str) -> dict[str, str]:
@@ -306,21 +482,23 @@ class Processes:
         )
         return process, port
 
-    def gunicorn(self, env: dict[str, str]) -> tuple[Process, int]:
-        """gunicorn as production runs it (config/gunicorn.py), one process, on a port of its
-        own."""
+    def gunicorn(
+        self, env: dict[str, str], *, workers: int = 1, threads: int = 4
+    ) -> tuple[Process, int]:
+        """gunicorn as production runs it (config/gunicorn.py), on a port of its own."""
         port = self.port()
         metrics = self.directory / f"metrics-{len(self.started)}"
         metrics.mkdir()
-        web_env = {
+        server_env = {
             **env,
             "HOST": "127.0.0.1",
             "PORT": str(port),
-            "WEB_CONCURRENCY": "1",
+            "WEB_CONCURRENCY": str(workers),
+            "GUNICORN_THREADS": str(threads),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics),
         }
         command = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"]
-        return self.spawn("gunicorn", command, web_env), port
+        return self.spawn("gunicorn", command, server_env), port
 
     def worker(self, env: dict[str, str], name: str, *options: str) -> Process:
         """``celery -A config worker`` as the README runs it, plus ``options``."""

@@ -17,6 +17,7 @@ from ops.models import WorkerHeartbeat
 from projections.engine import runner
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
 from tests.ops.conftest import ORDER_BODY
+from tests.projections import builders as b
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,21 +103,21 @@ def test_projection_state_comes_from_the_database(client: Client, api: APIClient
     assert value(samples, "projection_skipped_events_total", projection="order_views") == 0
 
 
-def test_a_read_your_writes_wait_that_times_out_is_counted_stale(
+def test_read_your_writes_waits_are_counted_by_how_they_ended(
     client: Client, api: APIClient
 ) -> None:
-    created = api.post("/api/orders", ORDER_BODY, format="json").json()
+    created = api.post("/api/orders", ORDER_BODY, format="json").json()  # applied at once
+    _, unapplied = b.append_new_order()  # nothing wakes the projections
+    path = f"/api/orders/{created['order_id']}"
     before = scrape(client)
 
-    fresh = api.get(f"/api/orders/{created['order_id']}", {"min_position": created["position"]})
-    stale = api.get(
-        f"/api/orders/{created['order_id']}",
-        {"min_position": created["position"] + 1000, "consistency_timeout": 0.05},
-    )
+    fresh = api.get(path, {"min_position": created["position"]})
+    stale = api.get(path, {"min_position": unapplied.last_position, "consistency_timeout": 0.05})
+    beyond = api.get(path, {"min_position": head_position() + 1000, "consistency_timeout": 5})
     after = scrape(client)
 
-    assert (fresh["X-Consistency"], stale["X-Consistency"]) == ("fresh", "stale")
-    for outcome in ("fresh", "stale"):
+    assert [r["X-Consistency"] for r in (fresh, stale, beyond)] == ["fresh", "stale", "stale"]
+    for outcome in ("fresh", "stale", "beyond_head"):
         name = "projection_consistency_waits_total"
         assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) == 1
 

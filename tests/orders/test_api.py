@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone as django_timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.authtoken.models import Token
@@ -1215,6 +1215,48 @@ def test_a_database_outage_while_appending_answers_503_and_keeps_no_key(
         )
 
     assert_error(response, 503, "service_unavailable")
+
+
+@contextmanager
+def read_only_database() -> Iterator[None]:
+    """Every transaction of this test's session is read-only, as on a standby after a
+    failover: writes fail with SQLSTATE 25006 (the server itself is not reconfigured)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET default_transaction_read_only = on")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET default_transaction_read_only = off")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # the session's transactions, not the test's
+def test_a_read_only_database_answers_503_to_every_command_and_reads_go_on(
+    api: APIClient,
+) -> None:
+    order_id = place_order(api)
+    path = f"/api/orders/{order_id}"
+    commands: list[tuple[str, str, Any]] = [
+        ("post", "/api/orders", create_body()),
+        ("post", f"{path}/items", item_body("sku-9")),
+        ("delete", f"{path}/items/sku-1", None),
+        ("put", f"{path}/shipping-address", address_body()),
+        ("post", f"{path}/ship", {"carrier": "UPS"}),
+        ("post", f"{path}/cancel", {"reason": "changed my mind"}),
+        ("delete", f"{path}?reason=changed+my+mind", None),
+    ]
+
+    with read_only_database(), nothing_appended():
+        for n, (method, target, body) in enumerate(commands):
+            for headers in ({}, {"HTTP_IDEMPOTENCY_KEY": f"read-only-{n}"}):
+                response = getattr(api, method)(target, body, format="json", **headers)
+                assert_error(response, 503, "service_unavailable")
+        assert len(history(api, order_id)) == 1  # reads need no write: they go on
+
+    assert len(history(api, order_id)) == 1
+    added = api.post(f"{path}/items", item_body("sku-9"), format="json")
+    assert added.status_code == 200, added.content  # writable again: commands go through
 
 
 # --- schema and docs ------------------------------------------------------------------------

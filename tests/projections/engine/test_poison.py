@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, ManagementUtility, call_command
-from django.db import connection
+from django.db import DatabaseError, OperationalError, connection
 from rest_framework.test import APIClient
 
 from eventstore import store
 from eventstore.models import Event
+from eventstore.store import RecordedEvent
 from orders.repository import STREAM_TYPE, stream_id_for
 from projections.engine import base, runner
 from projections.engine.checkpoints import projection_lock
@@ -107,6 +108,51 @@ def test_a_poison_event_fails_only_its_projection_and_a_recorded_skip_loses_noth
     assert state.events_applied == len(expected)
     row = projection_rows(api)["poisoned"]
     assert (row["status"], row["lag_events"], row["last_error"]) == ("running", 0, None)
+
+
+class UnservedAt(Recording):
+    """At the poison positions, the database cannot serve: the connection is lost, or the
+    transaction turns read-only (as on a server made read-only) before the write."""
+
+    def __init__(self, name: str, *, poison: Sequence[int], fault: str) -> None:
+        super().__init__(name)
+        self.at = set(poison)
+        self.fault = fault
+
+    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
+        if any(e.global_position in self.at for e in events):
+            if self.fault == "unreachable":
+                raise OperationalError("server closed the connection unexpectedly")
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL transaction_read_only = on")
+        super().apply(events, generation)
+
+
+@pytest.mark.parametrize("fault", ["unreachable", "read-only"])
+def test_a_database_that_cannot_serve_is_no_failure_of_the_event(
+    fault: str,
+    poison_settings: Any,
+    register_projection: Callable[[base.Projection], base.Projection],
+    applied_table: str,
+    five_orders: list[dict[str, Any]],
+) -> None:
+    at = five_orders[2]["position"]
+    projection = register_projection(UnservedAt("unserved", poison=[at], fault=fault))
+
+    with pytest.raises(DatabaseError):
+        runner.run("unserved")
+
+    state = active_state("unserved")
+    assert (state.status, state.attempts, state.error_position, state.last_error) == (
+        ProjectionStatus.RUNNING,
+        0,
+        None,
+        "",
+    )
+    assert applied_positions("unserved") == [o["position"] for o in five_orders[:2]]
+    projection.at.clear()  # the database serves again: the catch-up goes on from there
+    assert runner.run("unserved") == 3
+    assert applied_positions("unserved") == [o["position"] for o in five_orders]
 
 
 def test_skip_and_retry_refuse_a_projection_that_has_not_failed(
