@@ -70,9 +70,15 @@ class EventStoreBackend(ABC):
 
     @abstractmethod
     def read_stream(
-        self, stream_id: str, to_version: int | None, until: datetime | None
+        self,
+        stream_id: str,
+        from_version: int,
+        to_version: int | None,
+        until: datetime | None,
+        metadata: bool,
     ) -> list[RecordedEvent]:
-        """The stream's events in version order, up to a version or a recorded time."""
+        """The stream's events in version order from ``from_version``, up to a version or a
+        recorded time; with ``metadata`` False their metadata is left unread (empty)."""
 
     @abstractmethod
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:

@@ -80,11 +80,16 @@ _CURRENT_VERSION: Final = (
 
 _READ_STREAM: Final = """
 SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version,
-       data, metadata, recorded_at, tx_id::text::bigint
+       data, {metadata}, recorded_at, tx_id::text::bigint
 FROM eventstore_event
-WHERE stream_id = %s::text AND version <= %s::int AND recorded_at <= %s::timestamptz
+WHERE stream_id = %s::text AND version BETWEEN %s::int AND %s::int
+  AND recorded_at <= %s::timestamptz
 ORDER BY version
 """
+_READ_STREAM_SQL: Final = {
+    True: _READ_STREAM.format(metadata="metadata"),
+    False: _READ_STREAM.format(metadata="NULL"),
+}
 
 # The horizon: the oldest transaction still in progress in this statement's snapshot, leaving
 # out the ones pg_stat_activity shows running in *other* databases (they can't write here, and
@@ -193,10 +198,15 @@ class PostgresBackend(EventStoreBackend):
         return int(fetch(_CURRENT_VERSION, [stream_id])[0][0])
 
     def read_stream(
-        self, stream_id: str, to_version: int | None, until: datetime | None
+        self,
+        stream_id: str,
+        from_version: int,
+        to_version: int | None,
+        until: datetime | None,
+        metadata: bool,
     ) -> list[RecordedEvent]:
         to = MAX_VERSION if to_version is None else to_version
-        rows = fetch(_READ_STREAM, [stream_id, to, until or "infinity"])
+        rows = fetch(_READ_STREAM_SQL[metadata], [stream_id, from_version, to, until or "infinity"])
         return [row_to_event(row) for row in rows]
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:

@@ -98,14 +98,20 @@ class SQLiteBackend(EventStoreBackend):
         return int(fetch(_CURRENT_VERSION, [stream_id])[0][0])
 
     def read_stream(
-        self, stream_id: str, to_version: int | None, until: datetime | None
+        self,
+        stream_id: str,
+        from_version: int,
+        to_version: int | None,
+        until: datetime | None,
+        metadata: bool,
     ) -> list[RecordedEvent]:
-        events = Event.objects.filter(stream_id=stream_id).order_by("version")
+        events = Event.objects.filter(stream_id=stream_id, version__gte=from_version)
+        events = events.order_by("version")
         if to_version is not None:
             events = events.filter(version__lte=to_version)
         if until is not None:
             events = events.filter(recorded_at__lte=until)
-        return [_recorded(e) for e in events]
+        return [_recorded(e, metadata=metadata) for e in events]
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         events = Event.objects.filter(global_position__gt=after.position)

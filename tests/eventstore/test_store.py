@@ -269,6 +269,22 @@ def test_read_stream_with_to_version_stops_at_that_version() -> None:
     assert read_stream("order-1", to_version=0) == []
 
 
+def test_read_stream_reads_a_range_of_versions_and_may_leave_metadata_unread() -> None:
+    append_to_stream("order-1", "Order", events(5), expected_version=NO_STREAM)
+
+    assert [e.version for e in read_stream("order-1", from_version=2, to_version=4)] == [2, 3, 4]
+    assert [e.version for e in read_stream("order-1", from_version=4)] == [4, 5]
+    assert read_stream("order-1", from_version=6) == []
+    whole = read_stream("order-1", from_version=3, to_version=3)
+    bare = read_stream("order-1", from_version=3, to_version=3, metadata=False)
+    assert whole[0].metadata != {}
+    assert (bare[0].metadata, bare[0].data, bare[0].event_id) == (
+        {},
+        whole[0].data,
+        whole[0].event_id,
+    )
+
+
 def test_read_stream_with_until_stops_at_events_recorded_after_that_time(
     clock: FixedClock,
 ) -> None:
