@@ -284,6 +284,9 @@ PROJECTION_RETIRED_GRACE_SECONDS = env.float("PROJECTION_RETIRED_GRACE_SECONDS",
 BACKOFFICE_CONSISTENCY_TIMEOUT = env.float("BACKOFFICE_CONSISTENCY_TIMEOUT", default=5.0)
 # How long the dashboard's top products (a month of orders summed) are kept before recomputing.
 BACKOFFICE_DASHBOARD_CACHE_SECONDS = env.int("BACKOFFICE_DASHBOARD_CACHE_SECONDS", default=60)
+# Every staff page warns at its top while a projection has failed or is further behind than
+# this: the figures it feeds are out of date.
+BACKOFFICE_STALE_AFTER_SECONDS = env.float("BACKOFFICE_STALE_AFTER_SECONDS", default=60.0)
 
 # --- Operations (ops/) ----------------------------------------------------------------------
 # /readyz answers 503 when a projection has failed or lags behind by more than this.
