@@ -14,8 +14,10 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from backoffice.charts import bar_chart
-from backoffice.display import amount_in
-from projections.engine.generations import active_generation
+from backoffice.display import amount_in, count, moment
+from eventstore.models import Event
+from projections.engine.generations import active_generation, rebuilding_state
+from projections.engine.models import ProjectionSkip, ProjectionState
 from projections.engine.status import projection_status_list
 from projections.read_models.folding import CANCELLED, PENDING, lines_from_payload
 from projections.read_models.models import DailySales, OrderView, SalesOrderFact
@@ -37,7 +39,40 @@ def for_user(user: Any) -> dict[str, Any]:
         context["dashboard"] = figures()
     if user.has_perm("projections.view_projectionstate"):
         context["projections"] = projection_status_list()
+        context["rebuilds"] = [
+            progress
+            for row in context["projections"]
+            if (
+                progress := rebuild_progress(
+                    row["name"], rebuilding_state(row["name"]), row["head_position"]
+                )
+            )
+        ]
+        newest = Event.objects.order_by("-global_position").values("recorded_at").first()
+        context["newest_event"] = moment(newest["recorded_at"]) if newest else "—"
+    if user.has_perm("projections.view_projectionskip"):
+        context["recent_skips"] = list(ProjectionSkip.objects.order_by("-skipped_at")[:5])
     return context
+
+
+def rebuild_progress(name: str, target: ProjectionState | None, head: int) -> dict[str, Any] | None:
+    """How far a rebuild of ``name`` (filling generation ``target``) is, if there is one."""
+    if target is None:
+        return None
+    head = max(head, 1)
+    return {
+        "name": name,
+        "generation": target.generation,
+        "status": target.status,
+        "position": target.position,
+        "head": head,
+        "percent": min(100, 100 * target.position // head),
+        "text": (
+            f"generation {target.generation}: {target.status}, "
+            f"{min(100, 100 * target.position // head)}% "
+            f"({count(target.position)} of {count(head)})"
+        ),
+    }
 
 
 def figures(today: date | None = None) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def identifier(label: str, **kwargs: Any) -> forms.CharField:
 
 
 class ItemForm(forms.Form):
-    product_id = identifier("product")
+    product_id = identifier("Product")
     quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY)
     unit_price = forms.DecimalField(
         min_value=Decimal(0), max_value=MAX_UNIT_PRICE, decimal_places=2, max_digits=9
@@ -37,15 +37,15 @@ class ItemForm(forms.Form):
 
 
 class AddressForm(forms.Form):
-    line1 = forms.CharField(label="address line 1", max_length=200)
-    line2 = forms.CharField(label="address line 2", max_length=200, required=False)
+    line1 = forms.CharField(label="Address line 1", max_length=200)
+    line2 = forms.CharField(label="Address line 2", max_length=200, required=False)
     city = forms.CharField(max_length=100)
     postal_code = forms.CharField(max_length=20)
     country = forms.CharField(min_length=2, max_length=64)
 
 
 class CreateOrderForm(AddressForm):
-    customer_id = identifier("customer")
+    customer_id = identifier("Customer")
     currency = forms.CharField(initial="USD", min_length=3, max_length=3, validators=[CURRENCY])
 
     field_order = ("customer_id", "currency", "line1", "line2", "city", "postal_code", "country")
@@ -98,7 +98,7 @@ class AddItemForm(OrderCommandForm, ItemForm):
 
 
 class RemoveItemForm(OrderCommandForm):
-    product_id = forms.ChoiceField(label="product")
+    product_id = forms.ChoiceField(label="Product")
 
     def __init__(self, *args: Any, order: OrderView, **kwargs: Any) -> None:
         super().__init__(*args, order=order, **kwargs)

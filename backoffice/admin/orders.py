@@ -72,6 +72,14 @@ class TotalFilter(admin.SimpleListFilter):
         return queryset if high is None else queryset.filter(total_amount__lt=high)
 
 
+class PlacedFilter(admin.DateFieldListFilter):
+    """Django's date filter on when the order was placed, called so."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "placed"
+
+
 class OrderChangeList(ChangeList):
     """Rows link to the order by its id, which stays the same across rebuilds (row ids do not)."""
 
@@ -95,7 +103,7 @@ class OrderAdmin(ReadOnlyAdmin):
         "created",
         "updated",
     )
-    list_filter = (StatusFilter, ("created_at", admin.DateFieldListFilter), TotalFilter)
+    list_filter = (StatusFilter, ("created_at", PlacedFilter), TotalFilter)
     search_fields = ("order_id",)  # the box is ours (get_search_results)
     search_help_text = "An order id, or words of a customer id, product id, city or cancel reason."
     ordering = ("-created_at",)
@@ -327,6 +335,10 @@ class OrderAdmin(ReadOnlyAdmin):
             "title": "Take an order",
             "opts": self.opts,
             "form": form,
+            "customer_fields": [form["customer_id"], form["currency"]],
+            "address_fields": [
+                form[name] for name in ("line1", "line2", "postal_code", "city", "country")
+            ],
             "items": items,
         }
         return TemplateResponse(request, "backoffice/create_order.html", context)

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 
 from backoffice import staleness
 from backoffice.admin.events import event_link
+from backoffice.dashboard import rebuild_progress
 from backoffice.display import count, moment
 from backoffice.forms import SkipForm, action_form
 from common.admin import ReadOnlyAdmin
@@ -61,26 +62,6 @@ def _failing_event_of(state: ProjectionState) -> str:
                 f"{candidate.error_position} — {candidate.last_error}"
             )
     return f"{state.name}: not stopped at any event (nothing to skip)"
-
-
-def rebuild_progress(name: str, target: ProjectionState | None, head: int) -> dict[str, Any] | None:
-    """How far a rebuild of ``name`` (filling generation ``target``) is, if there is one."""
-    if target is None:
-        return None
-    head = max(head, 1)
-    return {
-        "name": name,
-        "generation": target.generation,
-        "status": target.status,
-        "position": target.position,
-        "head": head,
-        "percent": min(100, 100 * target.position // head),
-        "text": (
-            f"generation {target.generation}: {target.status}, "
-            f"{min(100, 100 * target.position // head)}% "
-            f"({count(target.position)} of {count(head)})"
-        ),
-    }
 
 
 def projection_badge(status: str) -> SafeString:

@@ -137,7 +137,7 @@ def test_staff_find_an_order_see_its_story_and_cancel_it_in_a_browser(
     browser.find_element(By.CSS_SELECTOR, "a.tool-cancel").click()
     wait_for(browser, "textarea[name=reason]")
     browser.find_element(By.NAME, "reason").send_keys("the customer called: wrong size")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Cancel]").click()
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value='Cancel this order']").click()
     wait_for_text(browser, f"Order {order.order_id} cancelled.")
     badge = browser.find_element(By.CSS_SELECTOR, ".field-status_badge .badge")
     assert badge.text == "cancelled"
