@@ -19,7 +19,7 @@ from django.utils import timezone
 from psycopg.errors import DeadlockDetected
 
 from common.db import fetch, json_dumps
-from eventstore.backends.base import EventStoreBackend, aware, row_to_event
+from eventstore.backends.base import EventStoreBackend, aware, row_to_event, row_to_payload
 from eventstore.errors import ConcurrencyError
 from eventstore.records import (
     AppendResult,
@@ -84,6 +84,12 @@ SELECT global_position, event_id, stream_id, stream_type, version, event_type, s
 FROM eventstore_event
 WHERE stream_id = %s::text AND version BETWEEN %s::int AND %s::int
   AND recorded_at <= %s::timestamptz
+ORDER BY version
+"""
+_READ_STREAM_PAYLOADS: Final = """
+SELECT event_type, schema_version, data
+FROM eventstore_event
+WHERE stream_id = %s::text AND version BETWEEN %s::int AND %s::int
 ORDER BY version
 """
 _READ_STREAM_SQL: Final = {
@@ -208,6 +214,13 @@ class PostgresBackend(EventStoreBackend):
         to = MAX_VERSION if to_version is None else to_version
         rows = fetch(_READ_STREAM_SQL[metadata], [stream_id, from_version, to, until or "infinity"])
         return [row_to_event(row) for row in rows]
+
+    def read_stream_payloads(
+        self, stream_id: str, from_version: int, to_version: int | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        to = MAX_VERSION if to_version is None else to_version
+        rows = fetch(_READ_STREAM_PAYLOADS, [stream_id, from_version, to])
+        return [row_to_payload(row) for row in rows]
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])
