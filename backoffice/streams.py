@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any, Final
 
 from django.core.cache import cache
-from django.db.models import Max
 
 from eventstore import store
 from eventstore.models import Event
@@ -213,10 +212,10 @@ def order_at(order_id: uuid.UUID, stream_id: str, version: int) -> Order:
     if kept is not None:
         order = kept
         order.shipping_address = _address_at(stream_id, order.version)
-    for event in store.read_stream(
-        stream_id, from_version=order.version + 1, to_version=version, metadata=False
+    for event_type, data in store.read_stream_payloads(
+        stream_id, from_version=order.version + 1, to_version=version
     ):
-        order.apply(event_from_stored(event.event_type, event.data))
+        order.apply(event_from_stored(event_type, data))
         order.version += 1
         if order.version % CHECKPOINT_EVERY == 0:
             _keep(stream_id, anchor, order)
@@ -226,8 +225,15 @@ def order_at(order_id: uuid.UUID, stream_id: str, version: int) -> Order:
 def _anchor(stream_id: str) -> str:
     """What tells this stream from another of the same id (a database made again): the id of
     its first event."""
-    first = Event.objects.filter(stream_id=stream_id, version=1).values_list("event_id").first()
-    return str(first[0]) if first else ""
+    # Ordered by version, so that the (stream_id, version) key answers: ordered by position,
+    # PostgreSQL walked the primary key through the whole log (480 ms at 1,000,000 events).
+    first = (
+        Event.objects.filter(stream_id=stream_id, version=1)
+        .order_by("version")
+        .values_list("event_id", flat=True)
+        .first()
+    )
+    return str(first) if first else ""
 
 
 def _key(stream_id: str, anchor: str, version: int) -> str:
@@ -256,17 +262,20 @@ def _keep(stream_id: str, anchor: str, order: Order) -> None:
 def _address_at(stream_id: str, version: int) -> Any:
     """The shipping address the order had after ``version`` events: from the last event up to
     there that set one (read through the store, as every event is)."""
-    last = (
+    # Walked back from ``version`` on the (stream_id, version) key to the first one found.
+    found = (
         Event.objects.filter(
             stream_id=stream_id, version__lte=version, event_type__in=ADDRESS_EVENTS
         )
-        .aggregate(last=Max("version"))
-        .get("last")
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
     )
-    if last is None:
+    if found is None:
         return None
-    [event] = store.read_stream(stream_id, from_version=last, to_version=last, metadata=False)
-    return getattr(event_from_stored(event.event_type, event.data), "shipping_address", None)
+    last = int(found)
+    [(event_type, data)] = store.read_stream_payloads(stream_id, from_version=last, to_version=last)
+    return getattr(event_from_stored(event_type, data), "shipping_address", None)
 
 
 # --- the streams lately changed -----------------------------------------------------------------

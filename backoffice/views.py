@@ -27,7 +27,7 @@ def may_view_stream(user: Any, stream_id: str) -> bool:
 def version_asked(request: HttpRequest, name: str) -> int | None:
     """A version number given in the query string (None when absent or not a number)."""
     raw = request.GET.get(name, "").strip().replace(",", "")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
 
 
 def section_view(site: admin.AdminSite, request: HttpRequest, slug: str) -> TemplateResponse:

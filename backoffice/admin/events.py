@@ -117,7 +117,7 @@ class EventAdmin(ReadOnlyAdmin):
                     "stream",
                     "stream_type",
                     "version",
-                    "recorded_moment",
+                    "recorded",
                     "event_id",
                 )
             },
@@ -156,10 +156,6 @@ class EventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="recorded")
     def recorded(self, event: Event) -> str:
-        return moment(event.recorded_at)
-
-    @admin.display(description="recorded")
-    def recorded_moment(self, event: Event) -> str:
         return moment(event.recorded_at)
 
     @admin.display(description="stream")

@@ -48,14 +48,17 @@ def every_state(order_id: uuid.UUID) -> list[dict[str, str]]:
 def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many events each read of the log in backoffice.streams returned."""
     reads: list[int] = []
-    real = store.read_stream
 
-    def counting(*args: Any, **kwargs: Any) -> list[store.RecordedEvent]:
-        found = real(*args, **kwargs)
-        reads.append(len(found))
-        return found
+    def counting(read: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            found = read(*args, **kwargs)
+            reads.append(len(found))
+            return found
 
-    monkeypatch.setattr(streams.store, "read_stream", counting)
+        return counted
+
+    for name in ("read_stream", "read_stream_payloads"):
+        monkeypatch.setattr(streams.store, name, counting(getattr(store, name)))
     return reads
 
 

@@ -112,6 +112,19 @@ def test_a_nul_byte_in_an_id_a_form_or_the_login_is_a_400_page(
     assert is_back_office_page(login)
 
 
+def test_digits_that_are_no_number_are_no_position_nor_version(
+    boss: Client, admin_shop: Shop
+) -> None:
+    """A superscript two is a digit to str.isdigit, and int() refuses it: no 500."""
+    for url in (
+        "/admin/eventstore/event/?before=²",
+        "/admin/eventstore/event/?after=²",
+        f"/admin/streams/{stream_id_for(admin_shop.o1)}/?to=²&version=²",
+        f"/admin/projections/orderview/{admin_shop.o1}/history/?to=²",
+    ):
+        assert boss.get(url).status_code == 200, url
+
+
 def test_an_unknown_page_or_stream_is_a_404_page_of_the_back_office(
     boss: Client, admin_shop: Shop
 ) -> None:
