@@ -235,6 +235,7 @@ def clerk_takes_and_ships_an_order(browser: WebDriver, site: str) -> uuid.UUID:
         NAMES["clerk"]
     }
     assert "5 Harbour Road, 4000-001, Porto, PT" in browser.page_source
+    screenshot(browser, "clerk-timeline")
     events = Event.objects.filter(stream_id=stream_id_for(order.order_id))
     assert {e.metadata["actor"] for e in events} == {NAMES["clerk"]}
     assert len({e.metadata["correlation_id"] for e in events}) == 5
@@ -250,6 +251,7 @@ def clerk_pages_through_a_long_order(browser: WebDriver, site: str, order_id: uu
     browser.find_element(By.CSS_SELECTOR, "form.jump input[type=submit]").click()
     wait_for_text(browser, "versions 12,345 to 12,296 of 20,000")
     assert browser.find_element(By.ID, "v12345")
+    screenshot(browser, "long-timeline")
     browser.find_element(By.CSS_SELECTOR, "a.page-older").click()
     wait_for_text(browser, "versions 12,295 to 12,246 of 20,000")
     assert time.monotonic() - began < 60  # three pages of a 20,000-event stream

@@ -3,7 +3,7 @@
 // done the page loads again to show the projection's new generation. A static file: the
 // admin's pages allow no inline script (Content-Security-Policy).
 "use strict";
-(function () {
+document.addEventListener("DOMContentLoaded", function () {  // the admin loads it in <head>
   const EVERY_MS = 2000;
   const shown = () => document.querySelectorAll(".rebuild[data-projection]");
   if (!shown().length) {
@@ -38,4 +38,4 @@
     window.setTimeout(refresh, EVERY_MS);
   }
   window.setTimeout(refresh, EVERY_MS);
-})();
+});
