@@ -51,7 +51,8 @@ def refuse_unusable(site: admin.AdminSite, request: HttpRequest) -> TemplateResp
         request,
         400,
         "Bad request",
-        f"{part.capitalize()} holds a NUL character, which no search, filter or id can use.",
+        f"{part[0].upper()}{part[1:]} holds a NUL character, which no search, filter or id "
+        "can use.",
     )
 
 

@@ -140,6 +140,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# Dates and times on staff pages: 2024-03-01 10:05:07 UTC (backoffice/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

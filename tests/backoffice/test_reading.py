@@ -46,6 +46,19 @@ def test_customers_and_daily_sales_show_money_with_currency_and_times_in_utc(
     assert "Dec." not in order and "a.m." not in order
 
 
+def test_every_other_time_on_a_staff_page_reads_the_same(boss: Client, admin_shop: Shop) -> None:
+    """Dates and times a page shows without a format of its own (here an idempotency record's)
+    come from the back office's formats, not Django's "March 1, 2024, 10 a.m."."""
+    from orders.models import IdempotencyRecord
+
+    IdempotencyRecord.objects.create(
+        actor="a", key="k", request_hash="h", response={}, created_at=T0.replace(second=7)
+    )
+    html = page(boss, "/admin/orders/idempotencyrecord/")
+    assert "2024-03-01 10:00:07 UTC" in html
+    assert "a.m." not in html
+
+
 def test_an_axis_at_ten_million_has_room_for_its_labels() -> None:
     chart = charts.bar_chart("Revenue", [("2024-03-01", Decimal("9500000")), ("2024-03-02", 1)])
     labels = [tick.label for tick in chart.ticks]
