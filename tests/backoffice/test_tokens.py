@@ -39,6 +39,16 @@ def every_token_page(client: Client, owner: User) -> list[str]:
     return [client.get(url).content.decode() for url in pages]
 
 
+def test_drfs_list_of_every_key_is_gone_for_staff_who_may_view_tokens(
+    staff: StaffFactory, boss_token: Token
+) -> None:
+    """It listed every key, the superuser's too, to staff allowed to view tokens."""
+    viewer = staff("authtoken.view_tokenproxy", username="drf-viewer")
+    answer = viewer.get(DRF_TOKENS)
+    assert boss_token.key not in answer.content.decode()
+    assert answer.status_code in (302, 404)
+
+
 def test_staff_who_may_view_tokens_never_see_a_key_not_even_the_superusers(
     staff: StaffFactory, boss_token: Token
 ) -> None:
