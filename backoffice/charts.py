@@ -15,10 +15,14 @@ Number = int | Decimal
 
 WIDTH = 640
 HEIGHT = 180
-LEFT = 48  # room for the value axis' labels
+LEFT = 40  # the least room for the value axis' labels; more when they are longer
 BOTTOM = 20  # room for the dates
 TOP = 8
 GAP = 2
+# The axis' labels are 11 px (backoffice.css): a digit is about 6.2 px wide in the admin's
+# fonts, a comma or a point less; the room left of the axis is sized for the longest label.
+CHARACTER_WIDTH = 6.6
+LABEL_PADDING = 10
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,16 @@ class BarChart:
     ticks: list[Tick]
     labels: list[Label]
     total: str
+    sum: Decimal
+    left: float
     width: int = WIDTH
     height: int = HEIGHT
-    left: int = LEFT
     baseline: int = HEIGHT - BOTTOM
+
+    @property
+    def tick_x(self) -> float:
+        """Where the axis' labels end (right-aligned), just left of the plot."""
+        return self.left - 6
 
 
 def _nice_top(peak: Number) -> Decimal:
@@ -78,15 +88,24 @@ def bar_chart(
     fmt: Callable[[Number], str] = lambda v: f"{v:,}",
     label_every: int = 7,
 ) -> BarChart:
-    """One bar per point (label, value), with a value axis of 0, half and the top."""
+    """One bar per point (label, value), with a value axis of 0, half and the top, its labels
+    written in full (``fmt``) with room for the longest."""
     top = _nice_top(max((value for _label, value in points), default=0))
     integral = all(isinstance(value, int) for _label, value in points)
     plot_height = HEIGHT - BOTTOM - TOP
-    slot = (WIDTH - LEFT) / max(len(points), 1)
+    tick_values = [
+        share
+        for share in (0, 0.5, 1)
+        if not integral or (top * Decimal(share)) % 1 == 0  # no "0.5 orders"
+    ]
+    tick_labels = [fmt(_plain(top * Decimal(share))) for share in tick_values]
+    longest = max((len(text) for text in tick_labels), default=1)
+    left = max(LEFT, longest * CHARACTER_WIDTH + LABEL_PADDING)
+    slot = (WIDTH - left) / max(len(points), 1)
     bars, labels = [], []
     for i, (label, value) in enumerate(points):
         height = float(Decimal(value) / top) * plot_height
-        x = LEFT + i * slot
+        x = left + i * slot
         bars.append(
             Bar(
                 x + GAP / 2,
@@ -99,9 +118,8 @@ def bar_chart(
         if i % label_every == 0:
             labels.append(Label(x + slot / 2, label[5:]))  # MM-DD of an ISO date
     ticks = [
-        Tick(TOP + plot_height * (1 - share), fmt(_plain(top * Decimal(share))))
-        for share in (0, 0.5, 1)
-        if not integral or (top * Decimal(share)) % 1 == 0  # no "0.5 orders"
+        Tick(TOP + plot_height * (1 - share), text)
+        for share, text in zip(tick_values, tick_labels, strict=True)
     ]
-    total = fmt(sum((value for _label, value in points), Decimal(0)))
-    return BarChart(title, bars, ticks, labels, total)
+    summed = sum((Decimal(value) for _label, value in points), Decimal(0))
+    return BarChart(title, bars, ticks, labels, fmt(_plain(summed)), summed, left)

@@ -1,5 +1,6 @@
-"""The dashboard's figures, from the read tables only: the last 30 days of sales, the best
-selling products, and how far each projection is behind the log right now."""
+"""The first page of each role, from the read tables only: for those who see sales, the last 30
+days of sales and the best selling products; for clerks, the way to take an order and the
+orders waiting to ship; for those who see the projections, how far each is behind the log."""
 
 from __future__ import annotations
 
@@ -13,13 +14,65 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from backoffice.charts import bar_chart
-from projections.engine.generations import active_generation
+from backoffice.display import amount_in, count, moment
+from eventstore.models import Event
+from projections.engine.generations import active_generation, rebuilding_state
+from projections.engine.models import ProjectionSkip, ProjectionState
 from projections.engine.status import projection_status_list
-from projections.read_models.folding import CANCELLED, lines_from_payload
-from projections.read_models.models import DailySales, SalesOrderFact
+from projections.read_models.folding import CANCELLED, PENDING, lines_from_payload
+from projections.read_models.models import DailySales, OrderView, SalesOrderFact
+from projections.read_models.selectors import order_count
 
 DAYS: Final = 30
 TOP_PRODUCTS: Final = 8
+
+
+def for_user(user: Any) -> dict[str, Any]:
+    """What the index shows ``user``: the parts of the dashboard their role may see."""
+    context: dict[str, Any] = {
+        "may_take_orders": user.has_perm("orders.issue_order_commands"),
+        "may_view_orders": user.has_perm("projections.view_orderview"),
+    }
+    if context["may_view_orders"]:
+        context["pending_orders"] = order_count(active_generation("order_views"), [PENDING])
+    if user.has_perm("projections.view_dailysales"):
+        context["dashboard"] = figures()
+    if user.has_perm("projections.view_projectionstate"):
+        context["projections"] = projection_status_list()
+        context["rebuilds"] = [
+            progress
+            for row in context["projections"]
+            if (
+                progress := rebuild_progress(
+                    row["name"], rebuilding_state(row["name"]), row["head_position"]
+                )
+            )
+        ]
+        newest = Event.objects.order_by("-global_position").values("recorded_at").first()
+        context["newest_event"] = moment(newest["recorded_at"]) if newest else "—"
+    if user.has_perm("projections.view_projectionskip"):
+        context["recent_skips"] = list(ProjectionSkip.objects.order_by("-skipped_at")[:5])
+    return context
+
+
+def rebuild_progress(name: str, target: ProjectionState | None, head: int) -> dict[str, Any] | None:
+    """How far a rebuild of ``name`` (filling generation ``target``) is, if there is one."""
+    if target is None:
+        return None
+    head = max(head, 1)
+    return {
+        "name": name,
+        "generation": target.generation,
+        "status": target.status,
+        "position": target.position,
+        "head": head,
+        "percent": min(100, 100 * target.position // head),
+        "text": (
+            f"generation {target.generation}: {target.status}, "
+            f"{min(100, 100 * target.position // head)}% "
+            f"({count(target.position)} of {count(head)})"
+        ),
+    }
 
 
 def figures(today: date | None = None) -> dict[str, Any]:
@@ -38,17 +91,49 @@ def figures(today: date | None = None) -> dict[str, Any]:
 
     placed = series("orders_placed")
     cancelled = series("orders_cancelled")
+    currencies = currencies_in_use()
+    revenue = bar_chart(
+        "Gross revenue", series("gross_revenue"), fmt=lambda v: f"{Decimal(v):,.0f}"
+    )
     return {
         "orders": bar_chart("Orders placed", placed),
-        "revenue": bar_chart(
-            "Gross revenue", series("gross_revenue"), fmt=lambda v: f"{Decimal(v):,.0f}"
-        ),
+        "revenue": revenue,
+        "revenue_total": amount_in(revenue.sum, currencies),
         "cancellations": bar_chart("Cancellations", cancelled),
         "cancel_rate": _rate(sum(v for _d, v in cancelled), sum(v for _d, v in placed)),
-        "top_products": top_products(first),
-        "projections": projection_status_list(),
+        "top_products": [
+            {
+                **product,
+                "units_text": f"{product['units']:,}",
+                "revenue_text": amount_in(product["revenue"], currencies),
+            }
+            for product in top_products(first)
+        ],
         "since": first,
     }
+
+
+# A shop's currencies rarely change, and finding them reads every order view (94 ms at 200,000
+# orders): a sum is labelled with a new currency within this long after its first order.
+CURRENCIES_CACHE_SECONDS: Final = 600
+
+
+def currencies_in_use() -> list[str]:
+    """The currencies of the orders: the read models add up amounts whatever their currency,
+    so a sum is labelled with the one currency, or said to mix several. Asked at most once
+    every CURRENCIES_CACHE_SECONDS per generation."""
+    generation = active_generation("order_views")
+    key = f"backoffice:currencies:{generation}"
+    found = cache.get(key)
+    if found is None:
+        found = sorted(
+            OrderView.objects.filter(generation=generation)
+            .order_by()
+            .values_list("currency", flat=True)
+            .distinct()
+        )
+        cache.set(key, found, CURRENCIES_CACHE_SECONDS)
+    return list(found)
 
 
 def _rate(part: int, whole: int) -> str:

@@ -1,24 +1,30 @@
-"""Back office pages on a large log: 1,000,000 events of 200,000 orders, filled by SQL.
+"""Back office pages on a large log: 1,000,000 events of 200,000 orders and one order of 20,000
+events, filled by SQL.
 
-    python -m bench.admin [--orders 200000] [--requests 100] [--no-fill]
+    python -m bench.admin [--orders 200000] [--long-stream 20000] [--requests 100] [--no-fill]
 
 Fills a fresh database (``bench_admin``) in a few SQL statements: five events per order (created,
 two items added, the address changed, then shipped, cancelled or the address changed again),
 one order after another over 200 days, with the read models (order views and their items,
-customer summaries, daily sales and its per-order facts) written to match and every
-projection's checkpoint at the head. Then requests each page through Django's test client
-as a logged-in superuser (the whole stack: middleware, the admin, templates), the pages
-taking turns request by request, and prints p50/p99 per page, the SQL one request of each
-page ran (with its time) and the plans of the statements that read the log or a read table.
-Results: docs/benchmarks.md ("Back office").
+customer summaries, daily sales and its per-order facts) written to match; then one long order
+(its items added and removed in turn, a new address every hundredth event: its events only, it
+has no read-model rows) and every projection's checkpoint at the head. Then requests each page
+through Django's test client as a logged-in superuser (the whole stack: middleware, the admin,
+templates, the stale banner's status look), the pages taking turns request by request, and
+prints p50/p99 per page, the SQL one request of each page ran (with its time) and the plans of
+the statements that read the log or a read table. Pages marked "no kept states" are requested
+after emptying Django's cache each time (not timed): a timeline's first view, folding the
+whole stream. Results: docs/benchmarks.md ("Back office").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -153,6 +159,8 @@ FROM (
 ) AS facts
 GROUP BY day;
 
+%(long_stream)s
+
 UPDATE projections_projectionstate AS s
 SET tx_id = head.tx_id, position = head.global_position, events_applied = head.global_position,
     updated_at = now()
@@ -162,20 +170,65 @@ WHERE s.active;
 """
 
 
-def fill(orders: int) -> None:
+# One order of %(events)s events after the others: created with one item, then an item added
+# (even versions) and removed again (odd ones), a new address every hundredth version (and the
+# item after it added, not removed), recorded a second apart over the last hours.
+LONG_STREAM_SQL = """
+INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
+                              schema_version, data, metadata, recorded_at)
+SELECT md5('long-event-' || v)::uuid, 'Order-' || %(long_order)s, 'Order', v,
+       CASE WHEN v = 1 THEN 'OrderCreated'
+            WHEN v %% 100 = 0 THEN 'ShippingAddressChanged'
+            WHEN v %% 2 = 0 OR (v - 1) %% 100 = 0 THEN 'OrderItemAdded'
+            ELSE 'OrderItemRemoved' END,
+       1,
+       CASE WHEN v = 1 THEN jsonb_build_object('order_id', %(long_order)s,
+                'customer_id', 'long-customer', 'currency', 'USD',
+                'items', jsonb_build_array(jsonb_build_object(
+                    'product_id', 'base', 'quantity', 1, 'unit_price', '1.00')),
+                'shipping_address', jsonb_build_object('line1', '1 Long Rd', 'line2', '',
+                    'city', 'Lisbon', 'postal_code', '1000', 'country', 'PT'))
+            WHEN v %% 100 = 0 THEN jsonb_build_object('order_id', %(long_order)s,
+                'shipping_address', jsonb_build_object('line1', v || ' Long Rd', 'line2', '',
+                    'city', (ARRAY['Porto', 'Faro', 'Braga'])[1 + v / 100 %% 3],
+                    'postal_code', '4000', 'country', 'PT'))
+            WHEN v %% 2 = 0 OR (v - 1) %% 100 = 0 THEN jsonb_build_object(
+                'order_id', %(long_order)s, 'product_id', 'part-' || lpad((v %% 400)::text, 3, '0'),
+                'quantity', 1, 'unit_price', '2.50')
+            ELSE jsonb_build_object('order_id', %(long_order)s,
+                'product_id', 'part-' || lpad(((v - 1) %% 400)::text, 3, '0')) END,
+       jsonb_build_object('command_id', md5('long-command-' || v)::uuid,
+                          'causation_id', md5('long-command-' || v)::uuid,
+                          'correlation_id', md5('long-correlation-' || v)::uuid,
+                          'command_type', 'Bench', 'actor', 'clerk-' || (v %% 7)),
+       now() - interval '6 hours' + v * interval '1 second'
+FROM generate_series(1, %(events)s) AS v
+ORDER BY v;
+"""
+LONG_ORDER = "5a1e5000-0000-4000-8000-000000020000"
+
+
+def fill(orders: int, long_stream: int) -> None:
     from django.db import connection, transaction
 
     start = datetime.now(UTC).replace(microsecond=0)
     start = start.fromtimestamp(start.timestamp() - 200 * 86400, UTC)
     began = time.perf_counter()
+    long_sql = LONG_STREAM_SQL.replace("%(events)s", str(long_stream)) if long_stream else ""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(FILL_SQL, {"start": start, "orders": orders})
+        # A million rows in one statement may take longer than the service's statement limit.
+        cursor.execute("SET LOCAL statement_timeout = 0")
+        cursor.execute(
+            FILL_SQL.replace("%(long_stream)s", long_sql),
+            {"start": start, "orders": orders, "long_order": LONG_ORDER},
+        )
     filled = time.perf_counter() - began
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(
-        f"filled {orders:,} orders, {orders * EVENTS_PER_ORDER:,} events and their read models "
-        f"in {filled:.1f} s (+ VACUUM ANALYZE {time.perf_counter() - began - filled:.1f} s)"
+        f"filled {orders:,} orders, {orders * EVENTS_PER_ORDER:,} events and their read models, "
+        f"and an order of {long_stream:,} events in {filled:.1f} s "
+        f"(+ VACUUM ANALYZE {time.perf_counter() - began - filled:.1f} s)"
     )
 
 
@@ -193,16 +246,35 @@ def correlation_id(i: int, version: int) -> str:
     return str(uuid.UUID(hashlib.md5(f"correlation-{i}-{version}".encode()).hexdigest()))
 
 
-def pages(orders: int, rng: random.Random) -> dict[str, Callable[[], str]]:
+# Pages requested with Django's cache emptied before each request (see the module's docstring).
+COLD = frozenset({"timeline 20,000: newest page, no kept states"})
+
+
+def pages(orders: int, long_stream: int, rng: random.Random) -> dict[str, Callable[[], str]]:
     """Each page's URL (a fresh random order or id per request where the page takes one)."""
     from eventstore.store import head_position
 
     head = head_position()
     per_page = 50
+    long_timeline = f"/admin/streams/Order-{LONG_ORDER}/"
+    long_history = f"/admin/projections/orderview/{LONG_ORDER}/history/"
 
     def one() -> int:
         return rng.randint(1, orders)
 
+    def version() -> int:
+        return rng.randint(1, long_stream)
+
+    long_pages: dict[str, Callable[[], str]] = {
+        "timeline 20,000: newest page": lambda: long_timeline,
+        "timeline 20,000: newest page, no kept states": lambda: long_timeline,
+        "timeline 20,000: jump to a version": lambda: f"{long_timeline}?to={version()}",
+        "timeline 20,000: state at a version": lambda: (
+            f"{long_timeline}?to={long_stream}&version={version()}"
+        ),
+        "history 20,000: newest page": lambda: long_history,
+        "history 20,000: jump to a version": lambda: f"{long_history}?to={version()}",
+    }
     return {
         "events: first page": lambda: "/admin/eventstore/event/",
         "events: page 1,000": lambda: (
@@ -225,8 +297,22 @@ def pages(orders: int, rng: random.Random) -> dict[str, Callable[[], str]]:
         "orders: status cancelled": lambda: "/admin/projections/orderview/?status=cancelled",
         "orders: search city": lambda: "/admin/projections/orderview/?q=Bergen",
         "order detail": lambda: f"/admin/projections/orderview/{order_id(one())}/change/",
+        "order history (5 events)": lambda: (
+            f"/admin/projections/orderview/{order_id(one())}/history/"
+        ),
         "dashboard": lambda: "/admin/",
         "projections": lambda: "/admin/projections/projectionstate/",
+        "projections: progress (JSON)": lambda: "/admin/projections/projectionstate/progress/",
+        "new order form": lambda: "/admin/projections/orderview/new/",
+        "a command's form (add item)": lambda: (
+            f"/admin/projections/orderview/{order_id(one())}/add-item/"
+        ),
+        "customers": lambda: "/admin/projections/customersummary/",
+        "daily sales (chart, totals of 200 days)": lambda: "/admin/projections/dailysales/",
+        "section: orders": lambda: "/admin/section/orders/",
+        "streams (lately changed)": lambda: "/admin/streams/",
+        "API tokens": lambda: "/admin/backoffice/apitoken/",
+        **(long_pages if long_stream else {}),
     }
 
 
@@ -251,20 +337,32 @@ def measure(
     client: Any, urls: dict[str, Callable[[], str]], requests: int
 ) -> dict[str, list[float]]:
     """``requests`` requests of each page, the pages interleaved one request at a time (their
-    order rotating), so a burst of load from elsewhere on the machine falls on every page."""
+    order rotating), so a burst of load from elsewhere on the machine falls on every page;
+    then the COLD pages, each request after emptying Django's cache (apart: emptying it
+    between the others would make them cold too)."""
+    from django.core.cache import cache
+
     timings: dict[str, list[float]] = {name: [] for name in urls}
-    names = list(urls)
+    warm = [name for name in urls if name not in COLD]
     for number in range(requests):
-        shift = number % len(names)
-        for name in names[shift:] + names[:shift]:
+        shift = number % len(warm)
+        for name in warm[shift:] + warm[:shift]:
+            timings[name].append(timed(client, urls[name]()))
+    for name in (name for name in urls if name in COLD):
+        for _ in range(requests):
             url = urls[name]()
-            began = time.perf_counter()
-            response = client.get(url)
-            elapsed = (time.perf_counter() - began) * 1000
-            if response.status_code != 200:
-                raise SystemExit(f"{url} answered {response.status_code}")
-            timings[name].append(elapsed)
+            cache.clear()
+            timings[name].append(timed(client, url))
     return timings
+
+
+def timed(client: Any, url: str) -> float:
+    began = time.perf_counter()
+    response = client.get(url)
+    elapsed = (time.perf_counter() - began) * 1000
+    if response.status_code != 200:
+        raise SystemExit(f"{url} answered {response.status_code}")
+    return elapsed
 
 
 # Statements every admin page runs (session, user) or that read a handful of state rows.
@@ -297,24 +395,36 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--orders", type=int, default=200_000)
+    parser.add_argument(
+        "--long-stream", type=int, default=20_000, help="events of the long order (0: none)"
+    )
     parser.add_argument("--requests", type=int, default=100, help="per page")
     parser.add_argument("--no-fill", action="store_true", help="reuse the database as it is")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
+    # The test client speaks plain HTTP, as the service does behind its TLS proxy: no redirect.
+    os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+    # One JSON line per request on stderr would bury the results (its cost is the web bench's).
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Production's static files storage names files from collectstatic's manifest.
+    os.environ.setdefault("DJANGO_STATIC_ROOT", tempfile.mkdtemp(prefix="bench-admin-static-"))
     setup_django(DB_NAME, recreate=not args.no_fill)
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
     from django.contrib.auth.models import User
     from django.test import Client
 
     print(f"bench.admin: database {DB_NAME}, {machine_note()}")
     if not args.no_fill:
-        fill(args.orders)
+        fill(args.orders, args.long_stream)
     user, _ = User.objects.get_or_create(
         username="bench", defaults={"is_staff": True, "is_superuser": True}
     )
     client = Client()
     client.force_login(user)
-    urls = pages(args.orders, random.Random(args.seed))
+    urls = pages(args.orders, args.long_stream, random.Random(args.seed))
     for url in urls.values():  # warm: templates compiled, connection open, caches as in use
         client.get(url())
     timings = measure(client, urls, args.requests)

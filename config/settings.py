@@ -78,12 +78,17 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=15.0) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# And after this many failed admin logins from one address, whatever the usernames, that
+# address is locked out too (one wrong password for each of many usernames; backoffice.logins).
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+AXES_HANDLER = "backoffice.logins.PerAddressLimitHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 # Behind N trusted reverse proxies, the client is the N-th address from the right of
-# X-Forwarded-For (backoffice.logins); 0: REMOTE_ADDR.
+# X-Forwarded-For (common.http.clients); 0: REMOTE_ADDR. Admin logins and the API's throttles
+# count against it.
 LOGIN_THROTTLE_PROXY_COUNT = env.int("LOGIN_THROTTLE_PROXY_COUNT", default=0)
-AXES_CLIENT_IP_CALLABLE = "backoffice.logins.client_address"
+AXES_CLIENT_IP_CALLABLE = "common.http.clients.client_address"
 
 ROOT_URLCONF = "config.urls"
 TEMPLATES = [
@@ -160,6 +165,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# Dates and times on staff pages: 2024-03-01 10:05:07 UTC (backoffice/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -195,10 +202,13 @@ CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 # Request bodies above this size are refused with a 400 before they are parsed.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 
-# Requests per client address (anonymous) and per user; an empty value switches one off.
+# Requests per client address (anonymous) and per user, and failed token authentications per
+# client address (past it, every token from there is refused for a while: 429); an empty
+# value switches one off.
 API_THROTTLE_RATES = {
     "anon": env.str("API_THROTTLE_ANON", default="60/minute") or None,
     "user": env.str("API_THROTTLE_USER", default="1200/minute") or None,
+    "auth_failures": env.str("API_THROTTLE_AUTH_FAILURES", default="20/minute") or None,
 }
 
 # --- REST framework -------------------------------------------------------------------------
@@ -309,6 +319,9 @@ CONSISTENCY_MAX_WAITS = env.int(
 BACKOFFICE_CONSISTENCY_TIMEOUT = env.float("BACKOFFICE_CONSISTENCY_TIMEOUT", default=5.0)
 # How long the dashboard's top products (a month of orders summed) are kept before recomputing.
 BACKOFFICE_DASHBOARD_CACHE_SECONDS = env.int("BACKOFFICE_DASHBOARD_CACHE_SECONDS", default=60)
+# Every staff page warns at its top while a projection has failed or is further behind than
+# this: the figures it feeds are out of date.
+BACKOFFICE_STALE_AFTER_SECONDS = env.float("BACKOFFICE_STALE_AFTER_SECONDS", default=60.0)
 
 # --- Operations (ops/) ----------------------------------------------------------------------
 # /readyz's body reports a projection whose oldest unapplied event is older than this as

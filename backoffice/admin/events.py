@@ -83,6 +83,7 @@ def _moment(values: Any) -> datetime | None:
 
 
 def timeline_link(stream_id: str) -> SafeString:
+    """A stream's id, linking to its timeline."""
     return format_html(
         '<a href="{}">{}</a>', reverse("admin:stream-timeline", args=[stream_id]), stream_id
     )
@@ -110,13 +111,13 @@ class EventAdmin(ReadOnlyAdmin):
             None,
             {
                 "fields": (
-                    "global_position",
+                    "position",
                     "event_type",
                     "schema_version",
                     "stream",
                     "stream_type",
                     "version",
-                    "recorded_at",
+                    "recorded",
                     "event_id",
                 )
             },
@@ -149,11 +150,11 @@ class EventAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [str(field) for _name, options in self.fieldsets for field in options["fields"]]
 
-    @admin.display(description="position")
+    @admin.display(description="event #")
     def position(self, event: Event) -> int:
         return event.global_position
 
-    @admin.display(description="recorded (UTC)")
+    @admin.display(description="recorded")
     def recorded(self, event: Event) -> str:
         return moment(event.recorded_at)
 

@@ -1,5 +1,6 @@
-"""Orders in the back office: find one, see it whole, and act on it through the command service
-(backoffice.commands), with orders.issue_order_commands required for every command."""
+"""Orders in the back office: find one, see it whole with its history, take one by phone and act
+on it through the command service (backoffice.commands), with orders.issue_order_commands
+required for every command."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from backoffice.admin.events import timeline_link
-from backoffice.commands import COMMANDS, issue, show_when_applied
-from backoffice.display import moment
-from backoffice.forms import ShipForm, action_form
+from backoffice import streams
+from backoffice.commands import COMMANDS, create_command, issue, show_when_applied
+from backoffice.display import amount, moment
+from backoffice.forms import CreateOrderForm, ItemRows, ShipSelectedForm, action_form
 from backoffice.paging import CappedCountPaginator
+from backoffice.views import version_asked
 from common.admin import ReadOnlyAdmin
 from orders.domain import commands as cmd
 from orders.domain.model import OrderStatus
@@ -70,6 +72,14 @@ class TotalFilter(admin.SimpleListFilter):
         return queryset if high is None else queryset.filter(total_amount__lt=high)
 
 
+class PlacedFilter(admin.DateFieldListFilter):
+    """Django's date filter on when the order was placed, called so."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "placed"
+
+
 class OrderChangeList(ChangeList):
     """Rows link to the order by its id, which stays the same across rebuilds (row ids do not)."""
 
@@ -88,30 +98,27 @@ class OrderAdmin(ReadOnlyAdmin):
         "customer",
         "status_badge",
         "total",
-        "item_count",
+        "units",
         "city",
         "created",
         "updated",
     )
-    list_filter = (StatusFilter, ("created_at", admin.DateFieldListFilter), TotalFilter)
+    list_filter = (StatusFilter, ("created_at", PlacedFilter), TotalFilter)
     search_fields = ("order_id",)  # the box is ours (get_search_results)
     search_help_text = "An order id, or words of a customer id, product id, city or cancel reason."
     ordering = ("-created_at",)
-    sortable_by = ("created", "total", "item_count", "updated")  # each has an index
+    sortable_by = ("created", "total", "units", "updated")  # each has an index
     show_facets = admin.ShowFacets.NEVER
     show_full_result_count = False
     list_per_page = 50
     paginator = CappedCountPaginator
     actions = ("ship_selected",)
     fieldsets = (
-        (None, {"fields": ("order_id", "status_badge", "customer", "total", "timeline")}),
+        (None, {"fields": ("order_id", "status_badge", "customer", "total", "version")}),
         ("Items", {"fields": ("items_table",)}),
-        (
-            "Shipping",
-            {"fields": ("address", "carrier", "tracking_number", "shipped_at")},
-        ),
-        ("Cancellation", {"fields": ("cancel_reason", "cancelled_at")}),
-        ("Read model", {"fields": ("version", "created_at", "updated_at", "generation")}),
+        ("Shipping", {"fields": ("address", "carrier", "tracking_number", "shipped")}),
+        ("Cancellation", {"fields": ("cancel_reason", "cancelled")}),
+        ("Dates", {"fields": ("created", "updated")}),
     )
 
     # --- reading --------------------------------------------------------------------------
@@ -159,23 +166,31 @@ class OrderAdmin(ReadOnlyAdmin):
 
     @admin.display(description="total", ordering="total_amount")
     def total(self, order: OrderView) -> str:
-        return f"{order.total_amount:,.2f} {order.currency}"
+        return amount(order.total_amount, order.currency)
 
-    @admin.display(description="created (UTC)", ordering="created_at")
+    @admin.display(description="units", ordering="item_count")
+    def units(self, order: OrderView) -> str:
+        return f"{order.item_count:,}"
+
+    @admin.display(description="placed", ordering="created_at")
     def created(self, order: OrderView) -> str:
         return moment(order.created_at)
 
-    @admin.display(description="updated (UTC)", ordering="updated_at")
+    @admin.display(description="last change", ordering="updated_at")
     def updated(self, order: OrderView) -> str:
         return moment(order.updated_at)
+
+    @admin.display(description="shipped")
+    def shipped(self, order: OrderView) -> str:
+        return moment(order.shipped_at)
+
+    @admin.display(description="cancelled")
+    def cancelled(self, order: OrderView) -> str:
+        return moment(order.cancelled_at)
 
     @admin.display(description="city")
     def city(self, order: OrderView) -> str:
         return str(order.shipping_address.get("city", ""))
-
-    @admin.display(description="timeline")
-    def timeline(self, order: OrderView) -> SafeString:
-        return timeline_link(stream_id_for(order.order_id))
 
     @admin.display(description="shipping address")
     def address(self, order: OrderView) -> SafeString:
@@ -195,7 +210,12 @@ class OrderAdmin(ReadOnlyAdmin):
             "<tr><td>{}</td><td class='num'>{}</td><td class='num'>{}</td>"
             "<td class='num'>{}</td></tr>",
             (
-                (i.product_id, i.quantity, f"{i.unit_price:,.2f}", f"{i.line_total:,.2f}")
+                (
+                    i.product_id,
+                    f"{i.quantity:,}",
+                    amount(i.unit_price, order.currency),
+                    amount(i.line_total, order.currency),
+                )
                 for i in getattr(order, "items", [])
             ),
         )
@@ -203,17 +223,77 @@ class OrderAdmin(ReadOnlyAdmin):
             '<table class="items"><thead><tr><th>product</th><th class="num">quantity</th>'
             '<th class="num">unit price</th><th class="num">line total</th></tr></thead>'
             "<tbody>{}</tbody><tfoot><tr><th>{} units</th><th></th><th></th>"
-            '<th class="num">{} {}</th></tr></tfoot></table>',
+            '<th class="num">{}</th></tr></tfoot></table>',
             rows,
-            order.item_count,
-            f"{order.total_amount:,.2f}",
-            order.currency,
+            f"{order.item_count:,}",
+            amount(order.total_amount, order.currency),
         )
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        return super().changelist_view(request, {"title": "Orders", **(extra_context or {})})
+        context = {
+            "title": "Orders",
+            "module_name": "orders",
+            "can_issue_commands": self.has_issue_commands_permission(request),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context: dict[str, Any] = {"title": "Order", **(extra_context or {})}
+        order = self.get_object(request, object_id)
+        if order is not None:
+            context["crumb"] = str(order.order_id)
+            context["timeline_url"] = reverse(
+                "admin:stream-timeline", args=[stream_id_for(order.order_id)]
+            )
+            context["history_url"] = reverse(
+                "admin:projections_orderview_history", args=[order.order_id]
+            )
+            if self.has_issue_commands_permission(request) and order.status == "pending":
+                context["commands"] = [
+                    (
+                        name,
+                        spec,
+                        reverse(f"admin:projections_orderview_{name}", args=[order.order_id]),
+                    )
+                    for name, spec in COMMANDS.items()
+                    if name != "remove-item" or getattr(order, "items", [])
+                ]
+        return super().change_view(request, object_id, form_url, context)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The order's events, newest first, a page at a time (who did what, when)."""
+        try:
+            order_id = uuid.UUID(object_id)
+        except ValueError:
+            raise Http404(f"{object_id!r} is not an order id.") from None
+        stream_id = stream_id_for(order_id)
+        found = streams.history_page(stream_id, version_asked(request, "to"))
+        if found is None:
+            raise Http404(f"There is no order {order_id} in the log.")
+        where, entries = found
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History of order {order_id}",
+            "opts": self.opts,
+            "order_id": order_id,
+            "window": where,
+            "entries": entries,
+            "timeline_url": reverse("admin:stream-timeline", args=[stream_id]),
+            "may_view_log": request.user.has_perm("eventstore.view_event"),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "backoffice/order_history.html", context)
 
     # --- commands -------------------------------------------------------------------------
     def has_issue_commands_permission(self, request: HttpRequest) -> bool:
@@ -221,6 +301,12 @@ class OrderAdmin(ReadOnlyAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         own = [
+            path(
+                "new/",
+                self.admin_site.admin_view(self.create_view),
+                name="projections_orderview_create",
+            ),
+        ] + [
             path(
                 f"<uuid:order_id>/{name}/",
                 self.admin_site.admin_view(self.command_view),
@@ -231,22 +317,31 @@ class OrderAdmin(ReadOnlyAdmin):
         ]
         return own + super().get_urls()
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        context = {"title": "Order", **(extra_context or {})}
-        context["can_issue_commands"] = self.has_issue_commands_permission(request)
-        try:
-            stream_id = stream_id_for(uuid.UUID(object_id))
-        except ValueError:
-            pass  # no such order: the admin redirects to the list
-        else:
-            context["timeline_url"] = reverse("admin:stream-timeline", args=[stream_id])
-        return super().change_view(request, object_id, form_url, context)
+    def create_view(self, request: HttpRequest) -> HttpResponse:
+        """Take an order (by phone): customer, currency, address and its first items."""
+        if not self.has_issue_commands_permission(request):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else None
+        form, items = CreateOrderForm(data), ItemRows(data, prefix="items")
+        if request.method == "POST" and form.is_valid() and items.is_valid():
+            command = create_command(form, items)
+            result = issue(request, command)
+            if not isinstance(result, str):
+                self.message_user(request, f"Order {command.order_id} created.", messages.SUCCESS)
+                return self._after(request, command.order_id, result.position)
+            form.add_error(None, result)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Take an order",
+            "opts": self.opts,
+            "form": form,
+            "customer_fields": [form["customer_id"], form["currency"]],
+            "address_fields": [
+                form[name] for name in ("line1", "line2", "postal_code", "city", "country")
+            ],
+            "items": items,
+        }
+        return TemplateResponse(request, "backoffice/create_order.html", context)
 
     def command_view(self, request: HttpRequest, order_id: uuid.UUID, name: str) -> HttpResponse:
         if not self.has_issue_commands_permission(request):
@@ -254,38 +349,89 @@ class OrderAdmin(ReadOnlyAdmin):
         spec = COMMANDS[name]
         order = self.get_object(request, str(order_id))
         if order is None:
-            self.message_user(request, f"No order {order_id} in the read model.", messages.WARNING)
-            return HttpResponseRedirect(reverse("admin:projections_orderview_changelist"))
-        form = spec.form(request.POST or None, initial=spec.initial(order))
+            raise Http404(f"There is no order {order_id} in the order list (yet).")
+        data = request.POST if request.method == "POST" else None
+        form = spec.form(data, order=order, initial=spec.initial(order))
         if request.method == "POST" and form.is_valid():
-            result = issue(request, spec.command(order.order_id, form.cleaned_data))
-            if result is not None:
+            result = issue(request, spec.command(order, form.cleaned_data))
+            if not isinstance(result, str):
                 self.message_user(request, f"Order {order.order_id} {spec.done}.", messages.SUCCESS)
-                show_when_applied(request, result.position)
-                url = reverse("admin:projections_orderview_change", args=[order.order_id])
-                return HttpResponseRedirect(url)
+                return self._after(request, order.order_id, result.position)
+            form.add_error(None, result)
         context = {
             **self.admin_site.each_context(request),
             "title": f"{spec.title} {order.order_id}",
             "opts": self.opts,
             "order": order,
+            "total": amount(order.total_amount, order.currency),
             "form": form,
-            "submit": spec.title.split(" ")[0],
+            "spec": spec,
         }
         return TemplateResponse(request, "backoffice/order_command.html", context)
+
+    def _after(self, request: HttpRequest, order_id: uuid.UUID, position: int) -> HttpResponse:
+        """The order's page once the read model has the command; its timeline (read from the
+        log itself) when the read model is not there yet."""
+        if show_when_applied(request, position):
+            return HttpResponseRedirect(
+                reverse("admin:projections_orderview_change", args=[order_id])
+            )
+        return HttpResponseRedirect(
+            reverse("admin:stream-timeline", args=[stream_id_for(order_id)])
+        )
 
     @admin.action(description="Ship selected orders", permissions=["issue_commands"])
     def ship_selected(
         self, request: HttpRequest, queryset: QuerySet[OrderView]
     ) -> TemplateResponse | None:
+        orders = list(queryset)
+        waiting = [order for order in orders if order.status == OrderStatus.PENDING]
         form = action_form(
-            self, request, queryset, ShipForm, title="Ship these orders", submit="Ship"
+            self,
+            request,
+            queryset,
+            ShipSelectedForm,
+            title="Ship these orders",
+            submit=f"Ship {len(waiting)} order{'s' if len(waiting) != 1 else ''}",
+            describe=_shipping_plan,
+            note=_shipping_note(orders, waiting),
         )
         if isinstance(form, TemplateResponse):
             return form
-        commands = [cmd.ShipOrder(order_id=o.order_id, **form.cleaned_data) for o in queryset]
-        shipped = [result for command in commands if (result := issue(request, command))]
+        shipped = []
+        for order in waiting:
+            result = issue(request, cmd.ShipOrder(order_id=order.order_id, **form.cleaned_data))
+            if isinstance(result, str):
+                self.message_user(request, f"Order {order.order_id}: {result}", messages.ERROR)
+            else:
+                shipped.append(result)
+        left = len(orders) - len(waiting)
         if shipped:
             self.message_user(request, f"{len(shipped)} orders shipped.", messages.SUCCESS)
             show_when_applied(request, max(r.position for r in shipped))
+        if left:
+            self.message_user(
+                request,
+                f"{left} of the selected orders were not pending and were left as they were.",
+                messages.WARNING,
+            )
         return None
+
+
+def _shipping_plan(order: OrderView) -> str:
+    """What "ship selected" will do with ``order``, as its confirmation page lists it."""
+    what = f"{order.order_id} · {order.customer_id} · {amount(order.total_amount, order.currency)}"
+    if order.status == OrderStatus.SHIPPED:
+        return f"{what} — already shipped {moment(order.shipped_at)}: left as it is"
+    if order.status == OrderStatus.CANCELLED:
+        return f"{what} — cancelled: can't be shipped, left as it is"
+    return f"{what} — pending: will be shipped"
+
+
+def _shipping_note(orders: list[OrderView], waiting: list[OrderView]) -> str:
+    if len(waiting) == len(orders):
+        return ""
+    return (
+        f"{len(orders) - len(waiting)} of the {len(orders)} selected orders are not pending "
+        "(marked below): only the pending ones are shipped."
+    )

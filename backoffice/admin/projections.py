@@ -11,13 +11,18 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from backoffice import staleness
 from backoffice.admin.events import event_link
+from backoffice.dashboard import rebuild_progress
+from backoffice.display import count, moment
 from backoffice.forms import SkipForm, action_form
 from common.admin import ReadOnlyAdmin
 from eventstore.store import head_position
@@ -68,7 +73,7 @@ class ProjectionAdmin(ReadOnlyAdmin):
     list_display = (
         "name",
         "health",
-        "position",
+        "at",
         "head",
         "lag_events",
         "lag_seconds",
@@ -80,6 +85,37 @@ class ProjectionAdmin(ReadOnlyAdmin):
     actions = ("rebuild_projection", "retry", "skip")
     sortable_by = ()
     show_facets = admin.ShowFacets.NEVER
+
+    class Media:
+        # Keeps the rebuild column's figures current (a static file: the admin's pages allow
+        # no inline script).
+        js = ("backoffice/progress.js",)
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="projections_projectionstate_progress",
+            )
+        ]
+        return own + super().get_urls()
+
+    def progress_view(self, request: HttpRequest) -> JsonResponse:
+        """The rebuilds under way, as the rebuild column shows them (read by progress.js)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        answers = {row["name"]: row for row in projection_status_list()}
+        rebuilds = [
+            progress
+            for state in self.get_queryset(request)
+            if (
+                progress := rebuild_progress(
+                    state.name, rebuilding_state(state.name), answers[state.name]["head_position"]
+                )
+            )
+        ]
+        return JsonResponse({"rebuilds": rebuilds})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ProjectionState]:
         # One row per projection: its active generation (a rebuild shows in its row).
@@ -104,26 +140,35 @@ class ProjectionAdmin(ReadOnlyAdmin):
         return projection_badge(_answer(state)["status"])
 
     @admin.display(description="head")
-    def head(self, state: ProjectionState) -> int:
-        return int(_answer(state)["head_position"])
+    def head(self, state: ProjectionState) -> str:
+        return count(int(_answer(state)["head_position"]))
 
     @admin.display(description="lag (events)")
-    def lag_events(self, state: ProjectionState) -> int:
-        return int(_answer(state)["lag_events"])
+    def lag_events(self, state: ProjectionState) -> str:
+        return count(int(_answer(state)["lag_events"]))
+
+    @admin.display(description="position")
+    def at(self, state: ProjectionState) -> str:
+        return count(state.position)
 
     @admin.display(description="lag (s)")
     def lag_seconds(self, state: ProjectionState) -> str:
         return f"{_answer(state)['lag_seconds']:.1f}"
 
     @admin.display(description="rebuild")
-    def rebuild(self, state: ProjectionState) -> str:
-        target: ProjectionState | None = getattr(state, "rebuilding", None)
-        if target is None:
+    def rebuild(self, state: ProjectionState) -> SafeString | str:
+        target = getattr(state, "rebuilding", None)
+        progress = rebuild_progress(state.name, target, _answer(state)["head_position"])
+        if progress is None:
             return "—"
-        head = max(_answer(state)["head_position"], 1)
-        share = min(100, 100 * target.position // head)
-        done = f"{target.position:,} of {head:,}"
-        return f"generation {target.generation}: {target.status}, {share}% ({done})"
+        return format_html(
+            '<span class="rebuild" data-projection="{}">'
+            '<progress max="{}" value="{}"></progress> <span class="rebuild-text">{}</span></span>',
+            state.name,
+            progress["head"],
+            progress["position"],
+            progress["text"],
+        )
 
     @admin.display(description="failing event")
     def failing_event(self, state: ProjectionState) -> SafeString | str:
@@ -197,6 +242,7 @@ class ProjectionAdmin(ReadOnlyAdmin):
         """Apply the next batch at once, so the page can say whether it moved or failed again;
         the rest is left to the workers."""
         runner.run_some(state.name, generation=state.generation, max_batches=1)
+        staleness.forget()  # the page this answers shows the banner as it is now
         state.refresh_from_db()
         if state.error_position is not None:
             self.message_user(
@@ -223,10 +269,21 @@ class ProjectionAdmin(ReadOnlyAdmin):
 
 @admin.register(ProjectionSkip)
 class ProjectionSkipAdmin(ReadOnlyAdmin):
-    list_display = ("name", "skipped_event", "event_type", "actor", "reason", "skipped_at")
+    list_display = ("name", "skipped_event", "event_type", "actor", "reason", "skipped")
     list_filter = ("name",)
     search_fields = ("=name", "=actor")
+    show_facets = admin.ShowFacets.NEVER
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"title": "Skipped events", **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     @admin.display(description="event")
     def skipped_event(self, skip: ProjectionSkip) -> SafeString:
         return event_link(skip.position)
+
+    @admin.display(description="skipped", ordering="skipped_at")
+    def skipped(self, skip: ProjectionSkip) -> str:
+        return moment(skip.skipped_at)

@@ -1,19 +1,30 @@
-"""Customers and daily sales in the back office: read-only, searchable, linked to the orders."""
+"""Customers and daily sales in the back office: read-only, searchable, linked to the orders;
+amounts with their currency, daily sales with a chart and the totals of what the filter shows."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Final
 
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Count, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from backoffice.charts import bar_chart
+from backoffice.dashboard import currencies_in_use
+from backoffice.display import amount_in, count, moment
 from common.admin import ReadOnlyAdmin
 from projections.engine.generations import active_generation
-from projections.read_models.models import CustomerSummary, DailySales
+from projections.read_models.models import CustomerSummary, DailySales, OrderView
+
+# The daily sales chart shows at most this many days (the latest the filter keeps).
+CHART_DAYS: Final = 90
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -33,15 +44,37 @@ class CustomerFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CustomerChangeList(ChangeList):
+    """Each customer of the page carries the currencies of their orders (one query for the
+    page, by the order views' customer index), for their lifetime value."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        ids = [row.customer_id for row in self.result_list]
+        found: defaultdict[str, set[str]] = defaultdict(set)
+        rows = (
+            OrderView.objects.filter(
+                generation=active_generation("order_views"), customer_id__in=ids
+            )
+            .order_by()
+            .values_list("customer_id", "currency")
+            .distinct()
+        )
+        for customer_id, currency in rows:
+            found[customer_id].add(currency)
+        for row in self.result_list:
+            row.currencies = found[row.customer_id]
+
+
 @admin.register(CustomerSummary)
 class CustomerSummaryAdmin(ReadOnlyAdmin):
     list_display = (
         "customer_id",
         "orders",
-        "open_order_count",
-        "cancelled_count",
-        "lifetime_value",
-        "last_order_at",
+        "open_orders",
+        "cancelled",
+        "lifetime_value_text",
+        "last_order",
     )
     list_filter = (CustomerFilter,)
     search_fields = ("=customer_id",)  # the (generation, customer_id) unique index
@@ -54,11 +87,20 @@ class CustomerSummaryAdmin(ReadOnlyAdmin):
         generation = active_generation("customer_summaries")
         return super().get_queryset(request).filter(generation=generation)
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return CustomerChangeList
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[CustomerSummary], search_term: str
     ) -> tuple[QuerySet[CustomerSummary], bool]:
         term = search_term.strip()  # equality, not Django's UPPER(...) = UPPER(...) scan
         return (queryset.filter(customer_id=term) if term else queryset), False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"title": "Customers", "module_name": "customers", **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     @admin.display(description="orders", ordering="order_count")
     def orders(self, summary: CustomerSummary) -> SafeString:
@@ -67,19 +109,88 @@ class CustomerSummaryAdmin(ReadOnlyAdmin):
             '<a href="{}?customer_id={}">{} orders</a>',
             url,
             summary.customer_id,
-            summary.order_count,
+            count(summary.order_count),
         )
+
+    @admin.display(description="open orders", ordering="open_order_count")
+    def open_orders(self, summary: CustomerSummary) -> str:
+        return count(summary.open_order_count)
+
+    @admin.display(description="cancelled", ordering="cancelled_count")
+    def cancelled(self, summary: CustomerSummary) -> str:
+        return count(summary.cancelled_count)
+
+    @admin.display(description="lifetime value", ordering="lifetime_value")
+    def lifetime_value_text(self, summary: CustomerSummary) -> str:
+        return amount_in(summary.lifetime_value, getattr(summary, "currencies", ()))
+
+    @admin.display(description="last order", ordering="last_order_at")
+    def last_order(self, summary: CustomerSummary) -> str:
+        return moment(summary.last_order_at)
+
+
+class DailySalesChangeList(ChangeList):
+    """The days the filters keep, with their totals and a chart of the latest CHART_DAYS."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        self.currencies = currencies_in_use()
+        for row in self.result_list:
+            row.currencies = self.currencies
+        sums = self.queryset.order_by().aggregate(
+            days=Count("pk"),
+            placed=Sum("orders_placed"),
+            shipped=Sum("orders_shipped"),
+            cancelled=Sum("orders_cancelled"),
+            units=Sum("items_sold"),
+            revenue=Sum("gross_revenue"),
+        )
+        self.totals = {
+            "days": count(sums["days"] or 0),
+            "placed": count(sums["placed"] or 0),
+            "shipped": count(sums["shipped"] or 0),
+            "cancelled": count(sums["cancelled"] or 0),
+            "units": count(sums["units"] or 0),
+            "revenue": amount_in(sums["revenue"] or Decimal(0), self.currencies),
+        }
+        latest = list(
+            self.queryset.order_by("-date").values_list("date", "orders_placed", "gross_revenue")[
+                :CHART_DAYS
+            ]
+        )
+        self.charts = _charts(latest)
+
+
+def _charts(latest: list[tuple[date, int, Decimal]]) -> dict[str, Any]:
+    """Revenue and orders placed per day, from the first to the last day of ``latest`` (days
+    without a row count as none)."""
+    if not latest:
+        return {}
+    by_day = {day: (placed, revenue) for day, placed, revenue in latest}
+    first, last = min(by_day), max(by_day)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    every = max(1, len(days) // 8)
+    revenue = [(d.isoformat(), by_day.get(d, (0, Decimal(0)))[1]) for d in days]
+    placed = [(d.isoformat(), by_day.get(d, (0, Decimal(0)))[0]) for d in days]
+    return {
+        "first": first,
+        "last": last,
+        "revenue": bar_chart(
+            "Gross revenue", revenue, fmt=lambda v: f"{Decimal(v):,.0f}", label_every=every
+        ),
+        "placed": bar_chart("Orders placed", placed, label_every=every),
+    }
 
 
 @admin.register(DailySales)
 class DailySalesAdmin(ReadOnlyAdmin):
     list_display = (
-        "date",
-        "orders_placed",
-        "orders_shipped",
-        "orders_cancelled",
-        "items_sold",
-        "gross_revenue",
+        "day",
+        "placed",
+        "shipped",
+        "cancelled",
+        "units_sold",
+        "revenue",
     )
     list_filter = (("date", admin.DateFieldListFilter),)
     date_hierarchy = "date"
@@ -88,3 +199,36 @@ class DailySalesAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DailySales]:
         return super().get_queryset(request).filter(generation=active_generation("daily_sales"))
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return DailySalesChangeList
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"title": "Daily sales", "module_name": "days", **(extra_context or {})}
+        return super().changelist_view(request, context)
+
+    @admin.display(description="day (UTC)", ordering="date")
+    def day(self, row: DailySales) -> str:
+        return row.date.isoformat()
+
+    @admin.display(description="orders placed", ordering="orders_placed")
+    def placed(self, row: DailySales) -> str:
+        return count(row.orders_placed)
+
+    @admin.display(description="shipped", ordering="orders_shipped")
+    def shipped(self, row: DailySales) -> str:
+        return count(row.orders_shipped)
+
+    @admin.display(description="cancelled", ordering="orders_cancelled")
+    def cancelled(self, row: DailySales) -> str:
+        return count(row.orders_cancelled)
+
+    @admin.display(description="units sold", ordering="items_sold")
+    def units_sold(self, row: DailySales) -> str:
+        return count(row.items_sold)
+
+    @admin.display(description="revenue", ordering="gross_revenue")
+    def revenue(self, row: DailySales) -> str:
+        return amount_in(row.gross_revenue, getattr(row, "currencies", ()))

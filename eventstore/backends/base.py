@@ -70,9 +70,21 @@ class EventStoreBackend(ABC):
 
     @abstractmethod
     def read_stream(
-        self, stream_id: str, to_version: int | None, until: datetime | None
+        self,
+        stream_id: str,
+        from_version: int,
+        to_version: int | None,
+        until: datetime | None,
+        metadata: bool,
     ) -> list[RecordedEvent]:
-        """The stream's events in version order, up to a version or a recorded time."""
+        """The stream's events in version order from ``from_version``, up to a version or a
+        recorded time; with ``metadata`` False their metadata is left unread (empty)."""
+
+    @abstractmethod
+    def read_stream_payloads(
+        self, stream_id: str, from_version: int, to_version: int | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The stream's (event_type, data upcast) in version order."""
 
     @abstractmethod
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
@@ -110,6 +122,11 @@ def _loads(value: Any) -> dict[str, Any]:
         loaded: dict[str, Any] = json_loads(value)
         return loaded
     return value  # type: ignore[no-any-return]
+
+
+def row_to_payload(row: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """Columns event_type, schema_version, data: the type and the payload upcast."""
+    return row[0], upcast(row[0], row[1], _loads(row[2]))[1]
 
 
 def row_to_event(row: Sequence[Any]) -> RecordedEvent:

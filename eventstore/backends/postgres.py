@@ -19,7 +19,7 @@ from django.utils import timezone
 from psycopg.errors import DeadlockDetected
 
 from common.db import fetch, json_dumps
-from eventstore.backends.base import EventStoreBackend, aware, row_to_event
+from eventstore.backends.base import EventStoreBackend, aware, row_to_event, row_to_payload
 from eventstore.errors import ConcurrencyError
 from eventstore.records import (
     AppendResult,
@@ -80,11 +80,22 @@ _CURRENT_VERSION: Final = (
 
 _READ_STREAM: Final = """
 SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version,
-       data, metadata, recorded_at, tx_id::text::bigint
+       data, {metadata}, recorded_at, tx_id::text::bigint
 FROM eventstore_event
-WHERE stream_id = %s::text AND version <= %s::int AND recorded_at <= %s::timestamptz
+WHERE stream_id = %s::text AND version BETWEEN %s::int AND %s::int
+  AND recorded_at <= %s::timestamptz
 ORDER BY version
 """
+_READ_STREAM_PAYLOADS: Final = """
+SELECT event_type, schema_version, data
+FROM eventstore_event
+WHERE stream_id = %s::text AND version BETWEEN %s::int AND %s::int
+ORDER BY version
+"""
+_READ_STREAM_SQL: Final = {
+    True: _READ_STREAM.format(metadata="metadata"),
+    False: _READ_STREAM.format(metadata="NULL"),
+}
 
 # The horizon: the oldest transaction still in progress in this statement's snapshot, leaving
 # out the ones pg_stat_activity shows running in *other* databases (they can't write here, and
@@ -193,11 +204,23 @@ class PostgresBackend(EventStoreBackend):
         return int(fetch(_CURRENT_VERSION, [stream_id])[0][0])
 
     def read_stream(
-        self, stream_id: str, to_version: int | None, until: datetime | None
+        self,
+        stream_id: str,
+        from_version: int,
+        to_version: int | None,
+        until: datetime | None,
+        metadata: bool,
     ) -> list[RecordedEvent]:
         to = MAX_VERSION if to_version is None else to_version
-        rows = fetch(_READ_STREAM, [stream_id, to, until or "infinity"])
+        rows = fetch(_READ_STREAM_SQL[metadata], [stream_id, from_version, to, until or "infinity"])
         return [row_to_event(row) for row in rows]
+
+    def read_stream_payloads(
+        self, stream_id: str, from_version: int, to_version: int | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        to = MAX_VERSION if to_version is None else to_version
+        rows = fetch(_READ_STREAM_PAYLOADS, [stream_id, from_version, to])
+        return [row_to_payload(row) for row in rows]
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])

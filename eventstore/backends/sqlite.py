@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
 from common.db import fetch
-from eventstore.backends.base import EventStoreBackend, aware, row_to_event
+from eventstore.backends.base import EventStoreBackend, aware, row_to_event, row_to_payload
 from eventstore.errors import ConcurrencyError
 from eventstore.models import Event
 from eventstore.records import (
@@ -98,14 +98,29 @@ class SQLiteBackend(EventStoreBackend):
         return int(fetch(_CURRENT_VERSION, [stream_id])[0][0])
 
     def read_stream(
-        self, stream_id: str, to_version: int | None, until: datetime | None
+        self,
+        stream_id: str,
+        from_version: int,
+        to_version: int | None,
+        until: datetime | None,
+        metadata: bool,
     ) -> list[RecordedEvent]:
-        events = Event.objects.filter(stream_id=stream_id).order_by("version")
+        events = Event.objects.filter(stream_id=stream_id, version__gte=from_version)
+        events = events.order_by("version")
         if to_version is not None:
             events = events.filter(version__lte=to_version)
         if until is not None:
             events = events.filter(recorded_at__lte=until)
-        return [_recorded(e) for e in events]
+        return [_recorded(e, metadata=metadata) for e in events]
+
+    def read_stream_payloads(
+        self, stream_id: str, from_version: int, to_version: int | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        events = Event.objects.filter(stream_id=stream_id, version__gte=from_version)
+        if to_version is not None:
+            events = events.filter(version__lte=to_version)
+        rows = events.order_by("version").values_list("event_type", "schema_version", "data")
+        return [row_to_payload(row) for row in rows]
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         events = Event.objects.filter(global_position__gt=after.position)

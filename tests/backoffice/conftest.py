@@ -10,10 +10,18 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.cache import cache
 from django.test import Client
 
-from tests.projections.conftest import Clock, applied_table, clock, register_projection
+from tests.projections.conftest import (
+    Clock,
+    applied_table,
+    celery_on_redis,
+    clock,
+    redis_url,
+    register_projection,
+)
 from tests.projections.read_models.shop import Shop, build_shop
 
-__all__ = ["applied_table", "clock", "register_projection"]  # the projection tests' fixtures
+# The projection tests' fixtures.
+__all__ = ["applied_table", "celery_on_redis", "clock", "redis_url", "register_projection"]
 
 # The permissions a staff user needs to see each back office page.
 VIEW_ALL = (

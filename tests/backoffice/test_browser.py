@@ -155,7 +155,7 @@ def test_staff_find_an_order_see_its_story_and_cancel_it_in_a_browser(
     browser.find_element(By.CSS_SELECTOR, "a.tool-cancel").click()
     wait_for(browser, "textarea[name=reason]")
     browser.find_element(By.NAME, "reason").send_keys("the customer called: wrong size")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Cancel]").click()
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value='Cancel this order']").click()
     wait_for_text(browser, f"Order {order.order_id} cancelled.")
     badge = browser.find_element(By.CSS_SELECTOR, ".field-status_badge .badge")
     assert badge.text == "cancelled"
@@ -178,3 +178,42 @@ def test_the_api_docs_render_every_operation_under_the_csp(
     )
     assert "/api/orders" in browser.page_source
     screenshot(browser, "api-docs")
+
+
+def test_a_rebuilds_progress_updates_itself_and_the_page_shows_the_switch(
+    browser: WebDriver, live_server: Any, shop_admin: tuple[str, str], settings: Any
+) -> None:
+    """The projections page's figure moves while the rebuild does, with no reload (a marker
+    set on the page stays), and the page loads again by itself once the rebuild switched."""
+    from projections.engine import generations, rebuild, runner
+
+    settings.PROJECTION_BATCH_SIZE = settings.PROJECTION_CATCHUP_BATCH_SIZE = 10
+    username, password = shop_admin
+    target = generations.start_rebuild("order_views")
+    site = live_server.url
+    open_page(
+        browser, f"{site}/admin/login/?next=/admin/projections/projectionstate/", showing="Username"
+    )
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait_for_text(browser, "generation 2: rebuilding, 0%")
+    browser.execute_script("document.body.dataset.loadedOnce = 'yes'")
+
+    runner.run_some("order_views", generation=target.generation, max_batches=3)
+    WebDriverWait(browser, 30).until(
+        lambda page: (
+            "rebuilding, 0%" not in page.find_element(By.CSS_SELECTOR, ".rebuild-text").text
+        )
+    )
+    assert browser.execute_script("return document.body.dataset.loadedOnce") == "yes"
+    bar = browser.find_element(By.CSS_SELECTOR, ".rebuild progress")
+    assert 0 < float(bar.get_attribute("value") or 0) < float(bar.get_attribute("max") or 0)
+    screenshot(browser, "rebuild-progress")
+
+    rebuild.rebuild("order_views")
+    WebDriverWait(browser, 30).until(
+        lambda page: not page.execute_script("return document.body.dataset.loadedOnce")
+    )
+    wait_for(browser, "#result_list")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".rebuild progress")

@@ -61,3 +61,21 @@ def test_behind_a_proxy_the_forwarded_client_is_locked_out_not_the_proxy(
     colleague = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.20")
     assert [log_in(attacker, "wrong") for _ in range(2)] == [200, 429]
     assert log_in(colleague, "right horse battery") == 302
+
+
+def test_one_wrong_password_for_each_of_many_usernames_locks_the_address_out(
+    staff_with_password: User, settings: Any
+) -> None:
+    """30 usernames, one wrong password each, from one address: the address' own limit
+    (LOGIN_FAILURES_PER_ADDRESS, default 20) locks it out, the right password too."""
+    assert settings.LOGIN_FAILURES_PER_ADDRESS == 20
+    attacker = Client(REMOTE_ADDR="203.0.113.99")
+    codes = [
+        attacker.post(LOGIN, {"username": f"user-{n}", "password": "wrong"}).status_code
+        for n in range(30)
+    ]
+    assert codes == [200] * 19 + [429] * 11
+    assert log_in(attacker, "right horse battery") == 429
+
+    elsewhere = Client(REMOTE_ADDR="198.51.100.10")
+    assert log_in(elsewhere, "right horse battery") == 302

@@ -34,6 +34,7 @@ from eventstore.store import (
     head_position,
     read_all,
     read_stream,
+    read_stream_payloads,
 )
 from eventstore.upcasting import register_upcaster, unregister_upcaster
 from tests.eventstore.support import an_event, events, log_settled
@@ -269,6 +270,34 @@ def test_read_stream_with_to_version_stops_at_that_version() -> None:
     assert read_stream("order-1", to_version=0) == []
 
 
+def test_read_stream_payloads_gives_the_types_and_payloads_of_a_range_of_versions() -> None:
+    append_to_stream("order-1", "Order", events(5), expected_version=NO_STREAM)
+
+    whole = read_stream("order-1")
+    assert read_stream_payloads("order-1") == [(e.event_type, e.data) for e in whole]
+    assert [d["n"] for _t, d in read_stream_payloads("order-1", from_version=2, to_version=3)] == [
+        2,
+        3,
+    ]
+    assert read_stream_payloads("no-such-stream") == []
+
+
+def test_read_stream_reads_a_range_of_versions_and_may_leave_metadata_unread() -> None:
+    append_to_stream("order-1", "Order", events(5), expected_version=NO_STREAM)
+
+    assert [e.version for e in read_stream("order-1", from_version=2, to_version=4)] == [2, 3, 4]
+    assert [e.version for e in read_stream("order-1", from_version=4)] == [4, 5]
+    assert read_stream("order-1", from_version=6) == []
+    whole = read_stream("order-1", from_version=3, to_version=3)
+    bare = read_stream("order-1", from_version=3, to_version=3, metadata=False)
+    assert whole[0].metadata != {}
+    assert (bare[0].metadata, bare[0].data, bare[0].event_id) == (
+        {},
+        whole[0].data,
+        whole[0].event_id,
+    )
+
+
 def test_read_stream_with_until_stops_at_events_recorded_after_that_time(
     clock: FixedClock,
 ) -> None:
@@ -467,6 +496,7 @@ def test_read_stream_upcasts_an_old_payload_while_the_stored_row_keeps_the_origi
 
     assert recorded.schema_version == 3
     assert recorded.data == {"parcel": "P-1", "weight": {"value": 1.25, "unit": "kg"}}
+    assert read_stream_payloads("parcel-1") == [(PARCEL_WEIGHED, recorded.data)]
     row = Event.objects.get(stream_id="parcel-1")
     assert row.schema_version == 1
     assert row.data == {"grams": 1250, "parcel": "P-1"}
