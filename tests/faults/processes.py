@@ -440,6 +440,29 @@ class Processes:
         server.start()
         return server
 
+    def replica(self, primary: PostgresServer) -> PostgresServer:
+        """A streaming replica of ``primary`` (pg_basebackup -R into a temporary folder, its
+        own port), started and replaying."""
+        folder = Path(tempfile.mkdtemp(prefix="faults-replica-"))
+        self.folders.append(folder)
+        if (user := _postgres_user()) is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+        server = PostgresServer(self.port(), folder / "data", self)
+        self.servers.append(server)
+        subprocess.run(
+            [
+                *(POSTGRES_BIN / "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port)),
+                *("-U", connection.settings_dict["USER"] or "root", "-D", server.directory),
+                *("-R", "-X", "stream", "--checkpoint=fast", "--no-sync"),
+            ],
+            check=True,
+            capture_output=True,
+            user=_postgres_user(),
+        )
+        server.start()
+        return server
+
     # --- the project's own processes -----------------------------------------------------
     def env(self, *, broker_url: str, database: str | None = None, **extra: str) -> dict[str, str]:
         """The environment of a web server, worker or beat: production settings (debug off)."""
