@@ -4,6 +4,7 @@ commits by itself. The store builds the statement: its callers give it a record,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -45,11 +46,10 @@ def receipts() -> Iterator[None]:
 
 def stored() -> list[tuple[str, int, int]]:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT key, (response->>'version')::int, (response->>'position')::bigint "
-            "FROM command_receipt ORDER BY key"
-        )
-        return [tuple(row) for row in cursor.fetchall()]
+        cursor.execute("SELECT key, response FROM command_receipt ORDER BY key")
+        rows = cursor.fetchall()
+    answers = [(key, json.loads(r) if isinstance(r, str) else r) for key, r in rows]
+    return [(key, answer["version"], answer["position"]) for key, answer in answers]
 
 
 def receipt(key: str) -> CommandRecord:
@@ -139,3 +139,30 @@ def test_where_the_append_writes_no_record_the_caller_writes_it(receipts: None) 
     assert result.record_written is False
     assert stored() == []
     assert current_version("s-1") == 1
+
+
+def test_the_store_s_api_takes_no_sql() -> None:
+    """What a caller hands the store are values: no parameter of its public functions, and no
+    field of its records, is SQL (the command's record is written by the store's statement)."""
+    import dataclasses
+    import inspect
+
+    from eventstore import records, store
+
+    assert not hasattr(store, "Rider")
+    for name in store.__all__:
+        value = getattr(store, name)
+        if inspect.isfunction(value):
+            for parameter in inspect.signature(value).parameters:
+                assert "sql" not in parameter.lower(), f"{name}({parameter})"
+        elif dataclasses.is_dataclass(value):
+            for field in dataclasses.fields(value):
+                assert "sql" not in field.name.lower(), f"{name}.{field.name}"
+    assert [f.name for f in dataclasses.fields(records.CommandRecord)] == [
+        "table",
+        "actor",
+        "key",
+        "request_hash",
+        "answer",
+        "created_at",
+    ]
