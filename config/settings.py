@@ -138,6 +138,11 @@ def _postgres(db: dict[str, Any], *, pooled: bool) -> None:
     # hot-path statements ask for it (Django's own cursors bind client-side and never prepare).
     # A transaction-mode pooler cannot keep a prepared statement for the next transaction.
     options["prepare_threshold"] = None if pooled else options.get("prepare_threshold", 5)
+    if pooled:
+        # QuerySet.iterator() (the log's export, the dashboard's sums) would open a server-side
+        # cursor, WITH HOLD outside a transaction: it lives in the session. Without one the
+        # rows come in chunks from the client-side cursor.
+        db["DISABLE_SERVER_SIDE_CURSORS"] = True
     # Persistent connections suit gunicorn's fixed threads (one connection per thread, so
     # WEB_CONCURRENCY x GUNICORN_THREADS per web instance). runserver starts a thread per
     # request, and each kept its connection open: in development connections are not kept.

@@ -51,9 +51,10 @@ ruff format --check .
 mypy eventstore orders projections common config ops backoffice
 lint-imports --no-cache
 python -m pytest "$@"
-# Through a private PgBouncer in transaction mode: the API tests (in-process and the contract's
-# fuzzing) and workers SIGKILLed under commands: nothing lost, doubled or stuck (about 2 min).
-./scripts/with_pgbouncer.sh python -m pytest --reuse-db -q tests/api tests/orders/test_api.py \
-  tests/faults/test_worker_kills.py "$@"
+# Through a private PgBouncer in transaction mode: the API tests (in-process, and the contract's
+# fuzzing with fewer examples than above: what is checked here is that nothing leans on a server
+# session) and workers SIGKILLed under commands: nothing lost, doubled or stuck.
+FUZZ_EXAMPLES=10 FUZZ_STATEFUL_EXAMPLES=5 ./scripts/with_pgbouncer.sh \
+  python -m pytest --reuse-db -q tests/api tests/orders/test_api.py tests/faults/test_worker_kills.py "$@"
 DATABASE_URL=sqlite:///:memory: python -m pytest -q -m "not postgres and not celery_worker and not faults and not browser" \
   tests/eventstore tests/orders tests/projections tests/backoffice "$@"
