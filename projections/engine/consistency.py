@@ -15,8 +15,6 @@ from collections.abc import Sequence
 
 from django.conf import settings
 
-from common.http.consistency import MinPosition
-from common.metrics import CONSISTENCY_WAITS
 from common.routing import reading_replica
 from common.waits import BEYOND_HEAD, BUSY, FRESH, STALE, bounded_wait, slots
 from eventstore.store import Checkpoint, checkpoint_at, head_position
@@ -57,7 +55,6 @@ __all__ = [
     "BUSY",
     "FRESH",
     "STALE",
-    "wait_for",
     "wait_outcome",
     "wait_until_applied",
 ]
@@ -89,13 +86,3 @@ def wait_outcome(names: Sequence[str], position: int, timeout: float) -> str:
             return BUSY
         reached = backend().wait_for_batches(goal.reached, deadline)
     return FRESH if reached else STALE
-
-
-def wait_for(demand: MinPosition | None, feeds: Sequence[str]) -> bool | None:
-    """Honour a request's min_position for an answer fed by ``feeds`` (the log itself when
-    empty): True if applied in time, False if not (stale), None if none was asked."""
-    if demand is None:
-        return None
-    outcome = wait_outcome(feeds, demand.position, demand.timeout)
-    CONSISTENCY_WAITS.labels(outcome).inc()
-    return outcome == FRESH
