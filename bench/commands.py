@@ -201,7 +201,7 @@ def same_sql_session(number: int) -> Iterator[Step]:
     """
     import psycopg
 
-    from eventstore.backends.postgres import append_sql
+    from eventstore.backends.postgres import append_sql, record_parameters
     from orders import idempotency
     from orders.domain.events import OrderCreated
 
@@ -229,9 +229,9 @@ def same_sql_session(number: int) -> Iterator[Step]:
                 "actor": actor,
             }
             stream_id = f"Order-{command.order_id}"
-            rider = idempotency.rider(actor, key, request_hash(command), command.order_id)
+            record = idempotency.command_record(actor, key, request_hash(command), command.order_id)
             conn.execute(
-                append_sql(1, rider.sql),
+                append_sql(1, record.table._meta.db_table),
                 [
                     stream_id,
                     "Order",
@@ -244,7 +244,7 @@ def same_sql_session(number: int) -> Iterator[Step]:
                     compact(event.to_payload()),
                     compact(metadata),
                     0,
-                    *rider.params,
+                    *record_parameters(record),
                 ],
                 prepare=True,
             ).fetchall()
@@ -271,7 +271,7 @@ def prepare() -> None:
 def switch_off_projection_wakeups() -> None:
     import orders.services
 
-    orders.services.wake_projections = lambda: None  # type: ignore[assignment]
+    orders.services.announce_commit = lambda: None  # type: ignore[assignment]
 
 
 def stored_counts() -> tuple[int, int]:

@@ -236,13 +236,13 @@ def create_order(rng: random.Random) -> Any:
 
 
 class CommitClock:
-    """Wraps orders.services.wake_projections: it runs on commit, so it timestamps the commit."""
+    """Wraps orders.services.announce_commit: it runs on commit, so it timestamps the commit."""
 
     def __init__(self) -> None:
         from orders import services
 
         self.services = services
-        self.original = services.wake_projections
+        self.original = services.announce_commit
         self.last = 0.0
 
     def __enter__(self) -> CommitClock:
@@ -250,11 +250,11 @@ class CommitClock:
             self.last = time.time()
             self.original()
 
-        self.services.wake_projections = wake
+        self.services.announce_commit = wake
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.services.wake_projections = self.original
+        self.services.announce_commit = self.original
 
 
 def issue(rng: random.Random, clock: CommitClock) -> tuple[float, int]:

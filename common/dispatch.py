@@ -23,3 +23,30 @@ def handler_for(handlers: Mapping[type[Any], H], message: object) -> H:
         return handlers[type(message)]
     except KeyError:
         raise NoHandlerError(f"No handler registered for {type(message).__name__}") from None
+
+
+class Hook:
+    """Callables (no arguments) run, in the order connected, each time the hook is sent: a
+    lower layer announces that something happened without knowing who listens (the upper
+    layer connects at its app's ready())."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._receivers: list[Callable[[], None]] = []
+
+    def connect(self, receiver: Callable[[], None]) -> None:
+        if receiver not in self._receivers:
+            self._receivers.append(receiver)
+
+    def disconnect(self, receiver: Callable[[], None]) -> None:
+        if receiver in self._receivers:
+            self._receivers.remove(receiver)
+
+    def send(self) -> None:
+        for receiver in list(self._receivers):
+            receiver()
+
+
+# Sent after a command's transaction commits (orders.services). The read side connects its
+# wake-up of the projections (projections.apps), so that orders imports nothing of it.
+command_committed = Hook("command_committed")

@@ -1,6 +1,7 @@
 """Settings read from the environment, with safe local defaults (SQLite file, eager Celery)."""
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -110,31 +111,53 @@ WSGI_APPLICATION = "config.wsgi.application"
 # --- Database -------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 _db = DATABASES["default"]
-if _db["ENGINE"] == "django.db.backends.postgresql":
-    # An idle open transaction holds every projection back (gap-safe reading waits for it),
-    # so PostgreSQL ends such sessions rather than letting them stall the read side.
-    _timeout_ms = env.int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
-    _db.setdefault("OPTIONS", {})["options"] = (
-        f"-c idle_in_transaction_session_timeout={_timeout_ms}"
-    )
+# "session": DATABASE_URL is PostgreSQL itself or a pooler in session mode. "transaction": a
+# pooler in transaction mode (PgBouncer's pool_mode=transaction) hands each transaction to any
+# server connection, so the service relies on nothing session-scoped: no startup options, no
+# server-side prepared statements, no LISTEN, no session advisory locks (docs/scaling.md).
+DATABASE_POOL_MODE = env.str("DATABASE_POOL_MODE", default="session")
+if DATABASE_POOL_MODE not in ("session", "transaction"):
+    raise ValueError("DATABASE_POOL_MODE must be 'session' or 'transaction'")
+# Query endpoints read the read models on this replica (common.routing); nothing else does.
+_replica_url = env.str("DATABASE_REPLICA_URL", default="")
+if _replica_url:
+    DATABASES["replica"] = env.db_url_config(_replica_url)
+DATABASE_ROUTERS = ["common.routing.ReplicaRouter"]
+
+
+def _postgres(db: dict[str, Any], *, pooled: bool) -> None:
+    """The options of a PostgreSQL connection (``pooled``: through a transaction-mode pooler)."""
+    options = db.setdefault("OPTIONS", {})
+    if not pooled:
+        # An idle open transaction holds every projection back (gap-safe reading waits for
+        # it), so PostgreSQL ends such sessions rather than letting them stall the read side.
+        # (Behind a pooler its idle_transaction_timeout does this: docs/scaling.md.)
+        timeout_ms = env.int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
+        options["options"] = f"-c idle_in_transaction_session_timeout={timeout_ms}"
     # Django turns psycopg's statement preparation off unless this is set; common.db.fetch's
     # hot-path statements ask for it (Django's own cursors bind client-side and never prepare).
-    _db["OPTIONS"].setdefault("prepare_threshold", 5)
+    # A transaction-mode pooler cannot keep a prepared statement for the next transaction.
+    options["prepare_threshold"] = None if pooled else options.get("prepare_threshold", 5)
+    if pooled:
+        # QuerySet.iterator() (the log's export, the dashboard's sums) would open a server-side
+        # cursor, WITH HOLD outside a transaction: it lives in the session. Without one the
+        # rows come in chunks from the client-side cursor.
+        db["DISABLE_SERVER_SIDE_CURSORS"] = True
     # Persistent connections suit gunicorn's fixed threads (one connection per thread, so
     # WEB_CONCURRENCY x GUNICORN_THREADS per web instance). runserver starts a thread per
     # request, and each kept its connection open: in development connections are not kept.
-    _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0 if DEBUG else 60))
-    _db["CONN_HEALTH_CHECKS"] = True
-    _db.setdefault("TEST", {})["NAME"] = env.str(
-        "DATABASE_TEST_NAME", default=f"test_{_db['NAME']}"
-    )
+    db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0 if DEBUG else 60))
+    db["CONN_HEALTH_CHECKS"] = True
     # --- Every database call bounded, per role of process (common.postgresql) --------------
     # web: gunicorn / runserver; worker: the Celery worker; maintenance: anything else
     # (migrate, rebuild, import, a shell). Statement and lock timeouts in ms, 0: none; a web
     # or worker call is also given up client-side 1 s after its statement timeout (a hung
     # server ignores its own timers), the connection closed and the request answered 503.
-    _db["ENGINE"] = "common.postgresql"
-    _db["OPTIONS"]["limits"] = {
+    # Behind a transaction-mode pooler the server-side two are the database role's settings
+    # (ALTER ROLE ... SET): a session setting would outlive the transaction.
+    db["ENGINE"] = "common.postgresql"
+    options["session_limits"] = not pooled
+    options["limits"] = {
         role: {
             "statement_timeout": env.int(f"DB_{role.upper()}_STATEMENT_TIMEOUT_MS", default=st),
             "lock_timeout": env.int(f"DB_{role.upper()}_LOCK_TIMEOUT_MS", default=lock),
@@ -145,14 +168,26 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
             ("maintenance", 0, 60_000),
         )
     }
-    _db["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+    options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
     # A dead peer or a cut network (not a hung server: its kernel still answers) is noticed
     # by TCP within seconds rather than the system's two hours.
-    _db["OPTIONS"].setdefault("keepalives", 1)
-    _db["OPTIONS"].setdefault("keepalives_idle", 10)
-    _db["OPTIONS"].setdefault("keepalives_interval", 5)
-    _db["OPTIONS"].setdefault("keepalives_count", 3)
-    _db["OPTIONS"].setdefault("tcp_user_timeout", env.int("DB_TCP_USER_TIMEOUT_MS", default=15_000))
+    options.setdefault("keepalives", 1)
+    options.setdefault("keepalives_idle", 10)
+    options.setdefault("keepalives_interval", 5)
+    options.setdefault("keepalives_count", 3)
+    options.setdefault("tcp_user_timeout", env.int("DB_TCP_USER_TIMEOUT_MS", default=15_000))
+
+
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    _postgres(_db, pooled=DATABASE_POOL_MODE == "transaction")
+    _db.setdefault("TEST", {})["NAME"] = env.str(
+        "DATABASE_TEST_NAME", default=f"test_{_db['NAME']}"
+    )
+    if "replica" in DATABASES:
+        # The replica is reached directly, or through its own pooler in the same mode.
+        _postgres(DATABASES["replica"], pooled=DATABASE_POOL_MODE == "transaction")
+        # Tests read the test database through the alias: no second test database.
+        DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions serialize writers on SQLite, which makes position order gap-safe.
     _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})

@@ -5,6 +5,14 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from common.http.errors import json_not_found
+from orders.api.commands import CancelOrderByDeleteView
+from projections.read_models.api import OrderDetailView
+
+
+class OrderResourceView(CancelOrderByDeleteView, OrderDetailView):
+    """/api/orders/{id}: GET reads the order view (the read side), DELETE cancels the order (a
+    command). The one route that joins both sides is wired here, above both."""
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,6 +22,9 @@ urlpatterns = [
     # /api/orders/search before the order routes: "search" is not an order id.
     path("api/", include("projections.urls")),
     path("api/", include("orders.urls")),
+    re_path(
+        r"^api/orders/(?P<order_id>[^/]+)/?$", OrderResourceView.as_view(), name="order-detail"
+    ),
     # Unknown paths under /api/ answer in the contract's error shape (also with DEBUG on).
     re_path(r"^api/", json_not_found),
 ]

@@ -6,7 +6,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 ANY: Final = "any"
 NO_STREAM: Final = "no_stream"
@@ -56,18 +59,25 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class Rider:
-    """A row the caller writes with an append, in the append's own statement where the backend
-    can (PostgreSQL: one round trip instead of two; elsewhere nothing is written and the
-    caller writes it itself).
+class CommandRecord:
+    """A keyed command's record, written with its events: the caller's ``key`` (scoped by
+    ``actor``), the fingerprint of its request, and its answer, which the store completes with
+    the appended stream's last ``version`` and ``position``.
 
-    ``sql`` is an INSERT whose rows are selected from ``appended(global_position, version)``,
-    the events just appended; ``params`` fill its placeholders. No row appended, no row
-    written; a rider that fails fails the append.
+    ``table`` is the caller's model of such records (its fields: actor, key, request_hash,
+    response, created_at; one row per actor and key). Where the backend can (PostgreSQL) the
+    append's own statement writes the row: one round trip instead of two, and a key already
+    taken fails the whole statement (an IntegrityError naming the table's unique constraint),
+    so nothing is appended. Elsewhere the append writes nothing (AppendResult.record_written
+    is False) and the caller records it after the events, in the same transaction.
     """
 
-    sql: str
-    params: tuple[Any, ...]
+    table: type[Model]
+    actor: str
+    key: str
+    request_hash: str
+    answer: Mapping[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +85,7 @@ class AppendResult:
     stream_id: str
     version: int
     positions: tuple[int, ...]
-    rider_wrote: bool = False  # the rider was written by the append's statement
+    record_written: bool = False  # the command's record was written by the append's statement
 
     @property
     def last_position(self) -> int:

@@ -15,6 +15,7 @@ order, also when a transaction appends to several streams.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -25,6 +26,7 @@ from typing import Any, Final, NoReturn
 from django.db import DatabaseError, connection, transaction
 
 from common.metrics import EVENTS_APPENDED
+from common.waits import BEYOND_HEAD, FRESH, bounded_wait
 from eventstore.backends import backend
 from eventstore.errors import ConcurrencyError, DuplicateEventError, EventStoreError
 from eventstore.models import Event
@@ -34,10 +36,10 @@ from eventstore.records import (
     AppendResult,
     Backlog,
     Checkpoint,
+    CommandRecord,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
-    Rider,
 )
 
 __all__ = [
@@ -47,13 +49,13 @@ __all__ = [
     "AppendResult",
     "Backlog",
     "Checkpoint",
+    "CommandRecord",
     "ConcurrencyError",
     "DuplicateEventError",
     "EventStoreError",
     "ExpectedVersion",
     "NewEvent",
     "RecordedEvent",
-    "Rider",
     "append_to_stream",
     "appends_in_one_statement",
     "backlog",
@@ -67,6 +69,7 @@ __all__ = [
     "read_stream",
     "read_stream_payloads",
     "reset_position_sequence",
+    "wait_for_commit",
 ]
 
 
@@ -88,14 +91,14 @@ def append_to_stream(
     events: Sequence[NewEvent],
     *,
     expected_version: ExpectedVersion,
-    rider: Rider | None = None,
+    record: CommandRecord | None = None,
 ) -> AppendResult:
     """Append ``events`` to ``stream_id`` atomically if its version is ``expected_version``.
 
     Joins the caller's transaction when there is one (so the caller can record more in it).
     Raises ConcurrencyError on a version mismatch and DuplicateEventError on a reused event_id.
-    ``rider``: a row of the caller's written by the same statement where the backend can
-    (``rider_wrote`` of the result says whether it was).
+    ``record``: a keyed command's record, written by the same statement where the backend can
+    (``record_written`` of the result says whether it was; see CommandRecord).
     """
     if not events:
         raise ValueError("append_to_stream needs at least one event")
@@ -109,7 +112,7 @@ def append_to_stream(
         # savepoint would: Django will roll it back, whatever the caller does.
         try:
             result = store.append(
-                stream_id, stream_type, events, expected, expected_version, rider=rider
+                stream_id, stream_type, events, expected, expected_version, record=record
             )
             return _counted(result, stream_type, len(events))
         except BaseException as exc:
@@ -123,7 +126,7 @@ def append_to_stream(
             # No block of our own where the append is one statement: it commits by itself.
             with nullcontext() if store.appends_in_one_statement else transaction.atomic():
                 result = store.append(
-                    stream_id, stream_type, events, expected, expected_version, rider=rider
+                    stream_id, stream_type, events, expected, expected_version, record=record
                 )
                 return _counted(result, stream_type, len(events))
         except DatabaseError as exc:
@@ -162,8 +165,9 @@ def _raise_store_error(
 
 
 def appends_in_one_statement() -> bool:
-    """Whether an append (with its rider) is one statement here: outside a transaction it then
-    commits by itself, so a caller whose only write it is needs no transaction around it."""
+    """Whether an append (with its command record) is one statement here: outside a
+    transaction it then commits by itself, so a caller whose only write it is needs no
+    transaction around it."""
     return backend().appends_in_one_statement
 
 
@@ -223,6 +227,19 @@ def checkpoint_now() -> Checkpoint:
     returns every event committed by another transaction after this call (and events committed
     shortly before it, not yet in their place in the order; never one twice)."""
     return backend().checkpoint_now()
+
+
+def wait_for_commit(position: int, timeout: float) -> str:
+    """Wait up to ``timeout`` seconds until the event at ``position`` is committed (a reader
+    of the log itself then sees it): common.waits' FRESH, STALE, BUSY (no wait slot free), or
+    BEYOND_HEAD at once for a position no event has taken yet (no client can be waiting for
+    its own write there)."""
+    deadline = time.monotonic() + timeout
+    if position == 0 or checkpoint_at(position) is not None:
+        return FRESH
+    if position > head_position():
+        return BEYOND_HEAD
+    return bounded_wait(lambda: checkpoint_at(position) is not None, deadline)
 
 
 def head_position() -> int:

@@ -6,13 +6,14 @@ Views call the domain inside ``domain_errors_as_api_errors()``; the project's ex
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
 from rest_framework import status
 
-from common.http.errors import ApiError
+from common.http.errors import ApiError, ValidationFailed
 from orders.domain.errors import DomainError
 
 # Every code not listed is a business rule refusing the command in the order's state (409).
@@ -40,3 +41,12 @@ def domain_errors_as_api_errors() -> Iterator[None]:
         yield
     except DomainError as exc:
         raise api_error(exc) from exc
+
+
+def parse_order_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationFailed(
+            "The order id is not a UUID.", details={"order_id": ["Must be a UUID."]}
+        ) from None

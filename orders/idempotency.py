@@ -1,7 +1,7 @@
 """Idempotency keys: a command sent again with the same key and body gets its first answer.
 
 A key is scoped to the user who sent it. The record is written with the command's events: on
-PostgreSQL by the append's own statement (``rider``), elsewhere after them in the same
+PostgreSQL by the append's own statement (``command_record``), elsewhere after them in the same
 transaction with ON CONFLICT DO NOTHING (``record``; orders.services has the whole protocol).
 It is kept at least 24 hours (the contract) before ``expire`` deletes it.
 """
@@ -20,7 +20,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from common.db import fetch
-from eventstore.store import Rider
+from eventstore.store import CommandRecord
 from orders.domain.errors import DomainError
 from orders.domain.handlers import CommandResult
 from orders.models import KEY_CONSTRAINT, IdempotencyRecord
@@ -49,27 +49,22 @@ def record_sql() -> str:
     )
 
 
-@cache
-def _rider_sql() -> str:
-    # No ON CONFLICT: a taken key fails the whole statement, events included (is_key_taken).
-    table = IdempotencyRecord._meta.db_table
-    return (
-        f"INSERT INTO {table} (actor, key, request_hash, response, created_at) "  # noqa: S608
-        "SELECT %s::text, %s::text, %s::text, jsonb_build_object("
-        "'order_id', %s::text, 'version', version, 'position', global_position), "
-        "%s::timestamptz FROM appended ORDER BY version DESC LIMIT 1"
-    )
-
-
-def rider(actor: str, key: str, request_hash: str, order_id: uuid.UUID) -> Rider:
+def command_record(actor: str, key: str, request_hash: str, order_id: uuid.UUID) -> CommandRecord:
     """The record, for the command's append to write in its own statement where the event
     store can (PostgreSQL): the same row as ``record``'s, one statement and round trip less.
     A key already taken fails that statement (``is_key_taken``) and nothing is appended."""
-    return Rider(_rider_sql(), (actor, key, request_hash, str(order_id), timezone.now()))
+    return CommandRecord(
+        table=IdempotencyRecord,
+        actor=actor,
+        key=key,
+        request_hash=request_hash,
+        answer={"order_id": str(order_id)},  # the store adds "version" and "position"
+        created_at=timezone.now(),
+    )
 
 
 def is_key_taken(exc: IntegrityError) -> bool:
-    """Whether ``exc`` is another command's record holding the key (a rider's failure)."""
+    """Whether ``exc`` is another command's record holding the key (the append failed)."""
     diag = getattr(exc.__cause__, "diag", None)
     return diag is not None and diag.constraint_name == KEY_CONSTRAINT
 

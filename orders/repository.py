@@ -53,10 +53,12 @@ def order_from_events(order_id: uuid.UUID, events: list[store.RecordedEvent]) ->
 class EventStoreOrderRepository:
     """Loads orders from their streams and appends their new events with the given metadata."""
 
-    def __init__(self, metadata: Mapping[str, Any], rider: store.Rider | None = None) -> None:
+    def __init__(
+        self, metadata: Mapping[str, Any], record: store.CommandRecord | None = None
+    ) -> None:
         self.metadata = dict(metadata)
-        self.rider = rider  # written with the append where the event store can
-        self.rider_wrote = False  # written with an append
+        self.record = record  # written with the append where the event store can
+        self.record_written = False  # written with an append
 
     def get(self, order_id: uuid.UUID) -> Order:
         events = store.read_stream(stream_id_for(order_id))
@@ -80,7 +82,7 @@ class EventStoreOrderRepository:
                 STREAM_TYPE,
                 new_events,
                 expected_version=order.version or store.NO_STREAM,
-                rider=self.rider,
+                record=self.record,
             )
         except store.ConcurrencyError as exc:
             raise ConcurrencyConflict(
@@ -88,7 +90,7 @@ class EventStoreOrderRepository:
                 expected=order.version,
                 actual=exc.actual,
             ) from exc
-        self.rider_wrote = result.rider_wrote
+        self.record_written = result.record_written
         order.version = result.version
         order.pending = []
         return CommandResult(order.id, result.version, result.last_position)

@@ -1,7 +1,8 @@
 """The write-side service: run a command in one transaction, with its idempotency record.
 
-Nothing else in the project writes the event log for orders. After commit, a small Celery task
-wakes the projections (eagerly when no broker is configured).
+Nothing else in the project writes the event log for orders. After commit it sends
+common.dispatch.command_committed, to which the read side connects the projections' wake-up
+(a small Celery task, run eagerly when no broker is configured).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from structlog.contextvars import bound_contextvars
 
+from common.dispatch import command_committed
 from common.metrics import COMMANDS
 from eventstore import store
 from orders import idempotency
@@ -20,7 +22,6 @@ from orders.domain.commands import Command
 from orders.domain.errors import DomainError
 from orders.domain.handlers import CommandResult, handle
 from orders.repository import EventStoreOrderRepository
-from projections.engine.wakeups import wake_projections
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,11 @@ logger = logging.getLogger(__name__)
 class CommandOutcome:
     result: CommandResult
     replayed: bool = False  # the answer stored for a repeated Idempotency-Key
+
+
+def announce_commit() -> None:
+    """Run on a command's commit: whoever listens (the projections' wake-up) hears of it."""
+    command_committed.send()
 
 
 class _KeyTaken(Exception):
@@ -75,10 +81,10 @@ def _execute(
     """The command, atomically with its idempotency record.
 
     On PostgreSQL, outside any caller's transaction, the command's one write is one statement:
-    the append, with the key recorded by the same statement (idempotency.rider). It commits by
-    itself: no BEGIN and COMMIT round trips. Elsewhere the command runs in a transaction (a
-    savepoint inside the caller's) and the key is recorded after the events, with ON CONFLICT
-    DO NOTHING.
+    the append, with the key recorded by the same statement (idempotency.command_record). It
+    commits by itself: no BEGIN and COMMIT round trips. Elsewhere the command runs in a
+    transaction (a savepoint inside the caller's) and the key is recorded after the events,
+    with ON CONFLICT DO NOTHING.
 
     A twin arriving at the same moment blocks on the key's unique index until the first
     commits, finds the key taken and writes nothing; a repeat that the order's new state now
@@ -92,22 +98,22 @@ def _execute(
         "causation_id": str(command.command_id),
         "actor": actor,
     }
-    rider = None
+    record = None
     if idempotency_key is not None:
-        rider = idempotency.rider(actor, idempotency_key, request_hash, command.order_id)
+        record = idempotency.command_record(actor, idempotency_key, request_hash, command.order_id)
     alone = store.appends_in_one_statement() and not transaction.get_connection().in_atomic_block
     try:
         with nullcontext() if alone else transaction.atomic():
-            repository = EventStoreOrderRepository(metadata, rider)
+            repository = EventStoreOrderRepository(metadata, record)
             result = handle(command, repository)
             # Not written with the events (SQLite, or nothing appended): a statement of its own.
             if (
                 idempotency_key is not None
-                and not repository.rider_wrote
+                and not repository.record_written
                 and not idempotency.record(actor, idempotency_key, request_hash, result)
             ):
                 raise _KeyTaken
-            transaction.on_commit(wake_projections)
+            transaction.on_commit(announce_commit)
         return CommandOutcome(result)
     except (_KeyTaken, DomainError, IntegrityError) as exc:
         if idempotency_key is None or (

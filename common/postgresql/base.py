@@ -21,6 +21,10 @@ from common.postgresql.connection import SILENCES, BoundedConnection
 from common.postgresql.roles import current_role
 
 LIMITS_OPTION: Final = "limits"
+# False behind a transaction-mode pooler: the limits are then not sent as session settings
+# (they would stay with a server connection other clients share); the role's own settings
+# (ALTER ROLE ... SET) bound the server side, and the client-side call timeout still holds.
+SESSION_LIMITS_OPTION: Final = "session_limits"
 # How much longer than its statement timeout a call may take before the client gives up: the
 # server's own timeout error (a statement cancelled) needs a moment to arrive.
 CLIENT_GRACE_SECONDS: Final = 1.0
@@ -52,6 +56,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
         params: dict[str, Any] = super().get_connection_params()
         params.pop(LIMITS_OPTION, None)
+        if not params.pop(SESSION_LIMITS_OPTION, True):
+            return params
         statement_ms, lock_ms = self.role_limits()
         limits = f"-c statement_timeout={statement_ms} -c lock_timeout={lock_ms}"
         params["options"] = f"{params.get('options', '')} {limits}".strip()

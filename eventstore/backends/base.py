@@ -16,10 +16,10 @@ from eventstore.records import (
     AppendResult,
     Backlog,
     Checkpoint,
+    CommandRecord,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
-    Rider,
 )
 from eventstore.upcasting import upcast
 
@@ -30,8 +30,8 @@ class EventStoreBackend(ABC):
     Every method runs on Django's default connection, inside the caller's transaction if any.
     """
 
-    # Whether ``append`` is one statement (the rider included): outside a transaction it then
-    # commits by itself, with no BEGIN and COMMIT of its own.
+    # Whether ``append`` is one statement (the command's record included): outside a
+    # transaction it then commits by itself, with no BEGIN and COMMIT of its own.
     appends_in_one_statement: ClassVar[bool] = False
 
     @abstractmethod
@@ -43,10 +43,10 @@ class EventStoreBackend(ABC):
         expected: int | None,
         expected_version: ExpectedVersion,
         *,
-        rider: Rider | None,
+        record: CommandRecord | None,
     ) -> AppendResult:
         """Insert ``events`` as the stream's next versions, inside an open transaction, and
-        ``rider`` in the same statement if this backend can (AppendResult.rider_wrote).
+        ``record`` in the same statement if this backend can (AppendResult.record_written).
 
         ``expected`` is the stream's version the caller expects (None: whatever it is);
         ConcurrencyError (naming ``expected_version``) when it is not, and nothing stored.

@@ -25,10 +25,10 @@ from eventstore.records import (
     AppendResult,
     Backlog,
     Checkpoint,
+    CommandRecord,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
-    Rider,
 )
 
 _STREAM_VERSION_CONSTRAINT: Final = "eventstore_stream_version"
@@ -50,7 +50,7 @@ _APPEND_ROW: Final = "(%s::uuid, %s::int, %s::text, %s::int, %s::jsonb, %s::json
 
 
 @cache
-def append_sql(count: int, rider: str | None = None) -> str:  # one text per count and rider
+def append_sql(count: int, record_table: str | None = None) -> str:  # one text per count, table
     insert = f"""
 INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
                               schema_version, data, metadata, recorded_at, tx_id)
@@ -63,15 +63,33 @@ FROM (SELECT coalesce(max(version), 0) AS version, max(tx_id) AS tx_id
 WHERE head.version = %s::int
 RETURNING global_position, version
 """  # noqa: S608
-    if rider is None:
+    if record_table is None:
         return insert
-    # A data-modifying CTE: the rider's INSERT sees the appended rows, in the same snapshot
-    # and statement (it writes nothing when they are none: a version conflict).
+    # A data-modifying CTE: the record's INSERT sees the appended rows, in the same snapshot
+    # and statement (it writes nothing when they are none: a version conflict). No ON
+    # CONFLICT: a key already taken fails the whole statement, the events included.
     return f"""
 WITH appended AS ({insert}),
-rider AS ({rider})
+record AS (
+    INSERT INTO {record_table} (actor, key, request_hash, response, created_at)
+    SELECT %s::text, %s::text, %s::text,
+           %s::jsonb || jsonb_build_object('version', version, 'position', global_position),
+           %s::timestamptz
+    FROM appended ORDER BY version DESC LIMIT 1
+)
 SELECT global_position, version FROM appended  -- (a data-modifying CTE always runs)
 """  # noqa: S608
+
+
+def record_parameters(record: CommandRecord) -> list[Any]:
+    """The placeholders' values of ``append_sql``'s record, after the events'."""
+    return [
+        record.actor,
+        record.key,
+        record.request_hash,
+        json_dumps(record.answer),
+        record.created_at,
+    ]
 
 
 _CURRENT_VERSION: Final = (
@@ -160,7 +178,7 @@ class PostgresBackend(EventStoreBackend):
         expected: int | None,
         expected_version: ExpectedVersion,
         *,
-        rider: Rider | None,
+        record: CommandRecord | None,
     ) -> AppendResult:
         start = self.current_version(stream_id) if expected is None else expected
         params: list[Any] = [stream_id, stream_type, timezone.now(), stream_id]
@@ -174,9 +192,11 @@ class PostgresBackend(EventStoreBackend):
                 json_dumps(e.metadata),
             ]
         params.append(start)
-        if rider is not None:
-            params += rider.params
-        rows = fetch(append_sql(len(events), rider.sql if rider else None), params)
+        table = None
+        if record is not None:
+            params += record_parameters(record)
+            table = connection.ops.quote_name(record.table._meta.db_table)
+        rows = fetch(append_sql(len(events), table), params)
         if not rows:  # the stream is not at the expected version
             raise ConcurrencyError(stream_id, expected_version, self.current_version(stream_id))
         rows.sort(key=lambda row: row[1])
@@ -184,7 +204,7 @@ class PostgresBackend(EventStoreBackend):
             stream_id,
             rows[-1][1],
             tuple(row[0] for row in rows),
-            rider_wrote=rider is not None,
+            record_written=record is not None,
         )
 
     def is_version_conflict(self, exc: DatabaseError) -> bool:

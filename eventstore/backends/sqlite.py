@@ -22,10 +22,10 @@ from eventstore.records import (
     AppendResult,
     Backlog,
     Checkpoint,
+    CommandRecord,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
-    Rider,
 )
 
 _CURRENT_VERSION: Final = (
@@ -61,7 +61,7 @@ class SQLiteBackend(EventStoreBackend):
         expected: int | None,
         expected_version: ExpectedVersion,
         *,
-        rider: Rider | None,  # not written here: the caller writes its row itself
+        record: CommandRecord | None,  # not written here: the caller writes it itself
     ) -> AppendResult:
         current = self.current_version(stream_id)
         if expected is not None and current != expected:

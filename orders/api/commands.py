@@ -25,7 +25,7 @@ from orders.api.serializers import (
 )
 from orders.domain import commands as cmd
 from orders.domain.values import Address, LineItem
-from orders.http import domain_errors_as_api_errors
+from orders.http import domain_errors_as_api_errors, parse_order_id
 from orders.services import execute_command
 
 
@@ -42,15 +42,6 @@ class CanIssueOrderCommands(permissions.BasePermission):
 
 def _item(data: dict[str, Any]) -> LineItem:
     return LineItem(data["product_id"], data["quantity"], data["unit_price"])
-
-
-def parse_order_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ValidationFailed(
-            "The order id is not a UUID.", details={"order_id": ["Must be a UUID."]}
-        ) from None
 
 
 def parse_product_id(value: str) -> str:

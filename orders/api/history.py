@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -10,14 +10,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.http.consistency import CONSISTENCY_PARAMETERS
+from common.http.consistency import CONSISTENCY_PARAMETERS, MinPosition
 from common.http.errors import error_responses
 from common.http.fields import validated
-from orders.api.commands import parse_order_id
+from common.http.queries import QueryView
+from eventstore.store import wait_for_commit
 from orders.api.serializers import OrderStateQuery, OrderViewOut
-from orders.http import domain_errors_as_api_errors
+from orders.http import domain_errors_as_api_errors, parse_order_id
 from orders.selectors import order_history_get, order_state_get
-from projections.engine.api import QueryView
 
 
 class HistoryEventOut(serializers.Serializer[Any]):
@@ -34,6 +34,9 @@ class HistoryEventOut(serializers.Serializer[Any]):
 
 class LogQueryView(QueryView):
     """A read of the log itself: min_position waits only until that event is committed."""
+
+    def wait(self, demand: MinPosition, feeds: Sequence[str]) -> str:
+        return wait_for_commit(demand.position, demand.timeout)
 
     def answer_from_log(self, request: Request, read: Callable[[], Any]) -> Response:
         def guarded() -> Any:

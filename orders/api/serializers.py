@@ -12,15 +12,32 @@ from common.http.fields import (
     PRICE_PATTERN,
     IdentifierField,
     MoneyField,
-    MoneyOut,
     QueryIntegerField,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
     TimestampField,
 )
-from orders.domain.model import OrderStatus
 from orders.domain.values import CENT, MAX_QUANTITY, MAX_UNIT_PRICE
+
+# The order's shape moved to orders.shapes (the read side uses it too); re-exported here.
+from orders.shapes import AddressOut, OrderItemOut, OrderViewOut
+
+__all__ = [  # the shapes of orders.shapes are re-exported: the order API's outputs
+    "MAX_ITEMS",
+    "MAX_VERSION",
+    "AddressIn",
+    "AddressOut",
+    "CancelIn",
+    "CommandResultOut",
+    "CreateOrderIn",
+    "ItemIn",
+    "OrderItemOut",
+    "OrderStateQuery",
+    "OrderViewOut",
+    "ShipIn",
+    "UnitPriceField",
+]
 
 MAX_VERSION = 2**31 - 1  # the log's version column is an integer
 # Lines of one product merge, so the 500-products rule is the domain's; this bounds the work
@@ -106,38 +123,3 @@ class OrderStateQuery(StrictSerializer):
         if "version" in attrs and "at" in attrs:
             raise serializers.ValidationError("Give version or at, not both.")
         return attrs
-
-
-class OrderItemOut(serializers.Serializer[Any]):
-    product_id = serializers.CharField()
-    quantity = serializers.IntegerField()
-    unit_price = MoneyOut()
-    line_total = MoneyOut()
-
-
-class AddressOut(serializers.Serializer[Any]):
-    line1 = serializers.CharField()
-    line2 = serializers.CharField(allow_blank=True, allow_null=True, required=False)
-    city = serializers.CharField()
-    postal_code = serializers.CharField()
-    country = serializers.CharField()
-
-
-class OrderViewOut(serializers.Serializer[Any]):
-    """The OrderView of the contract: the body (and schema) of every answer showing an order,
-    from a read-model row or from an order rebuilt from its events (orders.selectors)."""
-
-    order_id = serializers.UUIDField()
-    customer_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=[status.value for status in OrderStatus])
-    currency = serializers.CharField()
-    total_amount = MoneyOut()
-    item_count = serializers.IntegerField()
-    items = OrderItemOut(many=True)
-    shipping_address = AddressOut()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    shipped_at = serializers.DateTimeField(allow_null=True)
-    cancelled_at = serializers.DateTimeField(allow_null=True)
-    cancel_reason = serializers.CharField(allow_null=True)
-    version = serializers.IntegerField()

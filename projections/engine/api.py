@@ -11,59 +11,37 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from common.http.consistency import (
-    CONSISTENCY_PARAMETERS,
-    CONSISTENCY_QUERY_PARAMS,
-    min_position_of,
-    with_consistency,
-)
-from common.http.errors import ApiError, ValidationFailed, error_response, error_responses
-from projections.engine.consistency import wait_for
+from common.http.consistency import CONSISTENCY_PARAMETERS, MinPosition
+from common.http.errors import ApiError, error_responses
+from common.http.queries import QueryView as BaseQueryView
+from projections.engine.consistency import wait_outcome
 from projections.engine.generations import GenerationMissing
 from projections.engine.status import projection_status_list
 
 logger = logging.getLogger(__name__)
 
 
-class QueryView(APIView):
-    """Reads need any authenticated user (the default permission)."""
+class QueryView(BaseQueryView):
+    """A query answered from read models: min_position waits for their checkpoints; a read
+    model that is not set up answers 503."""
 
-    allowed_params: frozenset[str] = frozenset()
-
-    def query_params(self, request: Request) -> dict[str, str]:
-        """The request's own query parameters; 400 for any this view does not know."""
-        params = request.query_params.dict()
-        unknown = set(params) - self.allowed_params - CONSISTENCY_QUERY_PARAMS - {"format"}
-        if unknown:
-            raise ValidationFailed(
-                "Unknown query parameters.",
-                details={name: ["Unknown parameter."] for name in sorted(unknown)},
-            )
-        return {k: v for k, v in params.items() if k in self.allowed_params}
+    def wait(self, demand: MinPosition, feeds: Sequence[str]) -> str:
+        return wait_outcome(feeds, demand.position, demand.timeout)
 
     def answer(self, request: Request, feeds: Sequence[str], read: Callable[[], Any]) -> Response:
-        """Wait until ``feeds`` have applied the request's min_position (if any), then ``read``.
+        def guarded() -> Any:
+            try:
+                return read()
+            except GenerationMissing as exc:
+                logger.error("%s", exc)  # the operator's fix is in the message
+                raise ApiError(
+                    f"The read model {exc.name} is not set up.",
+                    code="service_unavailable",
+                    status_code=503,
+                ) from exc
 
-        Call it once the query's own parameters are validated: a bad request is refused at
-        once, not after waiting.
-        """
-        fresh = wait_for(min_position_of(request), feeds)
-        try:
-            data = read()
-        except GenerationMissing as exc:
-            logger.error("%s", exc)  # the operator's fix is in the message
-            raise ApiError(
-                f"The read model {exc.name} is not set up.",
-                code="service_unavailable",
-                status_code=503,
-            ) from exc
-        except ApiError as exc:
-            # The error answer still says how fresh the read model it came from was.
-            response = error_response(exc.status_code, exc.code, exc.message, exc.details)
-            return with_consistency(response, fresh)
-        return with_consistency(Response(data), fresh)
+        return super().answer(request, feeds, guarded)
 
 
 class ProjectionsView(QueryView):

@@ -3,27 +3,22 @@
 The checkpoints are re-checked as batches commit: on PostgreSQL when the batch's NOTIFY
 arrives, elsewhere at growing intervals (projections.engine.backends).
 
-A wait holds a request thread, so a process holds at most CONSISTENCY_MAX_WAITS at a time:
-readers beyond them are answered stale at once, and waiting readers can never take every
-thread from commands and probes. A position beyond the log's head is answered stale at once
-too: no command has acknowledged it, so no client can be waiting for its own write there.
+A wait holds one of the process's wait slots (common.waits). A position beyond the log's head
+is answered stale at once too: no command has acknowledged it, so no client can be waiting
+for its own write there.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Final
+from collections.abc import Sequence
 
 from django.conf import settings
 
-from common.http.consistency import MinPosition
-from common.metrics import CONSISTENCY_WAITS
+from common.routing import reading_replica
+from common.waits import BEYOND_HEAD, BUSY, FRESH, STALE, bounded_wait, slots
 from eventstore.store import Checkpoint, checkpoint_at, head_position
 from projections.engine.backends import backend
-from projections.engine.backends.base import poll
 from projections.engine.models import ProjectionState
 
 
@@ -53,66 +48,41 @@ class _Goal:
         return len(checkpoints) == len(self.names) and all(c >= self.target for c in checkpoints)
 
 
-# How a wait ended (the label of projection_consistency_waits_total): applied in time, timed
-# out, refused at once for a position beyond the log's head or for want of a free wait.
-FRESH: Final = "fresh"
-STALE: Final = "stale"
-BEYOND_HEAD: Final = "beyond_head"
-BUSY: Final = "busy"
+# The outcomes and the process's wait slots are common.waits' (shared with the event store's
+# waits for a commit); re-exported here for the engine's callers.
+__all__ = [
+    "BEYOND_HEAD",
+    "BUSY",
+    "FRESH",
+    "STALE",
+    "wait_outcome",
+    "wait_until_applied",
+]
 
 
-class _WaitSlots:
-    """How many waits this process holds; at most settings.CONSISTENCY_MAX_WAITS."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.held = 0
-
-    @contextmanager
-    def slot(self) -> Iterator[bool]:
-        """Inside, a wait is held if the context yields True (False: none was free)."""
-        with self._lock:
-            free = self.held < settings.CONSISTENCY_MAX_WAITS
-            if free:
-                self.held += 1
-        try:
-            yield free
-        finally:
-            if free:
-                with self._lock:
-                    self.held -= 1
-
-
-_slots = _WaitSlots()
+def _notified() -> bool:
+    """Whether a batch's NOTIFY can wake a wait: not behind a transaction-mode pooler (no
+    LISTEN there) and not when the checkpoints are read on a replica (the primary's NOTIFY
+    says nothing of what the replica has replayed): then the wait polls."""
+    return settings.DATABASE_POOL_MODE != "transaction" and not reading_replica()
 
 
 def wait_until_applied(names: Sequence[str], position: int, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds until ``names`` have applied ``position``; True if so."""
-    return _wait(names, position, timeout) == FRESH
+    return wait_outcome(names, position, timeout) == FRESH
 
 
-def _wait(names: Sequence[str], position: int, timeout: float) -> str:
+def wait_outcome(names: Sequence[str], position: int, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     goal = _Goal(names, position)
     if goal.reached():
         return FRESH
     if goal.target is None and position > head_position():
         return BEYOND_HEAD
-    with _slots.slot() as free:
+    if not names or not _notified():  # a commit to the log, or a replica: no batch would tell
+        return bounded_wait(goal.reached, deadline)
+    with slots.slot() as free:
         if not free:
             return BUSY
-        if not names:  # waiting for a commit to the log: no batch would tell
-            reached = poll(goal.reached, deadline)
-        else:
-            reached = backend().wait_for_batches(goal.reached, deadline)
+        reached = backend().wait_for_batches(goal.reached, deadline)
     return FRESH if reached else STALE
-
-
-def wait_for(demand: MinPosition | None, feeds: Sequence[str]) -> bool | None:
-    """Honour a request's min_position for an answer fed by ``feeds`` (the log itself when
-    empty): True if applied in time, False if not (stale), None if none was asked."""
-    if demand is None:
-        return None
-    outcome = _wait(feeds, demand.position, demand.timeout)
-    CONSISTENCY_WAITS.labels(outcome).inc()
-    return outcome == FRESH

@@ -18,9 +18,8 @@ from common.http.consistency import CONSISTENCY_PARAMETERS
 from common.http.errors import error_responses
 from common.http.fields import DateQueryField, IdentifierField, StrictSerializer, validated
 from common.http.pagination import PAGE_QUERY_PARAMS, ContractPagination
-from orders.api.commands import CancelOrderByDeleteView, parse_order_id
-from orders.api.serializers import OrderViewOut
-from orders.http import domain_errors_as_api_errors
+from orders.http import domain_errors_as_api_errors, parse_order_id
+from orders.shapes import OrderViewOut
 from projections.engine.api import QueryView
 from projections.read_models import filters, queries, selectors
 from projections.read_models.models import OrderView
@@ -166,7 +165,3 @@ class DailySalesView(OrderQueryView):
         dates = validated(DateRangeQuery, self.query_params(request))
         query = queries.GetDailySales(date_from=dates.get("from"), date_to=dates.get("to"))
         return self.answer_query(request, query, lambda rows: DailySalesOut(rows, many=True).data)
-
-
-class OrderResourceView(CancelOrderByDeleteView, OrderDetailView):
-    """/api/orders/{id}: GET reads the order view, DELETE cancels the order (a command)."""

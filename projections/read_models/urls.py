@@ -17,8 +17,4 @@ urlpatterns = [
         name="customer-summary",
     ),
     re_path(r"^reports/daily-sales/?$", api.DailySalesView.as_view(), name="daily-sales"),
-    # GET reads the order view; DELETE is the cancel command (orders.api.commands).
-    re_path(
-        r"^orders/(?P<order_id>[^/]+)/?$", api.OrderResourceView.as_view(), name="order-detail"
-    ),
 ]

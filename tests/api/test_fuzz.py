@@ -19,9 +19,9 @@ from django.contrib.auth.models import User
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 
+from common.http import queries
 from common.http.consistency import MinPosition
 from config.wsgi import application
-from projections.engine import api as engine_api
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(transaction=True)]
 
@@ -73,13 +73,13 @@ def clerk_token(clerk: User) -> None:
 def short_consistency_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Generated queries ask for positions far ahead with timeouts up to 30 s: still checked
     as sent, but waited for at most 10 ms, or fuzzing would mostly wait."""
-    read = engine_api.min_position_of
+    read = queries.min_position_of
 
     def capped(request: Any) -> MinPosition | None:
         asked = read(request)
         return asked and replace(asked, timeout=min(asked.timeout, 0.01))
 
-    monkeypatch.setattr(engine_api, "min_position_of", capped)
+    monkeypatch.setattr(queries, "min_position_of", capped)
 
 
 @schema.parametrize()

@@ -139,7 +139,7 @@ def test_ship_selected_asks_for_the_carrier_then_ships_what_it_may(
 def test_the_page_says_so_when_the_read_model_has_not_caught_up_yet(
     clerk_staff: Client, admin_shop: Shop, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
-    monkeypatch.setattr("orders.services.wake_projections", lambda: None)
+    monkeypatch.setattr("orders.services.announce_commit", lambda: None)
     settings.BACKOFFICE_CONSISTENCY_TIMEOUT = 0.2
     response = clerk_staff.post(
         f"{ORDERS}{admin_shop.o1}/cancel/", {"reason": "stale read model"}, follow=True

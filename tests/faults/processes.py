@@ -79,11 +79,14 @@ def database_url(
 
 
 def other_sessions() -> list[int]:
-    """Sessions on the test database other than this process's own."""
+    """Sessions on the test database other than this process's own. Behind a transaction-mode
+    PgBouncer its idle server connections stay open, holding nothing (no session state, no
+    locks): only sessions doing something count there."""
+    idle = " AND state <> 'idle'" if settings.DATABASE_POOL_MODE == "transaction" else ""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            f"AND backend_type = 'client backend' AND pid <> pg_backend_pid(){idle}"
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -434,6 +437,29 @@ class Processes:
         server = PostgresServer(self.port(), folder / "data", self)
         self.servers.append(server)
         server.init()
+        server.start()
+        return server
+
+    def replica(self, primary: PostgresServer) -> PostgresServer:
+        """A streaming replica of ``primary`` (pg_basebackup -R into a temporary folder, its
+        own port), started and replaying."""
+        folder = Path(tempfile.mkdtemp(prefix="faults-replica-"))
+        self.folders.append(folder)
+        if (user := _postgres_user()) is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+        server = PostgresServer(self.port(), folder / "data", self)
+        self.servers.append(server)
+        subprocess.run(
+            [
+                *(POSTGRES_BIN / "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port)),
+                *("-U", connection.settings_dict["USER"] or "root", "-D", server.directory),
+                *("-R", "-X", "stream", "--checkpoint=fast", "--no-sync"),
+            ],
+            check=True,
+            capture_output=True,
+            user=_postgres_user(),
+        )
         server.start()
         return server
 

@@ -93,7 +93,7 @@ def build_shop(clock: Clock, *, wakes: bool) -> Shop:
     projections as in production (each event its own batch) or one catch-up applies them all."""
     with pytest.MonkeyPatch.context() as patch:
         if not wakes:
-            patch.setattr("orders.services.wake_projections", lambda: None)
+            patch.setattr("orders.services.announce_commit", lambda: None)
         clock.at(at(0))
         o1 = b.place_order(customer_id="alice", items=[("widget", 2, "10.00")])
         clock.at(at(1))
