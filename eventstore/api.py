@@ -1,19 +1,22 @@
 """GET /api/events: the feed's HTTP edge (the contract's "Following the log").
 
 It checks the permission and the parameters, turns a bad cursor into 400 invalid_cursor, and
-answers eventstore.feed's page. Events are written as plain dicts rather than through a
-serializer (a page holds up to 1,000 of them); EventOut documents them, and the tests check
-every answer against the served schema.
+answers eventstore.feed's page. Events are written by orjson from plain dicts rather than
+through a serializer and DRF's renderer (a page holds up to 1,000 of them; measured in
+docs/benchmarks.md, "Following the log"); EventOut documents them, and the tests check every
+answer against the served schema.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+import orjson
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.http.errors import ApiError, ValidationFailed, error_responses
@@ -118,11 +121,8 @@ class FeedPageOut(serializers.Serializer[Any]):
 
 
 def _event(event: RecordedEvent) -> dict[str, Any]:
-    recorded_at = event.recorded_at.isoformat()
-    if recorded_at.endswith("+00:00"):  # as DRF's DateTimeField writes UTC
-        recorded_at = recorded_at[:-6] + "Z"
     return {
-        "event_id": str(event.event_id),
+        "event_id": event.event_id,
         "stream_id": event.stream_id,
         "stream_type": event.stream_type,
         "version": event.version,
@@ -131,8 +131,18 @@ def _event(event: RecordedEvent) -> dict[str, Any]:
         "schema_version": event.schema_version,
         "data": event.data,
         "metadata": event.metadata,
-        "recorded_at": recorded_at,
+        "recorded_at": event.recorded_at,
     }
+
+
+def _json(body: dict[str, Any]) -> HttpResponse:
+    """``body`` as JSON, by orjson (UUIDs as text, times as DRF writes them, UTC as Z): a
+    fifth of the time DRF's renderer takes for a page of 1,000 events."""
+    try:
+        content = orjson.dumps(body, option=orjson.OPT_UTC_Z)
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits in a payload
+        content = JSONRenderer().render(body)
+    return HttpResponse(content, content_type="application/json")
 
 
 class EventFeedView(APIView):
@@ -148,7 +158,7 @@ class EventFeedView(APIView):
         parameters=[FeedQuery],
         responses={200: FeedPageOut, **error_responses(403)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         params = request.query_params.dict()
         unknown = set(params) - _QUERY_PARAMS
         if unknown:
@@ -168,6 +178,6 @@ class EventFeedView(APIView):
             wait=query.get("wait", 0.0),
             filters=Filters(query.get("event_type", ()), query.get("stream_type", ())),
         )
-        return Response(
+        return _json(
             {"events": [_event(e) for e in page.events], "next": encode_cursor(page.checkpoint)}
         )

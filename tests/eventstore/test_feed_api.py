@@ -425,3 +425,13 @@ def test_a_long_poll_holds_no_database_session_while_it_waits(client: APIClient)
     thread.join(10)
     assert done.is_set() and errors == []
     assert others == 0
+
+
+def test_an_integer_beyond_64_bits_in_a_payload_is_answered_exactly(client: APIClient) -> None:
+    append_to_stream(
+        "big", "Test", [NewEvent("Counted", {"count": 2**70})], expected_version=NO_STREAM
+    )
+    response = client.get("/api/events")
+    assert response.status_code == 200
+    assert str(2**70).encode() in response.content
+    assert response.json()["events"][0]["data"] == {"count": 2**70}
