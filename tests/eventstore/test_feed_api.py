@@ -19,7 +19,8 @@ from eventstore import feed
 from eventstore.models import Event, LogIdentity
 from eventstore.store import NO_STREAM, NewEvent, append_to_stream, read_all
 from eventstore.upcasting import register_upcaster, unregister_upcaster
-from tests.eventstore.support import an_event, events, in_own_connection
+from tests.eventstore.support import an_event, events, in_own_connection, log_settled
+from tests.eventstore.test_following import Held
 from tests.waiting import wait_until
 
 # Reads see committed events only (gap-safe reading stops below every running transaction,
@@ -435,3 +436,23 @@ def test_an_integer_beyond_64_bits_in_a_payload_is_answered_exactly(client: APIC
     assert response.status_code == 200
     assert str(2**70).encode() in response.content
     assert response.json()["events"][0]["data"] == {"count": 2**70}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("event_type", ["", "Wanted"], ids=["unfiltered", "filtered"])
+def test_a_cursor_never_moves_past_an_event_of_a_transaction_still_running(
+    client: APIClient, event_type: str
+) -> None:
+    slow = Held()
+    slow.do(
+        lambda: append_to_stream("slow", "Test", [an_event("Wanted")], expected_version=NO_STREAM)
+    )
+    append("fast", 3)  # later positions, committed first
+    params = {"event_type": event_type} if event_type else {}
+    answer = get(client, **params)
+    assert answer["events"] == []
+    slow.commit()
+    log_settled()
+    seen, _ = follow_all(client, after=answer["next"], **params)
+    expected = ["slow"] if event_type else ["slow", "fast", "fast", "fast"]
+    assert [e["stream_id"] for e in seen] == expected
