@@ -41,9 +41,9 @@ MAX_CURSOR_LENGTH: Final = 200
 # While nothing tells this process of other processes' commits (no Redis, or it is down) a
 # waiter re-reads at growing intervals. After a wake-up that brought nothing readable (an
 # older transaction still running holds the page back), it also re-reads at growing
-# intervals until it has something or hears the next commit. And it re-reads at least this
-# often whatever it hears, in case a wake-up was lost (Redis restarted): a safety net, as the
-# projections' beat sweep is.
+# intervals, up to the longest, then waits for wake-ups again. And it re-reads at least this
+# often whatever it hears, in case a wake-up was lost (Redis restarted) or the transaction
+# holding the page back wrote no event: a safety net, as the projections' beat sweep is.
 FIRST_RETRY_SECONDS: Final = 0.005
 LONGEST_RETRY_SECONDS: Final = 0.25
 SAFETY_RECHECK_SECONDS: Final = 2.0
@@ -142,8 +142,9 @@ def _wait(page: Page, since: int, deadline: float, limit: int, filters: Filters)
             retry = None if wakeups.listening() else _longer(retry)
         elif woken or retry is not None:
             # Heard, but nothing readable yet: an older transaction holds the log back, and
-            # its commit may be no append (nothing to hear then).
-            retry = FIRST_RETRY_SECONDS if retry is None else _longer(retry)
+            # its commit may be no append (nothing to hear then). Re-read at growing intervals
+            # for a moment, then wait for wake-ups again (the safety re-check covers the rest).
+            retry = None if retry == LONGEST_RETRY_SECONDS else _longer(retry)
     return page
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import time
 import uuid
@@ -456,3 +457,26 @@ def test_a_cursor_never_moves_past_an_event_of_a_transaction_still_running(
     seen, _ = follow_all(client, after=answer["next"], **params)
     expected = ["slow"] if event_type else ["slow", "fast", "fast", "fast"]
     assert [e["stream_id"] for e in seen] == expected
+
+
+@pytest.mark.postgres
+def test_a_long_poll_held_back_by_a_transaction_writing_no_event_answers_once_it_ends(
+    client: APIClient, settings: Any
+) -> None:
+    settings.FEED_REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
+    cursor = get(client, after="now")["next"]
+    other = Held()
+    other.do(lambda: Group.objects.create(name="holding"))  # a transaction id, no event
+    answers: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+    poll = in_own_connection(lambda: answers.append(get(client, after=cursor, wait="15")), errors)
+    wait_until(lambda: feed._slots.held == 1, what="the long poll to wait")
+    append("s")  # committed and announced, but held back behind the other transaction
+    # The workload: the other transaction ends after the poll's re-reads for the wake-up.
+    time.sleep(1.0)
+    ended = time.monotonic()
+    other.commit()  # announces nothing: no event
+    poll.join(15)
+    assert errors == []
+    assert [e["stream_id"] for e in answers[0]["events"]] == ["s"]
+    assert time.monotonic() - ended < feed.SAFETY_RECHECK_SECONDS + 2
