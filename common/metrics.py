@@ -50,3 +50,14 @@ CONSISTENCY_WAITS = Counter(
     "(timed out), beyond_head or busy (answered stale at once).",
     ["outcome"],
 )
+FEED_WAITS = Counter(
+    "eventstore_feed_waits",
+    "Long polls of the feed (GET /api/events with wait > 0 and nothing to answer at once), by "
+    "how they ended: events, timeout, or busy (every wait of the process taken: answered at "
+    "once).",
+    ["outcome"],
+)
+FEED_EVENTS = Counter(
+    "eventstore_feed_events",
+    "Events answered by the feed (GET /api/events).",
+)

@@ -1,9 +1,11 @@
-"""Bounded read-your-writes waits: how a wait ended, and how many a process may hold at once.
+"""Bounded waits (read-your-writes, the feed's long polls): how a wait ended, and how many a
+process may hold at once.
 
-A wait holds a request thread, so a process holds at most CONSISTENCY_MAX_WAITS at a time:
-readers beyond them are answered stale at once, and waiting readers can never take every
-thread from commands and probes. Whoever waits (the event store for a commit, the projection
-engine for its checkpoints) takes a slot here and reports one of the outcomes below.
+A wait holds a request thread, so a process holds at most CONSISTENCY_MAX_WAITS
+read-your-writes waits (and FEED_MAX_WAITS long polls) at a time: requests beyond them are
+answered at once, and waiting readers can never take every thread from commands and probes.
+Whoever waits (the event store for a commit, the projection engine for its checkpoints, the
+feed) takes a slot and reports one of the outcomes below.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ LONGEST_POLL_SECONDS: Final = 0.1
 
 
 class WaitSlots:
-    """How many waits this process holds; at most settings.CONSISTENCY_MAX_WAITS."""
+    """How many waits this process holds; at most ``bound()`` (read at each wait, so that a
+    settings change applies)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bound: Callable[[], int]) -> None:
+        self._bound = bound
         self._lock = threading.Lock()
         self.held = 0
 
@@ -39,7 +43,7 @@ class WaitSlots:
     def slot(self) -> Iterator[bool]:
         """Inside, a wait is held if the context yields True (False: none was free)."""
         with self._lock:
-            free = self.held < settings.CONSISTENCY_MAX_WAITS
+            free = self.held < self._bound()
             if free:
                 self.held += 1
         try:
@@ -50,8 +54,8 @@ class WaitSlots:
                     self.held -= 1
 
 
-# The process's one pool of waits, shared by every kind of wait.
-slots = WaitSlots()
+# The process's read-your-writes waits (the feed keeps its own: eventstore.feed).
+slots = WaitSlots(lambda: int(settings.CONSISTENCY_MAX_WAITS))
 
 
 def poll(condition: Callable[[], bool], deadline: float) -> bool:

@@ -352,6 +352,19 @@ CONSISTENCY_MAX_WAITS = env.int(
     "CONSISTENCY_MAX_WAITS", default=max(1, env.int("GUNICORN_THREADS", default=4) // 2)
 )
 
+# --- The feed (GET /api/events; eventstore.feed) ------------------------------------------
+# Long polls (wait > 0) one process holds at a time; further ones answer at once with no
+# events, so followers never take every request thread (default: a quarter of a gunicorn
+# worker's threads, beside CONSISTENCY_MAX_WAITS' half).
+FEED_MAX_WAITS = env.int(
+    "FEED_MAX_WAITS", default=max(1, env.int("GUNICORN_THREADS", default=4) // 4)
+)
+# The Redis whose pub/sub tells waiting long polls of each commit (eventstore.wakeups): the
+# broker when it is Redis. Without one a long poll re-reads the log at growing intervals.
+FEED_REDIS_URL = env.str(
+    "FEED_REDIS_URL", default="" if CELERY_TASK_ALWAYS_EAGER else CELERY_BROKER_URL
+)
+
 # --- Back office ----------------------------------------------------------------------------
 # How long a page shown after a staff command waits for the read model to have the command.
 BACKOFFICE_CONSISTENCY_TIMEOUT = env.float("BACKOFFICE_CONSISTENCY_TIMEOUT", default=5.0)

@@ -25,6 +25,8 @@ urlpatterns = [
     re_path(
         r"^api/orders/(?P<order_id>[^/]+)/?$", OrderResourceView.as_view(), name="order-detail"
     ),
+    # The feed: the log for other systems (GET /api/events).
+    path("api/", include("eventstore.urls")),
     # Unknown paths under /api/ answer in the contract's error shape (also with DEBUG on).
     re_path(r"^api/", json_not_found),
 ]

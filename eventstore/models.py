@@ -1,4 +1,5 @@
-"""The event log table. Only eventstore.store writes it; PostgreSQL refuses UPDATE/DELETE."""
+"""The event log table (only eventstore.store writes it; PostgreSQL refuses UPDATE/DELETE), and
+the log's identity, which the feed's cursors are signed with."""
 
 from __future__ import annotations
 
@@ -45,6 +46,25 @@ class Event(models.Model):
             models.Index(fields=["stream_type", "global_position"], name="eventstore_stream_type"),
             models.Index(CORRELATION_ID, name="eventstore_correlation"),
         ]
+        # Other systems follow the log through GET /api/events (group integrations).
+        permissions = [("read_events", "Can read the event log through the feed")]
 
     def __str__(self) -> str:
         return f"#{self.global_position} {self.stream_id} v{self.version} {self.event_type}"
+
+
+class LogIdentity(models.Model):
+    """One row: a random id for this database's log, made with it (migration 0005).
+
+    The feed signs its cursors with it, so a cursor from another database (a cursor's
+    (tx_id, position) means nothing there) is refused rather than followed.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    value = models.UUIDField(default=uuid.uuid4, editable=False)
+
+    class Meta:
+        db_table = "eventstore_log_identity"
+
+    def __str__(self) -> str:
+        return str(self.value)

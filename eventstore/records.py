@@ -98,3 +98,12 @@ class Backlog:
 
     events: int
     oldest_recorded_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of the log read by type (``read_all_matching``): the events that match, and the
+    checkpoint after them and after every event the filters left out on the way."""
+
+    events: list[RecordedEvent]
+    checkpoint: Checkpoint

@@ -27,9 +27,10 @@ from django.db import DatabaseError, connection, transaction
 
 from common.metrics import EVENTS_APPENDED
 from common.waits import BEYOND_HEAD, FRESH, bounded_wait
+from eventstore import wakeups
 from eventstore.backends import backend
 from eventstore.errors import ConcurrencyError, DuplicateEventError, EventStoreError
-from eventstore.models import Event
+from eventstore.models import Event, LogIdentity
 from eventstore.records import (
     ANY,
     NO_STREAM,
@@ -39,6 +40,7 @@ from eventstore.records import (
     CommandRecord,
     ExpectedVersion,
     NewEvent,
+    Page,
     RecordedEvent,
 )
 
@@ -55,6 +57,7 @@ __all__ = [
     "EventStoreError",
     "ExpectedVersion",
     "NewEvent",
+    "Page",
     "RecordedEvent",
     "append_to_stream",
     "appends_in_one_statement",
@@ -65,7 +68,9 @@ __all__ = [
     "export_records",
     "head_position",
     "import_records",
+    "log_identity",
     "read_all",
+    "read_all_matching",
     "read_stream",
     "read_stream_payloads",
     "reset_position_sequence",
@@ -140,8 +145,10 @@ def append_to_stream(
 
 
 def _counted(result: AppendResult, stream_type: str, count: int) -> AppendResult:
-    """Count the appended events in the metrics when (and only if) the transaction commits."""
+    """Count the appended events in the metrics and tell waiting followers (eventstore.wakeups)
+    when (and only if) the transaction commits."""
     transaction.on_commit(partial(EVENTS_APPENDED.labels(stream_type).inc, count))
+    transaction.on_commit(wakeups.announce_commit)
     return result
 
 
@@ -215,6 +222,38 @@ def read_all(
     of a read, and most projections never look at it.
     """
     return backend().read_all(after, limit, metadata)
+
+
+def read_all_matching(
+    after: Checkpoint = _LOG_START,
+    *,
+    limit: int = 500,
+    event_types: Sequence[str] = (),
+    stream_types: Sequence[str] = (),
+    scan: int = 10_000,
+) -> Page:
+    """``read_all`` keeping only events of ``event_types`` in streams of ``stream_types`` (each
+    empty: any), and the checkpoint to read on from.
+
+    The checkpoint is past the events returned and past those left out on the way, so a
+    follower of a rare type does not read the same stretch of the log again; at most ``scan``
+    events are looked at (a page may then be empty with the checkpoint moved on).
+    """
+    if not event_types and not stream_types:
+        events = read_all(after, limit=limit)
+        return Page(events, events[-1].checkpoint if events else after)
+    events, last_scanned = backend().read_matching(
+        after, limit, sorted(set(event_types)), sorted(set(stream_types)), max(scan, limit)
+    )
+    if len(events) == limit:
+        return Page(events, events[-1].checkpoint)
+    return Page(events, last_scanned or after)
+
+
+def log_identity() -> uuid.UUID:
+    """This database's log's random id (made by migration; again if a test emptied its table)."""
+    identity, _ = LogIdentity.objects.get_or_create(id=1)
+    return identity.value
 
 
 def checkpoint_at(position: int) -> Checkpoint | None:

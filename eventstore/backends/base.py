@@ -91,6 +91,20 @@ class EventStoreBackend(ABC):
         """Up to ``limit`` committed events after ``after``, in an order safe to checkpoint."""
 
     @abstractmethod
+    def read_matching(
+        self,
+        after: Checkpoint,
+        limit: int,
+        event_types: Sequence[str],
+        stream_types: Sequence[str],
+        scan: int,
+    ) -> tuple[list[RecordedEvent], Checkpoint | None]:
+        """Of the next ``scan`` committed events after ``after`` (in read_all's order), the
+        first ``limit`` whose type is one of ``event_types`` and whose stream type is one of
+        ``stream_types`` (empty: any), and the checkpoint of the last of the ``scan`` (None
+        when there is none), both from one snapshot of the log."""
+
+    @abstractmethod
     def checkpoint_now(self) -> Checkpoint:
         """A checkpoint after every event visible now and before every event not visible yet."""
 

@@ -154,6 +154,45 @@ _READ_ALL_SQL: Final = {
     False: _READ_ALL.format(metadata="NULL"),
 }
 
+# read_all by type: the next events below the horizon (small columns only, through the
+# (tx_id, position) index), the first of them that match, and the last of them (the tail: a
+# reader that found fewer matches than it asked for moves past everything it scanned), all in
+# one statement and so one snapshot. The tail is the row with tail = true.
+_READ_MATCHING: Final = (
+    _HORIZON  # noqa: S608 (constant SQL text)
+    + """,
+scanned AS MATERIALIZED (
+    SELECT e.tx_id, e.global_position, e.event_type, e.stream_type
+    FROM eventstore_event AS e
+    WHERE (e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint)
+      AND e.tx_id < (SELECT h FROM horizon)
+    ORDER BY e.tx_id, e.global_position
+    LIMIT %s::int
+),
+matched AS (
+    SELECT s.global_position FROM scanned AS s
+    WHERE (cardinality(%s::text[]) = 0 OR s.event_type = ANY(%s::text[]))
+      AND (cardinality(%s::text[]) = 0 OR s.stream_type = ANY(%s::text[]))
+    ORDER BY s.tx_id, s.global_position
+    LIMIT %s::int
+),
+last AS (
+    SELECT s.tx_id, s.global_position FROM scanned AS s
+    ORDER BY s.tx_id DESC, s.global_position DESC
+    LIMIT 1
+)
+SELECT e.global_position, e.event_id, e.stream_id, e.stream_type, e.version, e.event_type,
+       e.schema_version, e.data, e.metadata, e.recorded_at, e.tx_id::text::bigint AS tx_number,
+       false AS tail
+FROM matched JOIN eventstore_event AS e USING (global_position)
+UNION ALL
+SELECT l.global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       l.tx_id::text::bigint, true
+FROM last AS l
+ORDER BY tail, tx_number, global_position
+"""
+)
+
 # The last event below the horizon: every event that is not visible yet sorts after it.
 _CHECKPOINT_NOW: Final = (
     _HORIZON  # noqa: S608 (constant SQL text)
@@ -245,6 +284,21 @@ class PostgresBackend(EventStoreBackend):
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])
         return [row_to_event(row) for row in rows]
+
+    def read_matching(
+        self,
+        after: Checkpoint,
+        limit: int,
+        event_types: Sequence[str],
+        stream_types: Sequence[str],
+        scan: int,
+    ) -> tuple[list[RecordedEvent], Checkpoint | None]:
+        types, streams = list(event_types), list(stream_types)
+        params = [after.tx_id, after.position, scan, types, types, streams, streams, limit]
+        rows = fetch(_READ_MATCHING, params)
+        last = rows.pop() if rows and rows[-1][11] else None
+        tail = None if last is None else Checkpoint(last[10], last[0])
+        return [row_to_event(row) for row in rows], tail
 
     def checkpoint_now(self) -> Checkpoint:
         rows = fetch(_CHECKPOINT_NOW, [])

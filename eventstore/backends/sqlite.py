@@ -129,6 +129,30 @@ class SQLiteBackend(EventStoreBackend):
             events = events.defer("metadata")
         return [_recorded(e, metadata=metadata) for e in events[:limit]]
 
+    def read_matching(
+        self,
+        after: Checkpoint,
+        limit: int,
+        event_types: Sequence[str],
+        stream_types: Sequence[str],
+        scan: int,
+    ) -> tuple[list[RecordedEvent], Checkpoint | None]:
+        scanned = list(
+            Event.objects.filter(global_position__gt=after.position)
+            .order_by("global_position")
+            .values_list("global_position", "event_type", "stream_type")[:scan]
+        )
+        types, streams = set(event_types), set(stream_types)
+        matched = [
+            position
+            for position, event_type, stream_type in scanned
+            if (not types or event_type in types) and (not streams or stream_type in streams)
+        ][:limit]
+        # Rows once seen stay as they were (the log is append-only): a second read is safe.
+        found = Event.objects.filter(global_position__in=matched).order_by("global_position")
+        tail = Checkpoint(0, scanned[-1][0]) if scanned else None
+        return [_recorded(e) for e in found], tail
+
     def checkpoint_now(self) -> Checkpoint:
         return Checkpoint(0, self.head_position())
 

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 import schemathesis
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 
 from common.http import queries
 from common.http.consistency import MinPosition
 from config.wsgi import application
+from eventstore import api as feed_api
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +34,9 @@ STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "25"))
 STATE_REFUSALS = ["2xx", "401", "403", "404", "409", "412", "422", "429"]
 # Rules across parameters that OpenAPI 3.0 cannot state: min_total <= max_total, from <= to,
 # version or at (not both) and a version the order has. Those operations may also answer 400.
-CROSS_PARAMETER_RULES = ["search_orders", "daily_sales_report", "order_state"]
+# The feed's cursor is opaque: any text is schema-valid, and one this service did not sign is a
+# 400 invalid_cursor.
+CROSS_PARAMETER_RULES = ["search_orders", "daily_sales_report", "order_state", "follow_events"]
 
 # The clerk's token (the fixture stores it): given as the run's header, schemathesis knows it
 # as the real credentials and checks that requests without them, or with others, get 401.
@@ -66,6 +69,10 @@ FUZZ_SETTINGS: dict[str, Any] = {
 
 @pytest.fixture
 def clerk_token(clerk: User) -> None:
+    # The clerk may also read the feed, so that its parameters are fuzzed past the 403.
+    clerk.user_permissions.add(
+        Permission.objects.get(content_type__app_label="eventstore", codename="read_events")
+    )
     Token.objects.create(user=clerk, key=TOKEN)
 
 
@@ -80,6 +87,13 @@ def short_consistency_waits(monkeypatch: pytest.MonkeyPatch) -> None:
         return asked and replace(asked, timeout=min(asked.timeout, 0.01))
 
     monkeypatch.setattr(queries, "min_position_of", capped)
+    # The feed's long polls likewise.
+    page = feed_api.feed_page
+
+    def short_page(after: Any, *, wait: float, **kwargs: Any) -> Any:
+        return page(after, wait=min(wait, 0.01), **kwargs)
+
+    monkeypatch.setattr(feed_api, "feed_page", short_page)
 
 
 @schema.parametrize()
