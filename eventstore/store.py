@@ -255,13 +255,23 @@ EXPORT_FIELDS: Final = (
 
 
 def export_records(
-    stream_id: str | None = None, *, chunk_size: int = 2000
+    stream_id: str | None = None, *, chunk_size: int = 2000, as_stored: bool = False
 ) -> Iterable[dict[str, Any]]:
-    """The stored rows as plain dicts in position order, payloads as stored (not upcast)."""
+    """The stored rows as plain dicts in position order, payloads upcast to their current
+    schema version as every read gives them (``as_stored``: exactly as stored)."""
     events = Event.objects.order_by("global_position")
     if stream_id is not None:
         events = events.filter(stream_id=stream_id)
+    upcasting = backend().upcasting()
     for row in events.values(*EXPORT_FIELDS).iterator(chunk_size=chunk_size):
+        if not as_stored:
+            row["schema_version"], row["data"] = upcasting(
+                row["stream_id"],
+                row["version"],
+                row["event_type"],
+                row["schema_version"],
+                row["data"],
+            )
         yield {
             **row,
             "event_id": str(row["event_id"]),

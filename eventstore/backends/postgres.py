@@ -213,18 +213,24 @@ class PostgresBackend(EventStoreBackend):
     ) -> list[RecordedEvent]:
         to = MAX_VERSION if to_version is None else to_version
         rows = fetch(_READ_STREAM_SQL[metadata], [stream_id, from_version, to, until or "infinity"])
-        return [row_to_event(row) for row in rows]
+        upcasting = self.upcasting()
+        return [row_to_event(row, upcasting) for row in rows]
 
     def read_stream_payloads(
         self, stream_id: str, from_version: int, to_version: int | None
     ) -> list[tuple[str, dict[str, Any]]]:
         to = MAX_VERSION if to_version is None else to_version
         rows = fetch(_READ_STREAM_PAYLOADS, [stream_id, from_version, to])
-        return [row_to_payload(row) for row in rows]
+        upcasting = self.upcasting()
+        return [
+            row_to_payload(row, stream_id, version, upcasting)
+            for version, row in enumerate(rows, start=max(from_version, 1))
+        ]
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])
-        return [row_to_event(row) for row in rows]
+        upcasting = self.upcasting()
+        return [row_to_event(row, upcasting) for row in rows]
 
     def checkpoint_now(self) -> Checkpoint:
         rows = fetch(_CHECKPOINT_NOW, [])

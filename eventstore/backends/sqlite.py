@@ -27,13 +27,14 @@ from eventstore.records import (
     RecordedEvent,
     Rider,
 )
+from eventstore.upcasting import StreamUpcasting
 
 _CURRENT_VERSION: Final = (
     "SELECT coalesce(max(version), 0) FROM eventstore_event WHERE stream_id = %s"
 )
 
 
-def _recorded(event: Event, *, metadata: bool = True) -> RecordedEvent:
+def _recorded(event: Event, upcasting: StreamUpcasting, *, metadata: bool = True) -> RecordedEvent:
     """An ORM row as a RecordedEvent; there is no transaction id to tell."""
     return row_to_event(
         (
@@ -48,7 +49,8 @@ def _recorded(event: Event, *, metadata: bool = True) -> RecordedEvent:
             event.metadata if metadata else None,
             event.recorded_at,
             0,
-        )
+        ),
+        upcasting,
     )
 
 
@@ -111,7 +113,8 @@ class SQLiteBackend(EventStoreBackend):
             events = events.filter(version__lte=to_version)
         if until is not None:
             events = events.filter(recorded_at__lte=until)
-        return [_recorded(e, metadata=metadata) for e in events]
+        upcasting = self.upcasting()
+        return [_recorded(e, upcasting, metadata=metadata) for e in events]
 
     def read_stream_payloads(
         self, stream_id: str, from_version: int, to_version: int | None
@@ -120,14 +123,19 @@ class SQLiteBackend(EventStoreBackend):
         if to_version is not None:
             events = events.filter(version__lte=to_version)
         rows = events.order_by("version").values_list("event_type", "schema_version", "data")
-        return [row_to_payload(row) for row in rows]
+        upcasting = self.upcasting()
+        return [
+            row_to_payload(row, stream_id, version, upcasting)
+            for version, row in enumerate(rows, start=max(from_version, 1))
+        ]
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         events = Event.objects.filter(global_position__gt=after.position)
         events = events.order_by("global_position")
         if not metadata:
             events = events.defer("metadata")
-        return [_recorded(e, metadata=metadata) for e in events[:limit]]
+        upcasting = self.upcasting()
+        return [_recorded(e, upcasting, metadata=metadata) for e in events[:limit]]
 
     def checkpoint_now(self) -> Checkpoint:
         return Checkpoint(0, self.head_position())

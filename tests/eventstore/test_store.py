@@ -567,7 +567,7 @@ def test_export_then_import_into_an_empty_store_restores_every_field(
     log_before = follow()
     path = tmp_path / "log.jsonl"
 
-    assert "Exported 6 events" in export_to(path)
+    assert "Exported 6 events" in export_to(path, as_stored=True)  # a backup, byte for byte
     call_command("flush", interactive=False)
     assert not Event.objects.exists()
     stderr = io.StringIO()
@@ -586,8 +586,19 @@ def test_export_then_import_into_an_empty_store_restores_every_field(
     assert new_event.global_position == after_import.positions[0]
 
 
-def test_export_of_one_stream_writes_only_that_stream_as_stored(
-    tmp_path: Path, parcel_upcasters: None
+@pytest.mark.parametrize(
+    ("options", "schema_version", "data"),
+    [
+        ({}, 3, {"weight": {"value": 0.007, "unit": "kg"}}),  # as every read gives it
+        ({"as_stored": True}, 1, {"grams": 7}),
+    ],
+)
+def test_export_of_one_stream_writes_only_that_stream_upcast_or_as_stored(
+    tmp_path: Path,
+    parcel_upcasters: None,
+    options: dict[str, Any],
+    schema_version: int,
+    data: dict[str, Any],
 ) -> None:
     append_to_stream("order-1", "Order", events(2), expected_version=NO_STREAM)
     append_to_stream(
@@ -595,15 +606,15 @@ def test_export_of_one_stream_writes_only_that_stream_as_stored(
     )
     path = tmp_path / "parcel.jsonl"
 
-    export_to(path, stream="parcel-1")
+    export_to(path, stream="parcel-1", **options)
 
     [line] = path.read_text(encoding="utf-8").splitlines()
     record = json.loads(line)
     assert set(record) == set(EXPORT_FIELDS)
     assert (record["stream_id"], record["schema_version"], record["data"]) == (
         "parcel-1",
-        1,
-        {"grams": 7},
+        schema_version,
+        data,
     )
     assert uuid.UUID(record["event_id"]) == Event.objects.get(stream_id="parcel-1").event_id
 
