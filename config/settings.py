@@ -292,6 +292,14 @@ CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
+# --- Orders (orders.snapshots) ---------------------------------------------------------------
+# A snapshot of an order's state is written (after the command commits) once a command's load
+# had to fold this many events or more past the latest snapshot (0: never). 100: a command on a
+# long order folds no more events than a short order has (about 1 ms), one snapshot row per
+# 100 events costs the log's writers nothing measurable, and orders shorter than that (nearly
+# all) never get one.
+ORDER_SNAPSHOT_EVERY = env.int("ORDER_SNAPSHOT_EVERY", default=100)
+
 # --- Projections ----------------------------------------------------------------------------
 PROJECTION_BATCH_SIZE = env.int("PROJECTION_BATCH_SIZE", default=500)
 # After a full batch (far behind, e.g. a rebuild) batches grow to this many events.

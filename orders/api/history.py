@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,8 +14,14 @@ from rest_framework.response import Response
 from common.http.consistency import CONSISTENCY_PARAMETERS
 from common.http.errors import error_responses
 from common.http.fields import validated
+from eventstore.store import RecordedEvent
 from orders.api.commands import parse_order_id
-from orders.api.serializers import OrderStateQuery, OrderViewOut
+from orders.api.serializers import (
+    HISTORY_PAGE_MAX,
+    OrderHistoryQuery,
+    OrderStateQuery,
+    OrderViewOut,
+)
 from orders.http import domain_errors_as_api_errors
 from orders.selectors import order_history_get, order_state_get
 from projections.engine.api import QueryView
@@ -32,6 +39,10 @@ class HistoryEventOut(serializers.Serializer[Any]):
     recorded_at = serializers.DateTimeField()
 
 
+# DRF's own representation (the current time zone, UTC as "Z"), as HistoryEventOut writes it.
+_timestamp = serializers.DateTimeField().to_representation
+
+
 class LogQueryView(QueryView):
     """A read of the log itself: min_position waits only until that event is committed."""
 
@@ -44,17 +55,55 @@ class LogQueryView(QueryView):
 
 
 class OrderHistoryView(LogQueryView):
+    allowed_params = frozenset(OrderHistoryQuery().fields)
+
     @extend_schema(
         operation_id="order_history",
-        parameters=CONSISTENCY_PARAMETERS,
+        parameters=[
+            OrderHistoryQuery,
+            *CONSISTENCY_PARAMETERS,
+            OpenApiParameter(
+                "Link",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description='When more events follow: `<...?from_version=W&limit=N>; rel="next"`.',
+            ),
+        ],
         responses={200: HistoryEventOut(many=True), **error_responses(404)},
     )
     def get(self, request: Request, order_id: str) -> Response:
         order_uuid = parse_order_id(order_id)
-        self.query_params(request)
-        return self.answer_from_log(
-            request, lambda: HistoryEventOut(order_history_get(order_uuid), many=True).data
-        )
+        query = validated(OrderHistoryQuery, self.query_params(request))
+        from_version = query.get("from_version", 1)
+        limit = query.get("limit", HISTORY_PAGE_MAX)
+        next_version: list[int | None] = [None]
+
+        def read() -> Any:
+            page = order_history_get(order_uuid, from_version=from_version, limit=limit)
+            next_version[0] = page.next_version
+            return [history_event(e) for e in page.events]
+
+        response = self.answer_from_log(request, read)
+        if response.status_code == 200 and next_version[0] is not None:
+            query_string = urlencode({"from_version": next_version[0], "limit": limit})
+            url = request.build_absolute_uri(f"{request.path}?{query_string}")
+            response["Link"] = f'<{url}>; rel="next"'
+        return response
+
+
+def history_event(event: RecordedEvent) -> dict[str, Any]:
+    """An event as the history answers it (HistoryEventOut's fields, without the serializer's
+    cost per field: a page holds up to a thousand)."""
+    return {
+        "position": event.global_position,
+        "version": event.version,
+        "event_type": event.event_type,
+        "schema_version": event.schema_version,
+        "data": event.data,
+        "metadata": event.metadata,
+        "recorded_at": _timestamp(event.recorded_at),
+    }
 
 
 class OrderStateView(LogQueryView):
