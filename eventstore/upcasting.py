@@ -17,7 +17,7 @@ def register_upcaster(event_type: str, from_version: int) -> Callable[[Upcaster]
 
     def decorator(fn: Upcaster) -> Upcaster:
         key = (event_type, from_version)
-        if key in _upcasters and _upcasters[key] is not fn:
+        if (key in _upcasters and _upcasters[key] is not fn) or key in _stream_upcasters:
             raise ValueError(f"An upcaster for {event_type} v{from_version} is already registered")
         _upcasters[key] = fn
         return fn
@@ -93,13 +93,21 @@ def needs_stream(event_type: str, schema_version: int) -> bool:
         schema_version += 1
 
 
+# What an upcaster raises for a payload it cannot read (a field missing, a value of another
+# type): the event is then given as far as it was upcast, and its reader's fold refuses it
+# (an order that cannot be read, a poison event for a projection), as it would any payload
+# that does not fit; the read itself goes on.
+UNREADABLE = (LookupError, TypeError, ValueError, ArithmeticError, AttributeError)
+
+
 class _Folded:
-    __slots__ = ("context", "upcaster", "version")
+    __slots__ = ("broken", "context", "upcaster", "version")
 
     def __init__(self, upcaster: StreamUpcaster) -> None:
         self.upcaster = upcaster
         self.context = upcaster.new_context()
         self.version = 0  # the stream's events up to this version are folded into the context
+        self.broken = False  # an earlier event did not fold: no context from there on
 
 
 class StreamUpcasting:
@@ -108,7 +116,8 @@ class StreamUpcasting:
     Call it with every event the read returns, in that order; ``earlier`` reads the stored
     events a context still lacks. A context is made only for a stream where an event needs one
     (reading that stream's earlier events once), and then follows the stream's later events in
-    the read.
+    the read. An event an upcaster cannot read, or whose context an earlier unreadable event
+    broke, is given as far as it was upcast (see UNREADABLE).
     """
 
     def __init__(self, earlier: EarlierEvents) -> None:
@@ -122,23 +131,32 @@ class StreamUpcasting:
             return upcast(event_type, schema_version, data)
         while True:
             key = (event_type, schema_version)
-            if (fn := _upcasters.get(key)) is not None:
-                data = fn(dict(data))
-            elif (upcaster := _stream_upcasters.get(key)) is not None:
-                data = upcaster.upcast(self._context(stream_id, upcaster, version), dict(data))
-            else:
+            try:
+                if (fn := _upcasters.get(key)) is not None:
+                    data = fn(dict(data))
+                elif (upcaster := _stream_upcasters.get(key)) is not None:
+                    one = self._context(stream_id, upcaster, version)
+                    if one.broken:
+                        break
+                    data = upcaster.upcast(one.context, dict(data))
+                else:
+                    break
+            except UNREADABLE:
                 break
             schema_version += 1
         folded = self._folded.get(stream_id)
         if folded is not None:
             for one in folded:
                 if one.version == version - 1:
-                    if event_type in one.upcaster.reads:
-                        one.upcaster.see(one.context, event_type, data)
+                    if event_type in one.upcaster.reads and not one.broken:
+                        try:
+                            one.upcaster.see(one.context, event_type, data)
+                        except UNREADABLE:
+                            one.broken = True
                     one.version = version
         return schema_version, data
 
-    def _context(self, stream_id: str, upcaster: StreamUpcaster, version: int) -> Context:
+    def _context(self, stream_id: str, upcaster: StreamUpcaster, version: int) -> _Folded:
         """``upcaster``'s context of ``stream_id`` just before ``version``."""
         folded = self._folded.setdefault(stream_id, [])
         one = next((f for f in folded if f.upcaster is upcaster), None)
@@ -155,4 +173,4 @@ class StreamUpcasting:
                 one.version = number - 1
                 self(stream_id, number, event_type, schema_version, data)
             one.version = version - 1
-        return one.context
+        return one

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -37,10 +39,6 @@ class HistoryEventOut(serializers.Serializer[Any]):
     data = serializers.DictField()  # type: ignore[assignment]  # a field, not Serializer.data
     metadata = serializers.DictField()
     recorded_at = serializers.DateTimeField()
-
-
-# DRF's own representation (the current time zone, UTC as "Z"), as HistoryEventOut writes it.
-_timestamp = serializers.DateTimeField().to_representation
 
 
 class LogQueryView(QueryView):
@@ -82,7 +80,8 @@ class OrderHistoryView(LogQueryView):
         def read() -> Any:
             page = order_history_get(order_uuid, from_version=from_version, limit=limit)
             next_version[0] = page.next_version
-            return [history_event(e) for e in page.events]
+            zone = timezone.get_current_timezone()  # once a page, not once an event
+            return [history_event(e, zone) for e in page.events]
 
         response = self.answer_from_log(request, read)
         if response.status_code == 200 and next_version[0] is not None:
@@ -92,9 +91,13 @@ class OrderHistoryView(LogQueryView):
         return response
 
 
-def history_event(event: RecordedEvent) -> dict[str, Any]:
-    """An event as the history answers it (HistoryEventOut's fields, without the serializer's
-    cost per field: a page holds up to a thousand)."""
+def history_event(event: RecordedEvent, zone: tzinfo) -> dict[str, Any]:
+    """An event as the history answers it: HistoryEventOut's fields, written as its serializer
+    writes them (DRF's timestamps: in the current time zone, UTC as "Z"), without the
+    serializer's cost per field (a page holds up to a thousand events)."""
+    recorded_at = event.recorded_at.astimezone(zone).isoformat()
+    if recorded_at.endswith("+00:00"):
+        recorded_at = recorded_at[:-6] + "Z"
     return {
         "position": event.global_position,
         "version": event.version,
@@ -102,7 +105,7 @@ def history_event(event: RecordedEvent) -> dict[str, Any]:
         "schema_version": event.schema_version,
         "data": event.data,
         "metadata": event.metadata,
-        "recorded_at": _timestamp(event.recorded_at),
+        "recorded_at": recorded_at,
     }
 
 
