@@ -294,11 +294,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 
 # --- Orders (orders.snapshots) ---------------------------------------------------------------
 # A snapshot of an order's state is written (after the command commits) once a command's load
-# had to fold this many events or more past the latest snapshot (0: never). 100: a command on a
-# long order folds no more events than a short order has (about 1 ms), one snapshot row per
-# 100 events costs the log's writers nothing measurable, and orders shorter than that (nearly
-# all) never get one.
-ORDER_SNAPSHOT_EVERY = env.int("ORDER_SNAPSHOT_EVERY", default=100)
+# had to fold this many events or more past the latest snapshot (0: never). 20: a command on a
+# 10,000-event order then costs x1.49 of one on a fresh order (x1.62 at 50, x1.69 at 100, x1.39
+# at 10: docs/benchmarks.md), the target being x1.5; orders shorter than that (nearly all) never
+# get one, and a long order keeps its latest and about one per 1,000 versions
+# (orders.snapshots.KEEP_ONE_PER), so a snapshot row is written per 20 events but few are kept.
+ORDER_SNAPSHOT_EVERY = env.int("ORDER_SNAPSHOT_EVERY", default=20)
 
 # --- Projections ----------------------------------------------------------------------------
 PROJECTION_BATCH_SIZE = env.int("PROJECTION_BATCH_SIZE", default=500)

@@ -76,6 +76,7 @@ class AppendResult:
     version: int
     positions: tuple[int, ...]
     rider_wrote: bool = False  # the rider was written by the append's statement
+    recorded_at: datetime | None = None  # the appended events' recorded_at
 
     @property
     def last_position(self) -> int:

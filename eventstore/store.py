@@ -179,11 +179,17 @@ def read_stream(
     to_version: int | None = None,
     until: datetime | None = None,
     metadata: bool = True,
+    also: int | None = None,
 ) -> list[RecordedEvent]:
     """The stream's events in version order, optionally from and up to a version or up to a
     recorded time (a page of a long stream). With ``metadata`` False their metadata is left
-    unread (empty), as read_all can: a fold of the whole stream needs only the payloads."""
-    return backend().read_stream(stream_id, from_version, to_version, until, metadata)
+    unread (empty), as read_all can: a fold of the whole stream needs only the payloads.
+
+    ``also``: a version below ``from_version`` whose event comes first in the answer, read in
+    the same round trip (a snapshot's loader reads the one event its snapshot left out)."""
+    if also is not None and not 1 <= also < from_version:
+        raise ValueError("also must be a version below from_version")
+    return backend().read_stream(stream_id, from_version, to_version, until, metadata, also=also)
 
 
 def read_stream_payloads(

@@ -72,26 +72,38 @@ def load_order(
     """
     stream_id = stream_id_for(order_id)
     snapshot = snapshots.latest(order_id, version=version, at=at)
-    after = snapshot.version if snapshot is not None else 0
-    if version is not None and version <= after:
-        events: list[store.RecordedEvent] = []  # the snapshot is that very version
-    else:
-        events = store.read_stream(
-            stream_id, from_version=after + 1, to_version=version, until=at, metadata=False
-        )
     if snapshot is None:
+        events = store.read_stream(stream_id, to_version=version, until=at, metadata=False)
         if not events:
             raise OrderNotFound(f"Order {order_id} does not exist.", order_id=str(order_id))
         order = order_from_events(order_id, events)
         address_version = snapshots.last_address_version(events, [e.version for e in events], 0)
         return order, events, None, address_version
+    # The events after the snapshot, and the one that set the address it left out: one round
+    # trip (the snapshot is that very version: only the latter).
+    address_version = snapshot.address_version
+    if version is not None and version <= snapshot.version:
+        read = store.read_stream(
+            stream_id, from_version=address_version, to_version=address_version, metadata=False
+        )
+    else:
+        read = store.read_stream(
+            stream_id,
+            from_version=snapshot.version + 1,
+            to_version=version,
+            until=at,
+            metadata=False,
+            also=address_version or None,
+        )
+    address_event = read[0] if read and read[0].version == address_version else None
+    events = read[1:] if address_event is not None else read
     order = order_from_events(order_id, events, snapshot.order())
-    address_version = snapshots.last_address_version(
-        events, [e.version for e in events], snapshot.address_version
+    latest_address = snapshots.last_address_version(
+        events, [e.version for e in events], address_version
     )
-    if address_version == snapshot.address_version and address_version:
-        order.shipping_address = snapshots.address_at(stream_id, address_version)
-    return order, events, snapshot, address_version
+    if latest_address == address_version and address_event is not None:
+        order.shipping_address = snapshots.address_of(address_event)
+    return order, events, snapshot, latest_address
 
 
 class EventStoreOrderRepository:
@@ -102,15 +114,17 @@ class EventStoreOrderRepository:
         self.metadata = dict(metadata)
         self.rider = rider  # written with the append where the event store can
         self.rider_wrote = False  # written with an append
-        # Per order loaded: the version of the event that last set its address, and how many
-        # events the load folded (those after its snapshot).
-        self._address_versions: dict[uuid.UUID, int] = {}
-        self._folded: dict[uuid.UUID, int] = {}
+        # Per order loaded: the version of the event that last set its address, how many
+        # events the load folded (those after its snapshot) and the snapshot's version.
+        self._loaded: dict[uuid.UUID, tuple[int, int, int | None]] = {}
 
     def get(self, order_id: uuid.UUID) -> Order:
-        order, events, _snapshot, address_version = load_order(order_id)
-        self._address_versions[order_id] = address_version
-        self._folded[order_id] = len(events)
+        order, events, snapshot, address_version = load_order(order_id)
+        self._loaded[order_id] = (
+            address_version,
+            len(events),
+            None if snapshot is None else snapshot.version,
+        )
         return order
 
     def save(self, order: Order) -> CommandResult:
@@ -141,11 +155,12 @@ class EventStoreOrderRepository:
         before, pending = order.version, order.pending
         order.version = result.version
         order.pending = []
-        if snapshots.due(self._folded.get(order.id, 0) + len(pending)):
+        address_version, folded, snapshot_version = self._loaded.get(order.id, (0, 0, None))
+        if snapshots.due(folded + len(pending)) and result.recorded_at is not None:
             address_version = snapshots.last_address_version(
-                pending,
-                range(before + 1, result.version + 1),
-                self._address_versions.get(order.id, 0),
+                pending, range(before + 1, result.version + 1), address_version
             )
-            snapshots.take_after_commit(order, address_version, stream_id_for(order.id))
+            snapshots.take_after_commit(
+                order, address_version, result.recorded_at, snapshot_version
+            )
         return CommandResult(order.id, result.version, result.last_position)

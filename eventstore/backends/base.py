@@ -77,9 +77,13 @@ class EventStoreBackend(ABC):
         to_version: int | None,
         until: datetime | None,
         metadata: bool,
+        *,
+        also: int | None = None,
     ) -> list[RecordedEvent]:
         """The stream's events in version order from ``from_version``, up to a version or a
-        recorded time; with ``metadata`` False their metadata is left unread (empty)."""
+        recorded time; with ``metadata`` False their metadata is left unread (empty).
+        ``also``: an earlier version whose event comes first, read in the same round trip
+        where the backend can."""
 
     @abstractmethod
     def read_stream_payloads(

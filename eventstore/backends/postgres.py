@@ -96,6 +96,20 @@ _READ_STREAM_SQL: Final = {
     True: _READ_STREAM.format(metadata="metadata"),
     False: _READ_STREAM.format(metadata="NULL"),
 }
+# The same, with one earlier event first (``also``): each part on the (stream_id, version) key.
+_READ_STREAM_ALSO: Final = """
+SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version,
+       data, {metadata}, recorded_at, tx_id::text::bigint
+FROM eventstore_event
+WHERE stream_id = %s::text AND version = %s::int
+UNION ALL
+SELECT * FROM ({read}) AS later
+ORDER BY version
+"""
+_READ_STREAM_ALSO_SQL: Final = {
+    True: _READ_STREAM_ALSO.format(metadata="metadata", read=_READ_STREAM_SQL[True]),
+    False: _READ_STREAM_ALSO.format(metadata="NULL", read=_READ_STREAM_SQL[False]),
+}
 
 # The horizon: the oldest transaction still in progress in this statement's snapshot, leaving
 # out the ones pg_stat_activity shows running in *other* databases (they can't write here, and
@@ -163,7 +177,8 @@ class PostgresBackend(EventStoreBackend):
         rider: Rider | None,
     ) -> AppendResult:
         start = self.current_version(stream_id) if expected is None else expected
-        params: list[Any] = [stream_id, stream_type, timezone.now(), stream_id]
+        now = timezone.now()
+        params: list[Any] = [stream_id, stream_type, now, stream_id]
         for version, e in enumerate(events, start=start + 1):
             params += [
                 e.event_id,
@@ -185,6 +200,7 @@ class PostgresBackend(EventStoreBackend):
             rows[-1][1],
             tuple(row[0] for row in rows),
             rider_wrote=rider is not None,
+            recorded_at=now,
         )
 
     def is_version_conflict(self, exc: DatabaseError) -> bool:
@@ -210,9 +226,15 @@ class PostgresBackend(EventStoreBackend):
         to_version: int | None,
         until: datetime | None,
         metadata: bool,
+        *,
+        also: int | None = None,
     ) -> list[RecordedEvent]:
         to = MAX_VERSION if to_version is None else to_version
-        rows = fetch(_READ_STREAM_SQL[metadata], [stream_id, from_version, to, until or "infinity"])
+        params = [stream_id, from_version, to, until or "infinity"]
+        if also is None:
+            rows = fetch(_READ_STREAM_SQL[metadata], params)
+        else:
+            rows = fetch(_READ_STREAM_ALSO_SQL[metadata], [stream_id, also, *params])
         upcasting = self.upcasting()
         return [row_to_event(row, upcasting) for row in rows]
 

@@ -86,7 +86,7 @@ class SQLiteBackend(EventStoreBackend):
             ]
         )
         positions = tuple(e.global_position for e in created)
-        return AppendResult(stream_id, current + len(events), positions)
+        return AppendResult(stream_id, current + len(events), positions, recorded_at=now)
 
     def is_version_conflict(self, exc: DatabaseError) -> bool:
         # SQLite names the columns; its serialized writers never deadlock.
@@ -106,6 +106,8 @@ class SQLiteBackend(EventStoreBackend):
         to_version: int | None,
         until: datetime | None,
         metadata: bool,
+        *,
+        also: int | None = None,
     ) -> list[RecordedEvent]:
         events = Event.objects.filter(stream_id=stream_id, version__gte=from_version)
         events = events.order_by("version")
@@ -113,8 +115,11 @@ class SQLiteBackend(EventStoreBackend):
             events = events.filter(version__lte=to_version)
         if until is not None:
             events = events.filter(recorded_at__lte=until)
+        rows = list(events)
+        if also is not None:
+            rows = list(Event.objects.filter(stream_id=stream_id, version=also)) + rows
         upcasting = self.upcasting()
-        return [_recorded(e, upcasting, metadata=metadata) for e in events]
+        return [_recorded(e, upcasting, metadata=metadata) for e in rows]
 
     def read_stream_payloads(
         self, stream_id: str, from_version: int, to_version: int | None

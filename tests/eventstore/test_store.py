@@ -270,6 +270,23 @@ def test_read_stream_with_to_version_stops_at_that_version() -> None:
     assert read_stream("order-1", to_version=0) == []
 
 
+@pytest.mark.parametrize("metadata", [True, False])
+def test_read_stream_with_also_gives_that_earlier_event_first(metadata: bool) -> None:
+    append_to_stream("order-1", "Order", events(6), expected_version=NO_STREAM)
+    whole = {e.version: e for e in read_stream("order-1", metadata=metadata)}
+
+    read = read_stream("order-1", from_version=4, also=2, metadata=metadata)
+
+    assert read == [whole[2], whole[4], whole[5], whole[6]]
+    assert [e.version for e in read_stream("order-1", from_version=7, also=1)] == [1]
+    assert [e.version for e in read_stream("order-1", from_version=3, to_version=3, also=1)] == [
+        1,
+        3,
+    ]
+    with pytest.raises(ValueError, match="below from_version"):
+        read_stream("order-1", from_version=3, also=3)
+
+
 def test_read_stream_payloads_gives_the_types_and_payloads_of_a_range_of_versions() -> None:
     append_to_stream("order-1", "Order", events(5), expected_version=NO_STREAM)
 
