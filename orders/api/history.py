@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from common.http.consistency import CONSISTENCY_PARAMETERS
 from common.http.errors import error_responses
 from common.http.fields import validated
+from common.http.renderers import PlainJSONRenderer
 from eventstore.store import RecordedEvent
 from orders.api.commands import parse_order_id
 from orders.api.serializers import (
@@ -54,6 +55,7 @@ class LogQueryView(QueryView):
 
 class OrderHistoryView(LogQueryView):
     allowed_params = frozenset(OrderHistoryQuery().fields)
+    renderer_classes = [PlainJSONRenderer]  # pages of up to 1,000 events
 
     @extend_schema(
         operation_id="order_history",
