@@ -17,6 +17,8 @@ from orders.domain.model import Order
 from orders.domain.values import Address, LineItem
 from orders.repository import load_order, stream_id_for
 
+MAX_VERSION = 2**31 - 1  # the log's version column is an integer
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryPage:
@@ -30,9 +32,9 @@ def order_history_get(
     """The order's events from version ``from_version``, at most ``limit`` of them (one read of
     ``limit`` + 1 on the (stream_id, version) key: a page costs the same at any depth)."""
     stream_id = stream_id_for(order_id)
-    events = store.read_stream(
-        stream_id, from_version=from_version, to_version=from_version + limit
-    )
+    # One more than the page, to tell whether more follow (no version is above MAX_VERSION).
+    to_version = min(from_version + limit, MAX_VERSION)
+    events = store.read_stream(stream_id, from_version=from_version, to_version=to_version)
     if not events and store.current_version(stream_id) == 0:
         raise OrderNotFound(f"Order {order_id} does not exist.", order_id=str(order_id))
     if len(events) > limit:

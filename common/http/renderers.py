@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 from rest_framework.renderers import JSONRenderer
 
-_EXPONENT = re.compile(rb"\d[eE][-+\d]")
+# A number with an exponent: a token after ":", "," or "[" (text in a string may match too).
+_EXPONENT = re.compile(rb"[:,\[]-?\d+(?:\.\d+)?[eE]")
 
 
 class PlainJSONRenderer(JSONRenderer):

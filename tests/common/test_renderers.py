@@ -37,3 +37,13 @@ def test_what_drf_refuses_is_refused() -> None:
 
 def test_nothing_renders_as_nothing() -> None:
     assert PlainJSONRenderer().render(None) == b""
+
+
+def test_plain_data_is_written_by_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_drf(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("handed to DRF's renderer")
+
+    monkeypatch.setattr(JSONRenderer, "render", not_drf)
+    page = [{"event_id": "0e4a1b2c-3e5f-4e6a-8b9c-1e2f3a4b5c6d", "n": 1, "price": "1e5"}]
+
+    assert PlainJSONRenderer().render(page).startswith(b'[{"event_id"')

@@ -118,3 +118,13 @@ def test_an_unknown_order_is_a_404_whatever_the_page(api: APIClient) -> None:
 
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "order_not_found"
+
+
+def test_a_page_from_the_highest_version_there_can_be_is_empty(
+    api: APIClient, order_of_seven: str
+) -> None:
+    answer = api.get(
+        f"/api/orders/{order_of_seven}/history", {"from_version": 2**31 - 1, "limit": 1000}
+    )
+
+    assert (answer.status_code, answer.json()) == (200, [])

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from orders.models import OrderStateSnapshot
 from orders.repository import load_order
+from projections.engine.generations import create_first_generations
 from tests.backoffice.long_stream import append_long_order
 from tests.projections import builders as b
 
@@ -34,6 +35,7 @@ def long_order(django_db_setup: None, django_db_blocker: Any) -> Iterator[uuid.U
         with django_db_blocker.unblock():
             OrderStateSnapshot.objects.all().delete()
             b.delete_log_and_read_models()
+            create_first_generations()  # as migrate leaves them, for the next module
 
 
 @pytest.mark.django_db
@@ -66,13 +68,13 @@ def test_the_first_page_answers_fast(clerk: User, long_order: uuid.UUID) -> None
     path = f"/api/orders/{long_order}/history"
     client.get(path)  # a warm connection and prepared statements, as a running server has
     timings = []
-    for _ in range(5):
+    for _ in range(10):
         started = time.perf_counter()
         answer = client.get(path)
         timings.append(time.perf_counter() - started)
         assert answer.status_code == 200
         assert len(answer.json()) == 1000
-    # The best of five: other work on a shared machine only ever adds to a timing.
+    # The best of ten: other work on a shared machine only ever adds to a timing.
     assert min(timings) < FIRST_PAGE_SECONDS, timings
 
 
