@@ -296,10 +296,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 # A snapshot of an order's state is written (after the command commits) once a command's load
 # had to fold this many events or more past the latest snapshot (0: never). 20: a command on a
 # 10,000-event order then costs x1.29-1.49 of one on a fresh order over three runs (x1.29-1.62
-# at 50, x1.45-2.07 at 100: docs/benchmarks.md), the target being x1.5; orders shorter than that
-# (nearly all) never
-# get one, and a long order keeps its latest and about one per 1,000 versions
-# (orders.snapshots.KEEP_ONE_PER), so a snapshot row is written per 20 events but few are kept.
+# at 50, x1.45-2.07 at 100: docs/benchmarks.md), the target being x1.5. Orders shorter than that
+# (nearly all) never get one, and a long order keeps its latest and about one per 1,000
+# versions (orders.snapshots.KEEP_ONE_PER): a snapshot row written per 20 events, few kept.
 ORDER_SNAPSHOT_EVERY = env.int("ORDER_SNAPSHOT_EVERY", default=20)
 
 # --- Projections ----------------------------------------------------------------------------
