@@ -152,11 +152,14 @@ def generate_log(count: int, seed: int) -> Iterator[tuple[Any, ...]]:
             (key, n, ev.OrderCreated(order_id, rng.choice(customers), "EUR", items, address))
         )
         if rng.random() < 0.3:
+            units = {item.product_id: item.quantity for item in items}
             for _ in range(rng.choice((1, 1, 2))):
                 key += rng.uniform(1, 1500)
                 pid, price = rng.choice(products)
                 item = LineItem(pid, rng.randint(1, 3), Decimal(price))
-                scheduled.append((key, n, ev.OrderItemAdded(order_id, item)))
+                units[pid] = units.get(pid, 0) + item.quantity  # the line after (v2)
+                line = LineItem(pid, units[pid], item.unit_price)
+                scheduled.append((key, n, ev.OrderItemAdded(order_id, item, line)))
         fate = rng.random()
         key += rng.uniform(1, 3000)
         if fate < 0.6:

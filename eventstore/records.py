@@ -86,6 +86,7 @@ class AppendResult:
     version: int
     positions: tuple[int, ...]
     record_written: bool = False  # the command's record was written by the append's statement
+    recorded_at: datetime | None = None  # the appended events' recorded_at
 
     @property
     def last_position(self) -> int:

@@ -190,11 +190,17 @@ def read_stream(
     to_version: int | None = None,
     until: datetime | None = None,
     metadata: bool = True,
+    also: int | None = None,
 ) -> list[RecordedEvent]:
     """The stream's events in version order, optionally from and up to a version or up to a
     recorded time (a page of a long stream). With ``metadata`` False their metadata is left
-    unread (empty), as read_all can: a fold of the whole stream needs only the payloads."""
-    return backend().read_stream(stream_id, from_version, to_version, until, metadata)
+    unread (empty), as read_all can: a fold of the whole stream needs only the payloads.
+
+    ``also``: a version below ``from_version`` whose event comes first in the answer, read in
+    the same round trip (a snapshot's loader reads the one event its snapshot left out)."""
+    if also is not None and not 1 <= also < from_version:
+        raise ValueError("also must be a version below from_version")
+    return backend().read_stream(stream_id, from_version, to_version, until, metadata, also=also)
 
 
 def read_stream_payloads(
@@ -311,13 +317,23 @@ EXPORT_FIELDS: Final = (
 
 
 def export_records(
-    stream_id: str | None = None, *, chunk_size: int = 2000
+    stream_id: str | None = None, *, chunk_size: int = 2000, as_stored: bool = False
 ) -> Iterable[dict[str, Any]]:
-    """The stored rows as plain dicts in position order, payloads as stored (not upcast)."""
+    """The stored rows as plain dicts in position order, payloads upcast to their current
+    schema version as every read gives them (``as_stored``: exactly as stored)."""
     events = Event.objects.order_by("global_position")
     if stream_id is not None:
         events = events.filter(stream_id=stream_id)
+    upcasting = backend().upcasting()
     for row in events.values(*EXPORT_FIELDS).iterator(chunk_size=chunk_size):
+        if not as_stored:
+            row["schema_version"], row["data"] = upcasting(
+                row["stream_id"],
+                row["version"],
+                row["event_type"],
+                row["schema_version"],
+                row["data"],
+            )
         yield {
             **row,
             "event_id": str(row["event_id"]),

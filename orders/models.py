@@ -8,6 +8,36 @@ from django.db import models
 KEY_CONSTRAINT = "orders_idempotency_actor_key"  # one record per user and key
 
 
+class OrderStateSnapshot(models.Model):
+    """The Order aggregate's state after the first ``version`` events of its stream, written
+    after a command commits (orders.snapshots); loading folds only the events after it.
+
+    ``state_version`` is Order.state_version when it was taken: snapshots of another are
+    ignored. ``state`` holds no personal data: the shipping address is left out and read again
+    from the event that set it (``state["address_version"]``), through the event store.
+    """
+
+    order_id = models.UUIDField()
+    version = models.PositiveIntegerField()
+    state_version = models.PositiveSmallIntegerField()
+    customer_id = models.CharField(max_length=64)
+    state = models.JSONField(encoder=DjangoJSONEncoder)
+    recorded_at = models.DateTimeField()  # of the event at ``version`` (state?at= picks by it)
+    taken_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "orders_snapshot"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order_id", "state_version", "version"], name="orders_snapshot_version"
+            )
+        ]
+        indexes = [models.Index(fields=["customer_id"], name="orders_snapshot_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} v{self.version}"
+
+
 class IdempotencyRecord(models.Model):
     """The first response to a command sent with an Idempotency-Key, per user."""
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from eventstore import store
+from orders import snapshots
 from orders.domain.errors import ConcurrencyConflict, OrderNotFound, OrderUnreadable
 from orders.domain.events import DomainEvent, event_from_stored
 from orders.domain.handlers import CommandResult
@@ -22,8 +24,11 @@ def stream_id_for(order_id: uuid.UUID) -> str:
     return f"{STREAM_TYPE}-{order_id}"
 
 
-def order_from_events(order_id: uuid.UUID, events: list[store.RecordedEvent]) -> Order:
-    """The order its events make; OrderUnreadable (logged) if one of them does not fold."""
+def order_from_events(
+    order_id: uuid.UUID, events: list[store.RecordedEvent], start: Order | None = None
+) -> Order:
+    """The order its events make (folded onto ``start``, the order before the first of them,
+    when given); OrderUnreadable (logged) if one of them does not fold."""
     current = events[0] if events else None
 
     def domain_events() -> Iterator[DomainEvent]:
@@ -32,7 +37,12 @@ def order_from_events(order_id: uuid.UUID, events: list[store.RecordedEvent]) ->
             yield event_from_stored(current.event_type, current.data)
 
     try:
-        return Order.from_events(order_id, domain_events())
+        if start is None:
+            return Order.from_events(order_id, domain_events())
+        for event in domain_events():
+            start.apply(event)
+            start.version += 1
+        return start
     except (LookupError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         assert current is not None
         logger.error(
@@ -50,8 +60,55 @@ def order_from_events(order_id: uuid.UUID, events: list[store.RecordedEvent]) ->
         ) from exc
 
 
+def load_order(
+    order_id: uuid.UUID, *, version: int | None = None, at: datetime | None = None
+) -> tuple[Order, list[store.RecordedEvent], snapshots.Snapshot | None, int]:
+    """The order after its first ``version`` events (or those recorded by ``at``; all when
+    neither is given): from its latest snapshot below that point plus the events after it.
+
+    Returns the order, the events read (those after the snapshot), the snapshot (None if none
+    was used) and the version of the event that set its shipping address (0: none).
+    OrderNotFound when the order did not exist at that point.
+    """
+    stream_id = stream_id_for(order_id)
+    snapshot = snapshots.latest(order_id, version=version, at=at)
+    if snapshot is None:
+        events = store.read_stream(stream_id, to_version=version, until=at, metadata=False)
+        if not events:
+            raise OrderNotFound(f"Order {order_id} does not exist.", order_id=str(order_id))
+        order = order_from_events(order_id, events)
+        address_version = snapshots.last_address_version(events, [e.version for e in events], 0)
+        return order, events, None, address_version
+    # The events after the snapshot, and the one that set the address it left out: one round
+    # trip (the snapshot is that very version: only the latter).
+    address_version = snapshot.address_version
+    if version is not None and version <= snapshot.version:
+        read = store.read_stream(
+            stream_id, from_version=address_version, to_version=address_version, metadata=False
+        )
+    else:
+        read = store.read_stream(
+            stream_id,
+            from_version=snapshot.version + 1,
+            to_version=version,
+            until=at,
+            metadata=False,
+            also=address_version or None,
+        )
+    address_event = read[0] if read and read[0].version == address_version else None
+    events = read[1:] if address_event is not None else read
+    order = order_from_events(order_id, events, snapshot.order())
+    latest_address = snapshots.last_address_version(
+        events, [e.version for e in events], address_version
+    )
+    if latest_address == address_version and address_event is not None:
+        order.shipping_address = snapshots.address_of(address_event)
+    return order, events, snapshot, latest_address
+
+
 class EventStoreOrderRepository:
-    """Loads orders from their streams and appends their new events with the given metadata."""
+    """Loads orders from their streams (from their latest snapshot on), and appends their new
+    events with the given metadata; a new snapshot is written after the commit when due."""
 
     def __init__(
         self, metadata: Mapping[str, Any], record: store.CommandRecord | None = None
@@ -59,12 +116,18 @@ class EventStoreOrderRepository:
         self.metadata = dict(metadata)
         self.record = record  # written with the append where the event store can
         self.record_written = False  # written with an append
+        # Per order loaded: the version of the event that last set its address, how many
+        # events the load folded (those after its snapshot) and the snapshot's version.
+        self._loaded: dict[uuid.UUID, tuple[int, int, int | None]] = {}
 
     def get(self, order_id: uuid.UUID) -> Order:
-        events = store.read_stream(stream_id_for(order_id))
-        if not events:
-            raise OrderNotFound(f"Order {order_id} does not exist.", order_id=str(order_id))
-        return order_from_events(order_id, events)
+        order, events, snapshot, address_version = load_order(order_id)
+        self._loaded[order_id] = (
+            address_version,
+            len(events),
+            None if snapshot is None else snapshot.version,
+        )
+        return order
 
     def save(self, order: Order) -> CommandResult:
         new_events = [
@@ -91,6 +154,15 @@ class EventStoreOrderRepository:
                 actual=exc.actual,
             ) from exc
         self.record_written = result.record_written
+        before, pending = order.version, order.pending
         order.version = result.version
         order.pending = []
+        address_version, folded, snapshot_version = self._loaded.get(order.id, (0, 0, None))
+        if snapshots.due(folded + len(pending)) and result.recorded_at is not None:
+            address_version = snapshots.last_address_version(
+                pending, range(before + 1, result.version + 1), address_version
+            )
+            snapshots.take_after_commit(
+                order, address_version, result.recorded_at, snapshot_version
+            )
         return CommandResult(order.id, result.version, result.last_position)

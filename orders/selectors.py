@@ -7,18 +7,39 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import Q
+
 from eventstore import store
+from eventstore.models import Event
+from orders.domain import events as ev
 from orders.domain.errors import InvalidCommand, OrderNotFound
 from orders.domain.model import Order
 from orders.domain.values import Address, LineItem
-from orders.repository import order_from_events, stream_id_for
+from orders.repository import load_order, stream_id_for
+
+MAX_VERSION = 2**31 - 1  # the log's version column is an integer
 
 
-def order_history_get(order_id: uuid.UUID) -> list[store.RecordedEvent]:
-    events = store.read_stream(stream_id_for(order_id))
-    if not events:
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    events: list[store.RecordedEvent]
+    next_version: int | None  # where the next page starts, None when no more events follow
+
+
+def order_history_get(
+    order_id: uuid.UUID, *, from_version: int = 1, limit: int = 1000
+) -> HistoryPage:
+    """The order's events from version ``from_version``, at most ``limit`` of them (one read of
+    ``limit`` + 1 on the (stream_id, version) key: a page costs the same at any depth)."""
+    stream_id = stream_id_for(order_id)
+    # One more than the page, to tell whether more follow (no version is above MAX_VERSION).
+    to_version = min(from_version + limit, MAX_VERSION)
+    events = store.read_stream(stream_id, from_version=from_version, to_version=to_version)
+    if not events and store.current_version(stream_id) == 0:
         raise OrderNotFound(f"Order {order_id} does not exist.", order_id=str(order_id))
-    return events
+    if len(events) > limit:
+        return HistoryPage(events[:limit], from_version + limit)
+    return HistoryPage(events, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +97,51 @@ class OrderSnapshot:
 def order_state_get(
     order_id: uuid.UUID, *, version: int | None = None, at: datetime | None = None
 ) -> OrderSnapshot:
-    """The order as it stood at ``version`` or at time ``at``, rebuilt from its events."""
-    events = store.read_stream(stream_id_for(order_id), to_version=version, until=at)
-    if not events:
+    """The order as it stood at ``version`` or at time ``at``, rebuilt from its events (from
+    the nearest snapshot below that point on, when there is one)."""
+    try:
+        order, events, snapshot, _ = load_order(order_id, version=version, at=at)
+    except OrderNotFound:
         raise OrderNotFound(
             f"Order {order_id} did not exist at that point.", order_id=str(order_id)
-        )
-    if version is not None and events[-1].version < version:
-        message = f"The order has only {events[-1].version} versions."
+        ) from None
+    if version is not None and order.version < version:
+        message = f"The order has only {order.version} versions."
         raise InvalidCommand(message, version=[message])
-    first_of = {e.event_type: e.recorded_at for e in reversed(events)}
+    if snapshot is None:
+        first_of = {e.event_type: e.recorded_at for e in reversed(events)}
+        return OrderSnapshot(
+            order,
+            created_at=events[0].recorded_at,
+            updated_at=events[-1].recorded_at,
+            shipped_at=first_of.get("OrderShipped"),
+            cancelled_at=first_of.get("OrderCancelled"),
+        )
+    # The times of the events before the snapshot: the first event's, and those of the
+    # (at most one each) shipped and cancelled events, read on the (stream_id, version) key.
+    first_of = _first_recorded(stream_id_for(order_id), order.version)
     return OrderSnapshot(
-        order_from_events(order_id, events),
-        created_at=events[0].recorded_at,
-        updated_at=events[-1].recorded_at,
-        shipped_at=first_of.get("OrderShipped"),
-        cancelled_at=first_of.get("OrderCancelled"),
+        order,
+        created_at=first_of["created"],
+        updated_at=events[-1].recorded_at if events else snapshot.recorded_at,
+        shipped_at=first_of.get(ev.OrderShipped.event_type),
+        cancelled_at=first_of.get(ev.OrderCancelled.event_type),
     )
+
+
+def _first_recorded(stream_id: str, version: int) -> dict[str, datetime]:
+    """When the stream's first event was recorded ("created"), and its first OrderShipped and
+    OrderCancelled up to ``version``."""
+    found: dict[str, datetime] = {}
+    rows = (
+        Event.objects.filter(stream_id=stream_id, version__lte=version)
+        .filter(
+            Q(version=1)
+            | Q(event_type__in=(ev.OrderShipped.event_type, ev.OrderCancelled.event_type))
+        )
+        .order_by("version")
+        .values_list("version", "event_type", "recorded_at")
+    )
+    for number, event_type, recorded_at in rows:
+        found.setdefault("created" if number == 1 else event_type, recorded_at)
+    return found

@@ -12,6 +12,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from common.db import json_loads
+from eventstore.models import Event
 from eventstore.records import (
     AppendResult,
     Backlog,
@@ -21,7 +22,7 @@ from eventstore.records import (
     NewEvent,
     RecordedEvent,
 )
-from eventstore.upcasting import upcast
+from eventstore.upcasting import Payload, StreamUpcasting
 
 
 class EventStoreBackend(ABC):
@@ -76,9 +77,13 @@ class EventStoreBackend(ABC):
         to_version: int | None,
         until: datetime | None,
         metadata: bool,
+        *,
+        also: int | None = None,
     ) -> list[RecordedEvent]:
         """The stream's events in version order from ``from_version``, up to a version or a
-        recorded time; with ``metadata`` False their metadata is left unread (empty)."""
+        recorded time; with ``metadata`` False their metadata is left unread (empty).
+        ``also``: an earlier version whose event comes first, read in the same round trip
+        where the backend can."""
 
     @abstractmethod
     def read_stream_payloads(
@@ -116,6 +121,27 @@ class EventStoreBackend(ABC):
     def backlog(self, after: Checkpoint) -> Backlog:
         """How many events lie after ``after`` and when the oldest of them was recorded."""
 
+    def upcasting(self) -> StreamUpcasting:
+        """Upcasting for one read (upcasters that need a stream's earlier events read them here)."""
+        return StreamUpcasting(self.earlier_events)
+
+    def earlier_events(
+        self, stream_id: str, from_version: int, to_version: int, event_types: frozenset[str]
+    ) -> list[tuple[int, str, int, Payload]]:
+        """The stream's stored events of ``event_types`` from and up to a version, in order, as
+        (version, event_type, schema_version, payload): what a stream upcaster folds."""
+        rows = (
+            Event.objects.filter(
+                stream_id=stream_id,
+                version__gte=from_version,
+                version__lte=to_version,
+                event_type__in=sorted(event_types),
+            )
+            .order_by("version")
+            .values_list("version", "event_type", "schema_version", "data")
+        )
+        return [(v, t, sv, _loads(data)) for v, t, sv, data in rows]
+
     def head_position(self) -> int:
         """The highest global position in the log (0 when it is empty)."""
         with connection.cursor() as cursor:
@@ -126,7 +152,8 @@ class EventStoreBackend(ABC):
 
 def aware(moment: datetime) -> datetime:
     """``moment`` with a time zone (UTC when the database gave a naive one)."""
-    return timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment
+    # (tzinfo, not utcoffset(): a zone's offset is worked out per call, thousands per page)
+    return timezone.make_aware(moment, UTC) if moment.tzinfo is None else moment
 
 
 def _loads(value: Any) -> dict[str, Any]:
@@ -138,17 +165,20 @@ def _loads(value: Any) -> dict[str, Any]:
     return value  # type: ignore[no-any-return]
 
 
-def row_to_payload(row: Sequence[Any]) -> tuple[str, dict[str, Any]]:
-    """Columns event_type, schema_version, data: the type and the payload upcast."""
-    return row[0], upcast(row[0], row[1], _loads(row[2]))[1]
+def row_to_payload(
+    row: Sequence[Any], stream_id: str, version: int, upcasting: StreamUpcasting
+) -> tuple[str, dict[str, Any]]:
+    """Columns event_type, schema_version, data of the stream's event ``version``: the type
+    and the payload upcast."""
+    return row[0], upcasting(stream_id, version, row[0], row[1], _loads(row[2]))[1]
 
 
-def row_to_event(row: Sequence[Any]) -> RecordedEvent:
+def row_to_event(row: Sequence[Any], upcasting: StreamUpcasting) -> RecordedEvent:
     """Columns global_position, event_id, stream_id, stream_type, version, event_type,
     schema_version, data, metadata (None: left unread), recorded_at, tx_id; payloads upcast
-    to their current schema version."""
+    to their current schema version (``upcasting``: the read's, rows in the read's order)."""
     event_type, raw_version = row[5], row[6]
-    schema_version, data = upcast(event_type, raw_version, _loads(row[7]))
+    schema_version, data = upcasting(row[2], row[4], event_type, raw_version, _loads(row[7]))
     return RecordedEvent(
         global_position=row[0],
         event_id=row[1] if isinstance(row[1], uuid.UUID) else uuid.UUID(str(row[1])),

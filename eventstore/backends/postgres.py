@@ -114,6 +114,20 @@ _READ_STREAM_SQL: Final = {
     True: _READ_STREAM.format(metadata="metadata"),
     False: _READ_STREAM.format(metadata="NULL"),
 }
+# The same, with one earlier event first (``also``): each part on the (stream_id, version) key.
+_READ_STREAM_ALSO: Final = """
+SELECT global_position, event_id, stream_id, stream_type, version, event_type, schema_version,
+       data, {metadata}, recorded_at, tx_id::text::bigint
+FROM eventstore_event
+WHERE stream_id = %s::text AND version = %s::int
+UNION ALL
+SELECT * FROM ({read}) AS later
+ORDER BY version
+"""
+_READ_STREAM_ALSO_SQL: Final = {
+    True: _READ_STREAM_ALSO.format(metadata="metadata", read=_READ_STREAM_SQL[True]),
+    False: _READ_STREAM_ALSO.format(metadata="NULL", read=_READ_STREAM_SQL[False]),
+}
 
 # The horizon: the oldest transaction still in progress in this statement's snapshot, leaving
 # out the ones pg_stat_activity shows running in *other* databases (they can't write here, and
@@ -220,7 +234,8 @@ class PostgresBackend(EventStoreBackend):
         record: CommandRecord | None,
     ) -> AppendResult:
         start = self.current_version(stream_id) if expected is None else expected
-        params: list[Any] = [stream_id, stream_type, timezone.now(), stream_id]
+        now = timezone.now()
+        params: list[Any] = [stream_id, stream_type, now, stream_id]
         for version, e in enumerate(events, start=start + 1):
             params += [
                 e.event_id,
@@ -244,6 +259,7 @@ class PostgresBackend(EventStoreBackend):
             rows[-1][1],
             tuple(row[0] for row in rows),
             record_written=record is not None,
+            recorded_at=now,
         )
 
     def is_version_conflict(self, exc: DatabaseError) -> bool:
@@ -269,21 +285,33 @@ class PostgresBackend(EventStoreBackend):
         to_version: int | None,
         until: datetime | None,
         metadata: bool,
+        *,
+        also: int | None = None,
     ) -> list[RecordedEvent]:
         to = MAX_VERSION if to_version is None else to_version
-        rows = fetch(_READ_STREAM_SQL[metadata], [stream_id, from_version, to, until or "infinity"])
-        return [row_to_event(row) for row in rows]
+        params = [stream_id, from_version, to, until or "infinity"]
+        if also is None:
+            rows = fetch(_READ_STREAM_SQL[metadata], params)
+        else:
+            rows = fetch(_READ_STREAM_ALSO_SQL[metadata], [stream_id, also, *params])
+        upcasting = self.upcasting()
+        return [row_to_event(row, upcasting) for row in rows]
 
     def read_stream_payloads(
         self, stream_id: str, from_version: int, to_version: int | None
     ) -> list[tuple[str, dict[str, Any]]]:
         to = MAX_VERSION if to_version is None else to_version
         rows = fetch(_READ_STREAM_PAYLOADS, [stream_id, from_version, to])
-        return [row_to_payload(row) for row in rows]
+        upcasting = self.upcasting()
+        return [
+            row_to_payload(row, stream_id, version, upcasting)
+            for version, row in enumerate(rows, start=max(from_version, 1))
+        ]
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])
-        return [row_to_event(row) for row in rows]
+        upcasting = self.upcasting()
+        return [row_to_event(row, upcasting) for row in rows]
 
     def read_matching(
         self,
@@ -298,7 +326,8 @@ class PostgresBackend(EventStoreBackend):
         rows = fetch(_READ_MATCHING, params)
         last = rows.pop() if rows and rows[-1][11] else None
         tail = None if last is None else Checkpoint(last[10], last[0])
-        return [row_to_event(row) for row in rows], tail
+        upcasting = self.upcasting()
+        return [row_to_event(row, upcasting) for row in rows], tail
 
     def checkpoint_now(self) -> Checkpoint:
         rows = fetch(_CHECKPOINT_NOW, [])

@@ -27,13 +27,14 @@ from eventstore.records import (
     NewEvent,
     RecordedEvent,
 )
+from eventstore.upcasting import StreamUpcasting
 
 _CURRENT_VERSION: Final = (
     "SELECT coalesce(max(version), 0) FROM eventstore_event WHERE stream_id = %s"
 )
 
 
-def _recorded(event: Event, *, metadata: bool = True) -> RecordedEvent:
+def _recorded(event: Event, upcasting: StreamUpcasting, *, metadata: bool = True) -> RecordedEvent:
     """An ORM row as a RecordedEvent; there is no transaction id to tell."""
     return row_to_event(
         (
@@ -48,7 +49,8 @@ def _recorded(event: Event, *, metadata: bool = True) -> RecordedEvent:
             event.metadata if metadata else None,
             event.recorded_at,
             0,
-        )
+        ),
+        upcasting,
     )
 
 
@@ -84,7 +86,7 @@ class SQLiteBackend(EventStoreBackend):
             ]
         )
         positions = tuple(e.global_position for e in created)
-        return AppendResult(stream_id, current + len(events), positions)
+        return AppendResult(stream_id, current + len(events), positions, recorded_at=now)
 
     def is_version_conflict(self, exc: DatabaseError) -> bool:
         # SQLite names the columns; its serialized writers never deadlock.
@@ -104,6 +106,8 @@ class SQLiteBackend(EventStoreBackend):
         to_version: int | None,
         until: datetime | None,
         metadata: bool,
+        *,
+        also: int | None = None,
     ) -> list[RecordedEvent]:
         events = Event.objects.filter(stream_id=stream_id, version__gte=from_version)
         events = events.order_by("version")
@@ -111,7 +115,11 @@ class SQLiteBackend(EventStoreBackend):
             events = events.filter(version__lte=to_version)
         if until is not None:
             events = events.filter(recorded_at__lte=until)
-        return [_recorded(e, metadata=metadata) for e in events]
+        rows = list(events)
+        if also is not None:
+            rows = list(Event.objects.filter(stream_id=stream_id, version=also)) + rows
+        upcasting = self.upcasting()
+        return [_recorded(e, upcasting, metadata=metadata) for e in rows]
 
     def read_stream_payloads(
         self, stream_id: str, from_version: int, to_version: int | None
@@ -120,14 +128,19 @@ class SQLiteBackend(EventStoreBackend):
         if to_version is not None:
             events = events.filter(version__lte=to_version)
         rows = events.order_by("version").values_list("event_type", "schema_version", "data")
-        return [row_to_payload(row) for row in rows]
+        upcasting = self.upcasting()
+        return [
+            row_to_payload(row, stream_id, version, upcasting)
+            for version, row in enumerate(rows, start=max(from_version, 1))
+        ]
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         events = Event.objects.filter(global_position__gt=after.position)
         events = events.order_by("global_position")
         if not metadata:
             events = events.defer("metadata")
-        return [_recorded(e, metadata=metadata) for e in events[:limit]]
+        upcasting = self.upcasting()
+        return [_recorded(e, upcasting, metadata=metadata) for e in events[:limit]]
 
     def read_matching(
         self,
@@ -151,7 +164,8 @@ class SQLiteBackend(EventStoreBackend):
         # Rows once seen stay as they were (the log is append-only): a second read is safe.
         found = Event.objects.filter(global_position__in=matched).order_by("global_position")
         tail = Checkpoint(0, scanned[-1][0]) if scanned else None
-        return [_recorded(e) for e in found], tail
+        upcasting = self.upcasting()
+        return [_recorded(e, upcasting) for e in found], tail
 
     def checkpoint_now(self) -> Checkpoint:
         return Checkpoint(0, self.head_position())

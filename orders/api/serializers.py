@@ -115,6 +115,14 @@ class CommandResultOut(serializers.Serializer[Any]):
     position = serializers.IntegerField()
 
 
+HISTORY_PAGE_MAX = 1000
+
+
+class OrderHistoryQuery(StrictSerializer):
+    from_version = QueryIntegerField(min_value=1, max_value=MAX_VERSION, required=False)
+    limit = QueryIntegerField(min_value=1, max_value=HISTORY_PAGE_MAX, required=False)
+
+
 class OrderStateQuery(StrictSerializer):
     version = QueryIntegerField(min_value=1, max_value=MAX_VERSION, required=False)
     at = TimestampField(required=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from orders.domain.values import Address, LineItem
@@ -55,16 +56,36 @@ class OrderCreated(DomainEvent):
 
 @dataclass(frozen=True)
 class OrderItemAdded(DomainEvent):
+    """Units of a product added: ``item`` as the command gave them, and the order's ``line``
+    of that product as it stood after (the quantity and unit price the order now has).
+
+    v2. A v1 event recorded only ``item``, and every replay worked the line out again by the
+    business rule of the day; the upcaster from v1 (orders.upcasters) applies the rule of v1's
+    time once. Folds read ``line`` and call no rule.
+    """
+
     event_type: ClassVar[str] = "OrderItemAdded"
+    schema_version: ClassVar[int] = 2
 
     item: LineItem
+    line: LineItem
 
     def to_payload(self) -> dict[str, Any]:
-        return {"order_id": str(self.order_id), **self.item.to_payload()}
+        return {
+            "order_id": str(self.order_id),
+            **self.item.to_payload(),
+            "line": {"quantity": self.line.quantity, "unit_price": str(self.line.unit_price)},
+        }
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> OrderItemAdded:
-        return cls(order_id=uuid.UUID(data["order_id"]), item=LineItem.from_payload(data))
+        item = LineItem.from_payload(data)
+        line = data["line"]
+        return cls(
+            order_id=uuid.UUID(data["order_id"]),
+            item=item,
+            line=LineItem(item.product_id, int(line["quantity"]), Decimal(line["unit_price"])),
+        )
 
 
 @dataclass(frozen=True)

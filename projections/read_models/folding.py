@@ -1,8 +1,9 @@
 """Per-order state folded from log events, for the read models.
 
-The effects are the aggregate's (orders.domain.model.Order.apply) on plain values, and its
-rules are called, not restated (``line_after_adding``): events in the log were checked by the
-domain when they were decided, so folding trusts them and needs no value objects. A payload
+The effects are the aggregate's (orders.domain.model.Order.apply) on plain values, and no rule
+is called: an event records what it changed (OrderItemAdded v2, the line after the add), events
+in the log were checked by the domain when they were decided, so folding trusts them and needs
+no value objects. A payload
 that does not fit (a missing field, an item removed that was never added) raises, and the
 runner treats the event as poison.
 tests/projections/test_folding.py checks that this fold and the aggregate agree.
@@ -20,7 +21,7 @@ from typing import Any
 
 from eventstore.store import RecordedEvent
 from orders.domain.events import EVENT_TYPES
-from orders.domain.model import OrderStatus, line_after_adding
+from orders.domain.model import OrderStatus
 
 ORDER_EVENT_TYPES = frozenset(EVENT_TYPES)
 PENDING, SHIPPED, CANCELLED = (
@@ -105,12 +106,8 @@ def _created(state: OrderState, data: dict[str, Any], at: datetime) -> None:
 
 
 def _item_added(state: OrderState, data: dict[str, Any], at: datetime) -> None:
-    product_id = data["product_id"]
-    state.lines[product_id] = list(
-        line_after_adding(
-            state.lines.get(product_id), data["quantity"], Decimal(data["unit_price"])
-        )
-    )
+    line = data["line"]  # the line as it stood after the add (v2; v1 is upcast on read)
+    state.lines[data["product_id"]] = [line["quantity"], Decimal(line["unit_price"])]
     state.lines_changed = True
 
 

@@ -18,20 +18,24 @@ CITIES = ("Lisbon", "Porto", "Faro", "Braga")
 def long_order_events(order_id: uuid.UUID, count: int) -> Iterator[ev.DomainEvent]:
     """An order created with one item, then items added and removed in turn, and every
     hundredth event a new address: ``count`` events, every one valid where it stands."""
-    yield b.order_created(order_id, customer_id="long-customer", city=CITIES[0])
+    created = b.order_created(order_id, customer_id="long-customer", city=CITIES[0])
+    units = {item.product_id: item.quantity for item in created.items}  # on the order now
+    yield created
     for version in range(2, count + 1):
         product = f"part-{version % 400:03d}"
         if version % 100 == 0:
             address = b.address(CITIES[version // 100 % len(CITIES)])
             yield ev.ShippingAddressChanged(order_id=order_id, shipping_address=address)
-        elif version % 2 == 0:
-            yield ev.OrderItemAdded(order_id=order_id, item=b.line(product, 1, "2.50"))
+        elif version % 2 == 0 or (version - 1) % 100 == 0:
+            # (after an address change, an add instead of a remove)
+            quantity, price = (1, "2.50") if version % 2 == 0 else (2, "1.25")
+            on_order = units.get(product, 0)
+            units[product] = on_order + quantity
+            yield b.item_added(order_id, product, quantity, price, on_order=on_order)
         else:
             previous = f"part-{(version - 1) % 400:03d}"
-            if (version - 1) % 100 == 0:  # the address changed instead: add, don't remove
-                yield ev.OrderItemAdded(order_id=order_id, item=b.line(product, 2, "1.25"))
-            else:
-                yield ev.OrderItemRemoved(order_id=order_id, product_id=previous)
+            del units[previous]
+            yield ev.OrderItemRemoved(order_id=order_id, product_id=previous)
 
 
 def append_long_order(count: int, order_id: uuid.UUID | None = None) -> uuid.UUID:

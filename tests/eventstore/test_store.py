@@ -270,6 +270,23 @@ def test_read_stream_with_to_version_stops_at_that_version() -> None:
     assert read_stream("order-1", to_version=0) == []
 
 
+@pytest.mark.parametrize("metadata", [True, False])
+def test_read_stream_with_also_gives_that_earlier_event_first(metadata: bool) -> None:
+    append_to_stream("order-1", "Order", events(6), expected_version=NO_STREAM)
+    whole = {e.version: e for e in read_stream("order-1", metadata=metadata)}
+
+    read = read_stream("order-1", from_version=4, also=2, metadata=metadata)
+
+    assert read == [whole[2], whole[4], whole[5], whole[6]]
+    assert [e.version for e in read_stream("order-1", from_version=7, also=1)] == [1]
+    assert [e.version for e in read_stream("order-1", from_version=3, to_version=3, also=1)] == [
+        1,
+        3,
+    ]
+    with pytest.raises(ValueError, match="below from_version"):
+        read_stream("order-1", from_version=3, also=3)
+
+
 def test_read_stream_payloads_gives_the_types_and_payloads_of_a_range_of_versions() -> None:
     append_to_stream("order-1", "Order", events(5), expected_version=NO_STREAM)
 
@@ -567,7 +584,7 @@ def test_export_then_import_into_an_empty_store_restores_every_field(
     log_before = follow()
     path = tmp_path / "log.jsonl"
 
-    assert "Exported 6 events" in export_to(path)
+    assert "Exported 6 events" in export_to(path, as_stored=True)  # a backup, byte for byte
     call_command("flush", interactive=False)
     assert not Event.objects.exists()
     stderr = io.StringIO()
@@ -586,8 +603,19 @@ def test_export_then_import_into_an_empty_store_restores_every_field(
     assert new_event.global_position == after_import.positions[0]
 
 
-def test_export_of_one_stream_writes_only_that_stream_as_stored(
-    tmp_path: Path, parcel_upcasters: None
+@pytest.mark.parametrize(
+    ("options", "schema_version", "data"),
+    [
+        ({}, 3, {"weight": {"value": 0.007, "unit": "kg"}}),  # as every read gives it
+        ({"as_stored": True}, 1, {"grams": 7}),
+    ],
+)
+def test_export_of_one_stream_writes_only_that_stream_upcast_or_as_stored(
+    tmp_path: Path,
+    parcel_upcasters: None,
+    options: dict[str, Any],
+    schema_version: int,
+    data: dict[str, Any],
 ) -> None:
     append_to_stream("order-1", "Order", events(2), expected_version=NO_STREAM)
     append_to_stream(
@@ -595,15 +623,15 @@ def test_export_of_one_stream_writes_only_that_stream_as_stored(
     )
     path = tmp_path / "parcel.jsonl"
 
-    export_to(path, stream="parcel-1")
+    export_to(path, stream="parcel-1", **options)
 
     [line] = path.read_text(encoding="utf-8").splitlines()
     record = json.loads(line)
     assert set(record) == set(EXPORT_FIELDS)
     assert (record["stream_id"], record["schema_version"], record["data"]) == (
         "parcel-1",
-        1,
-        {"grams": 7},
+        schema_version,
+        data,
     )
     assert uuid.UUID(record["event_id"]) == Event.objects.get(stream_id="parcel-1").event_id
 

@@ -214,7 +214,9 @@ def test_adding_a_new_product_records_order_item_added() -> None:
     command = cmd.AddOrderItem(order_id=ORDER_ID, item=line("sku-3", 4, "1.25"))
 
     assert when(given(CREATED), command) == [
-        ev.OrderItemAdded(order_id=ORDER_ID, item=line("sku-3", 4, "1.25"))
+        ev.OrderItemAdded(
+            order_id=ORDER_ID, item=line("sku-3", 4, "1.25"), line=line("sku-3", 4, "1.25")
+        )
     ]
 
 
@@ -404,7 +406,9 @@ def test_a_command_with_a_matching_expected_version_records_its_event() -> None:
     repo = given(CREATED, ev.OrderItemRemoved(order_id=ORDER_ID, product_id="sku-2"))
     command = cmd.AddOrderItem(order_id=ORDER_ID, item=line("sku-3"), expected_version=2)
 
-    assert when(repo, command) == [ev.OrderItemAdded(order_id=ORDER_ID, item=line("sku-3"))]
+    assert when(repo, command) == [
+        ev.OrderItemAdded(order_id=ORDER_ID, item=line("sku-3"), line=line("sku-3"))
+    ]
     assert handle(cmd.ShipOrder(order_id=ORDER_ID, expected_version=3), repo) == CommandResult(
         ORDER_ID, 4, 4
     )
@@ -454,7 +458,9 @@ def test_every_command_type_has_a_handler() -> None:
 def test_an_order_rebuilt_from_its_events_has_the_state_they_describe() -> None:
     repo = given(
         CREATED,
-        ev.OrderItemAdded(order_id=ORDER_ID, item=line("sku-1", 1, "12.00")),
+        ev.OrderItemAdded(
+            order_id=ORDER_ID, item=line("sku-1", 1, "12.00"), line=line("sku-1", 3, "12.00")
+        ),
         ev.OrderItemRemoved(order_id=ORDER_ID, product_id="sku-2"),
         ev.ShippingAddressChanged(order_id=ORDER_ID, shipping_address=OTHER_ADDRESS),
         SHIPPED,
@@ -480,7 +486,9 @@ SAMPLE_EVENTS = [
         shipping_address=OTHER_ADDRESS,
         currency="EUR",
     ),
-    ev.OrderItemAdded(order_id=ORDER_ID, item=line("sku-3", 3, "0.00")),
+    ev.OrderItemAdded(
+        order_id=ORDER_ID, item=line("sku-3", 3, "0.00"), line=line("sku-3", 3, "0.00")
+    ),
     ev.OrderItemRemoved(order_id=ORDER_ID, product_id="sku-3"),
     ev.ShippingAddressChanged(order_id=ORDER_ID, shipping_address=ADDRESS),
     ev.OrderShipped(order_id=ORDER_ID, carrier="DHL", tracking_number="JD0001"),

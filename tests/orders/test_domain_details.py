@@ -297,7 +297,9 @@ def test_each_decision_appends_its_event_to_the_pending_ones_in_order() -> None:
     order.ship(carrier="DHL", tracking_number="JD1")
 
     assert order.pending == [
-        ev.OrderItemAdded(order_id=ORDER_ID, item=line("sku-2", 1, "3.00")),
+        ev.OrderItemAdded(
+            order_id=ORDER_ID, item=line("sku-2", 1, "3.00"), line=line("sku-2", 1, "3.00")
+        ),
         ev.ShippingAddressChanged(order_id=ORDER_ID, shipping_address=OTHER_ADDRESS),
         ev.OrderShipped(order_id=ORDER_ID, carrier="DHL", tracking_number="JD1"),
     ]
@@ -381,7 +383,9 @@ def test_a_line_item_payload_names_its_fields_and_keeps_the_price_as_text() -> N
 
 
 def test_event_payloads_have_exactly_the_documented_keys() -> None:
-    added = ev.OrderItemAdded(order_id=ORDER_ID, item=line("sku-1", 1, "2.00"))
+    added = ev.OrderItemAdded(
+        order_id=ORDER_ID, item=line("sku-1", 1, "2.00"), line=line("sku-1", 3, "2.00")
+    )
     created = order_created(ORDER_ID)
 
     assert added.to_payload() == {
@@ -389,6 +393,7 @@ def test_event_payloads_have_exactly_the_documented_keys() -> None:
         "product_id": "sku-1",
         "quantity": 1,
         "unit_price": "2.00",
+        "line": {"quantity": 3, "unit_price": "2.00"},
     }
     assert set(created.to_payload()) == {
         "order_id",
@@ -405,21 +410,21 @@ def test_event_payloads_have_exactly_the_documented_keys() -> None:
 
 
 @pytest.mark.parametrize(
-    ("event_type", "cls"),
+    ("event_type", "cls", "schema_version"),
     [
-        ("OrderCreated", ev.OrderCreated),
-        ("OrderItemAdded", ev.OrderItemAdded),
-        ("OrderItemRemoved", ev.OrderItemRemoved),
-        ("ShippingAddressChanged", ev.ShippingAddressChanged),
-        ("OrderShipped", ev.OrderShipped),
-        ("OrderCancelled", ev.OrderCancelled),
+        ("OrderCreated", ev.OrderCreated, 1),
+        ("OrderItemAdded", ev.OrderItemAdded, 2),  # the line after it recorded
+        ("OrderItemRemoved", ev.OrderItemRemoved, 1),
+        ("ShippingAddressChanged", ev.ShippingAddressChanged, 1),
+        ("OrderShipped", ev.OrderShipped, 1),
+        ("OrderCancelled", ev.OrderCancelled, 1),
     ],
 )
-def test_each_event_type_keeps_its_stored_name_and_schema_version_1(
-    event_type: str, cls: type[ev.DomainEvent]
+def test_each_event_type_keeps_its_stored_name_and_schema_version(
+    event_type: str, cls: type[ev.DomainEvent], schema_version: int
 ) -> None:
     assert cls.event_type == event_type
-    assert cls.schema_version == 1
+    assert cls.schema_version == schema_version
     assert ev.EVENT_TYPES[event_type] is cls
 
 

@@ -91,6 +91,23 @@ def cancel(order_id: str, reason: str = "customer changed mind") -> dict[str, An
 
 
 # --- raw order events, appended without waking any projection ------------------------------
+def item_added(
+    order_id: uuid.UUID,
+    product_id: str = "sku-1",
+    quantity: int = 1,
+    unit_price: str = "10.00",
+    *,
+    on_order: int = 0,
+) -> ev.OrderItemAdded:
+    """OrderItemAdded (v2) of ``quantity`` units to a line holding ``on_order`` units before:
+    the line after holds both, at the new price."""
+    return ev.OrderItemAdded(
+        order_id=order_id,
+        item=line(product_id, quantity, unit_price),
+        line=line(product_id, on_order + quantity, unit_price),
+    )
+
+
 def new_events(domain_events: Iterable[ev.DomainEvent]) -> list[store.NewEvent]:
     return [
         store.NewEvent(

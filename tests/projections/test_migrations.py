@@ -74,7 +74,7 @@ def test_partitioning_keeps_every_row_and_id_and_can_be_undone(back_at_the_lates
     assert {kind(table) for table in TABLES} == {"p"}
     assert {table: rows(table) for table in TABLES} == partitioned
     migrate_to_latest()  # what the projectors write today
-    b.append_order_events(order_id, [ev.OrderItemAdded(order_id, b.line("sku-3", 1, "1.00"))])
+    b.append_order_events(order_id, [b.item_added(order_id, "sku-3", 1, "1.00")])
     b.catch_up_until_applied()  # new rows get new ids from the kept sequence
     incremental = b.read_tables()
     rebuild("order_views")

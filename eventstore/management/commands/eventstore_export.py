@@ -1,4 +1,5 @@
-"""Write the event log (or one stream) as JSON lines, payloads exactly as stored, followed by
+"""Write the event log (or one stream) as JSON lines, payloads upcast to their current schema
+version as every read gives them (``--as-stored``: exactly as stored), followed by
 the other apps' records of those events (eventstore.exports: a projection's recorded skips)."""
 
 from __future__ import annotations
@@ -23,13 +24,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--stream", help="Export only this stream id.")
         parser.add_argument("--output", "-o", help="File to write (default: standard output).")
+        parser.add_argument(
+            "--as-stored",
+            action="store_true",
+            help="Write payloads exactly as stored, old schema versions as they are (by "
+            "default each is upcast to its current version, as every read gives it).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         out = open(options["output"], "w", encoding="utf-8") if options["output"] else sys.stdout  # noqa: SIM115
         count = 0
         others: dict[str, int] = {}
         try:
-            for record in export_records(options["stream"]):
+            for record in export_records(options["stream"], as_stored=options["as_stored"]):
                 out.write(_line(record))
                 count += 1
             for kind in record_kinds():

@@ -51,7 +51,9 @@ def order_events(n: int) -> tuple[uuid.UUID, list[ev.DomainEvent]]:
         customer_id=f"cust-{n % 97}",
         items=[("widget", 1 + n % 4, "2.50"), (f"sku-{n % 13}", 1, "9.99")],
     )
-    added = ev.OrderItemAdded(order_id=order_id, item=b.line("gadget", 2, "1.25"))
+    added = ev.OrderItemAdded(
+        order_id=order_id, item=b.line("gadget", 2, "1.25"), line=b.line("gadget", 2, "1.25")
+    )
     last: ev.DomainEvent
     if n % 3 == 0:
         last = ev.OrderShipped(order_id=order_id, carrier="UPS", tracking_number=str(n))

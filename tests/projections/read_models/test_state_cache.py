@@ -17,7 +17,6 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from orders.domain import events as ev
 from projections.engine import followers, runner
 from projections.engine.generations import active_state
 from projections.read_models.order_views import OrderViews
@@ -80,7 +79,7 @@ def test_workers_taking_turns_never_reuse_states_the_other_has_moved_past(
         one_batch_each(name, workers[0])  # the first worker now holds the order's state
     for turn in range(4):  # each worker finds the order changed by the other since its last turn
         b.append_order_events(
-            order_id, [ev.OrderItemAdded(order_id, b.line(f"sku-{turn}", 1, "2.50"))]
+            order_id, [b.item_added(order_id, f"sku-{turn}", 1, "2.50", on_order=int(turn == 1))]
         )
         for name in b.READ_MODEL_PROJECTIONS:
             one_batch_each(name, workers[(turn + 1) % 2])
@@ -99,7 +98,7 @@ def test_a_batch_that_rolls_back_leaves_no_trace_in_the_states_kept(
 ) -> None:
     order_id, _ = b.append_new_order(items=[("sku-1", 2, "10.00")])
     b.catch_up_until_applied()  # this thread's projectors now hold the order's state
-    b.append_order_events(order_id, [ev.OrderItemAdded(order_id, b.line("sku-1", 3, "10.00"))])
+    b.append_order_events(order_id, [b.item_added(order_id, "sku-1", 3, "10.00", on_order=2)])
     real_delete = tables.delete
     failures: list[str] = []
 

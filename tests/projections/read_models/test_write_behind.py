@@ -60,7 +60,9 @@ def some_orders(count: int = 6) -> list[uuid.UUID]:
     """Orders with items added, shipped or cancelled: several events each, interleaved."""
     orders = [b.append_new_order(customer_id=f"cust-{n % 3}")[0] for n in range(count)]
     for n, order_id in enumerate(orders):
-        b.append_order_events(order_id, [ev.OrderItemAdded(order_id, b.line(f"sku-{n}", 2))])
+        b.append_order_events(
+            order_id, [b.item_added(order_id, f"sku-{n}", 2, on_order=int(n == 1))]
+        )
     for n, order_id in enumerate(orders):
         last: ev.DomainEvent = (
             ev.OrderShipped(order_id, "UPS", f"T{n}")
@@ -133,7 +135,7 @@ def test_a_poison_event_folded_ahead_stops_its_projection_right_before_it(
     # Folding refuses an item that was never added: the event is poison to every read model.
     poison = b.append_order_events(stranger, [ev.OrderItemRemoved(stranger, "sku-none")])
     for order_id in orders[:2]:
-        b.append_order_events(order_id, [ev.OrderItemAdded(order_id, b.line("sku-x"))])
+        b.append_order_events(order_id, [b.item_added(order_id, "sku-x")])
 
     def stopped() -> bool:
         runner.run("order_views")
