@@ -20,6 +20,7 @@ from eventstore.records import (
     NewEvent,
     RecordedEvent,
     Rider,
+    Shard,
 )
 from eventstore.upcasting import upcast
 
@@ -87,8 +88,11 @@ class EventStoreBackend(ABC):
         """The stream's (event_type, data upcast) in version order."""
 
     @abstractmethod
-    def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
-        """Up to ``limit`` committed events after ``after``, in an order safe to checkpoint."""
+    def read_all(
+        self, after: Checkpoint, limit: int, metadata: bool, shard: Shard
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` committed events of ``shard`` after ``after``, in an order safe to
+        checkpoint."""
 
     @abstractmethod
     def checkpoint_now(self) -> Checkpoint:
@@ -99,8 +103,9 @@ class EventStoreBackend(ABC):
         """The checkpoint of the event at ``position`` (None if there is none)."""
 
     @abstractmethod
-    def backlog(self, after: Checkpoint) -> Backlog:
-        """How many events lie after ``after`` and when the oldest of them was recorded."""
+    def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
+        """How many events of ``shard`` lie after ``after`` and when the oldest of them was
+        recorded."""
 
     def head_position(self) -> int:
         """The highest global position in the log (0 when it is empty)."""

@@ -22,6 +22,7 @@ from common.db import fetch, json_dumps
 from eventstore.backends.base import EventStoreBackend, aware, row_to_event, row_to_payload
 from eventstore.errors import ConcurrencyError
 from eventstore.records import (
+    BUCKETS,
     AppendResult,
     Backlog,
     Checkpoint,
@@ -29,6 +30,7 @@ from eventstore.records import (
     NewEvent,
     RecordedEvent,
     Rider,
+    Shard,
 )
 
 _STREAM_VERSION_CONSTRAINT: Final = "eventstore_stream_version"
@@ -136,6 +138,52 @@ _READ_ALL_SQL: Final = {
     False: _READ_ALL.format(metadata="NULL"),
 }
 
+# A shard's events: those of its buckets, through the index eventstore_event_shard on
+# (BUCKET, tx_id, global_position) (migration 0005). One ordered index range per bucket, merged
+# (Merge Append) up to the limit: a shard reads its own events only, never the others' (the
+# plan at 1M events: docs/scaling.md, "Shards").
+BUCKET: Final = f"(hashtextextended(e.stream_id, 0) & {BUCKETS - 1})"
+_SHARD_ARM: Final = f"""
+(SELECT e.global_position, e.event_id, e.stream_id, e.stream_type, e.version, e.event_type,
+        e.schema_version, e.data, {{metadata}} AS metadata, e.recorded_at, e.tx_id
+ FROM eventstore_event AS e
+ WHERE {BUCKET} = %s::int
+   AND (e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint)
+   AND e.tx_id < (SELECT h FROM horizon)
+ ORDER BY e.tx_id, e.global_position
+ LIMIT %s::int)"""  # noqa: S608 (constant SQL text)
+
+
+_MERGED_ARMS: Final = """
+SELECT s.global_position, s.event_id, s.stream_id, s.stream_type, s.version, s.event_type,
+       s.schema_version, s.data, s.metadata, s.recorded_at, s.tx_id::text::bigint
+FROM ({arms}) AS s
+ORDER BY s.tx_id, s.global_position
+LIMIT %s::int
+"""
+
+
+@cache
+def read_shard_sql(buckets: int, metadata: bool) -> str:  # one text per bucket count
+    arms = " UNION ALL ".join(
+        [_SHARD_ARM.format(metadata="e.metadata" if metadata else "NULL")] * buckets
+    )
+    return _HORIZON + _MERGED_ARMS.format(arms=arms)
+
+
+@cache
+def shard_backlog_sql(buckets: int) -> str:  # one text per bucket count
+    counts = " UNION ALL ".join(
+        [
+            "(SELECT count(*) AS n, min(e.recorded_at) AS oldest FROM eventstore_event AS e "  # noqa: S608
+            f"WHERE {BUCKET} = %s::int "
+            "AND (e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint))"
+        ]
+        * buckets
+    )
+    return f"SELECT coalesce(sum(n), 0), min(oldest) FROM ({counts}) AS c"  # noqa: S608
+
+
 # The last event below the horizon: every event that is not visible yet sorts after it.
 _CHECKPOINT_NOW: Final = (
     _HORIZON  # noqa: S608 (constant SQL text)
@@ -222,8 +270,18 @@ class PostgresBackend(EventStoreBackend):
         rows = fetch(_READ_STREAM_PAYLOADS, [stream_id, from_version, to])
         return [row_to_payload(row) for row in rows]
 
-    def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
-        rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])
+    def read_all(
+        self, after: Checkpoint, limit: int, metadata: bool, shard: Shard
+    ) -> list[RecordedEvent]:
+        if shard.whole:
+            rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])
+        else:
+            buckets = shard.buckets
+            params: list[Any] = []
+            for bucket in buckets:
+                params += [bucket, after.tx_id, after.position, limit]
+            params.append(limit)
+            rows = fetch(read_shard_sql(len(buckets), metadata), params)
         return [row_to_event(row) for row in rows]
 
     def checkpoint_now(self) -> Checkpoint:
@@ -239,13 +297,19 @@ class PostgresBackend(EventStoreBackend):
             row = cursor.fetchone()
         return Checkpoint(row[0], position) if row else None
 
-    def backlog(self, after: Checkpoint) -> Backlog:
+    def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*), min(recorded_at) FROM eventstore_event "
-                "WHERE (tx_id, global_position) > (%s::text::xid8, %s)",
-                [after.tx_id, after.position],
-            )
+            if shard.whole:
+                cursor.execute(
+                    "SELECT count(*), min(recorded_at) FROM eventstore_event "
+                    "WHERE (tx_id, global_position) > (%s::text::xid8, %s)",
+                    [after.tx_id, after.position],
+                )
+            else:
+                params: list[Any] = []
+                for bucket in shard.buckets:
+                    params += [bucket, after.tx_id, after.position]
+                cursor.execute(shard_backlog_sql(len(shard.buckets)), params)
             count, oldest = cursor.fetchone() or (0, None)
         return Backlog(int(count), None if oldest is None else aware(oldest))
 

@@ -1,5 +1,7 @@
 """The SQLite backend: writers are serialized, so plain position order is commit order.
 
+The log is one shard here (projections run a single shard each on SQLite).
+
 Settings open every SQLite transaction IMMEDIATE (config/settings.py): a writer holds the
 database's write lock from its first statement to its commit, so positions become visible in
 the order they were taken and a follower may page by global_position here, and only here.
@@ -26,6 +28,7 @@ from eventstore.records import (
     NewEvent,
     RecordedEvent,
     Rider,
+    Shard,
 )
 
 _CURRENT_VERSION: Final = (
@@ -50,6 +53,12 @@ def _recorded(event: Event, *, metadata: bool = True) -> RecordedEvent:
             0,
         )
     )
+
+
+def _whole_log_only(shard: Shard) -> None:
+    # One writer at a time and one process (the embedded default): nothing to shard.
+    if not shard.whole:
+        raise ValueError(f"SQLite reads the log as one shard, not as shard {shard}")
 
 
 class SQLiteBackend(EventStoreBackend):
@@ -122,7 +131,10 @@ class SQLiteBackend(EventStoreBackend):
         rows = events.order_by("version").values_list("event_type", "schema_version", "data")
         return [row_to_payload(row) for row in rows]
 
-    def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
+    def read_all(
+        self, after: Checkpoint, limit: int, metadata: bool, shard: Shard
+    ) -> list[RecordedEvent]:
+        _whole_log_only(shard)
         events = Event.objects.filter(global_position__gt=after.position)
         events = events.order_by("global_position")
         if not metadata:
@@ -136,7 +148,8 @@ class SQLiteBackend(EventStoreBackend):
         exists = Event.objects.filter(global_position=position).exists()
         return Checkpoint(0, position) if exists else None
 
-    def backlog(self, after: Checkpoint) -> Backlog:
+    def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
+        _whole_log_only(shard)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*), min(recorded_at) FROM eventstore_event "
