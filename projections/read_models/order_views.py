@@ -104,10 +104,11 @@ class OrderViews(OrderProjection):
             terms.append({"text": now[0], "status": now[1], "delta": 1})
         status_counts = [{"status": status, "order_count": n} for status, n in counts.items()]
         term_counts = (
-            tables.Terms(OrderTermCount, terms, key="status", count="order_count")
+            tables.Terms(OrderTermCount, terms, key="status", count="order_count", shard=self.shard)
             if words
             else None
         )
+        shard = self.shard
         relined = [state for state in touched.values() if state.lines_changed]
         # Rows of orders created in this batch don't exist yet: nothing to delete.
         unlined = [state.order_id for state in relined if not state.is_new]
@@ -132,6 +133,7 @@ class OrderViews(OrderProjection):
                 key="status",
                 sums=("order_count",),
                 terms=term_counts,
+                shard=shard,
             )
             tables.upsert(OrderView, generation, views, unique=["order_id"], update=_VIEW_COLUMNS)
             tables.delete(OrderViewItem, generation, "order_id", unlined)

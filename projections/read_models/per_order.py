@@ -43,8 +43,11 @@ class OrderProjection(base.Projection):
     reads_metadata: ClassVar[bool] = False
     folds_ahead: ClassVar[bool] = True
 
-    def __init__(self) -> None:
+    def __init__(self, shard: int = 0) -> None:
         self.cache = StateCache(settings.PROJECTION_CACHED_ORDERS)
+        # Which shard's batches this instance folds: the part of the rows several shards
+        # write (counts, summaries) that its batches add to (tables.add's ``shard``).
+        self.shard = shard
 
     def batch_starting(self, generation: int, after: Checkpoint, to: Checkpoint) -> None:
         self.cache.start(generation, after, to)

@@ -107,6 +107,7 @@ class FactProjection(OrderProjection):
             deltas.add(self.contributions(state))
         deltas.subtract(before)
         columns = (*self.sums, *self.latest)
+        shard = self.shard
         report = [
             {self.key: key, **dict(zip(columns, values, strict=True))} for key, values in deltas
         ]
@@ -122,6 +123,7 @@ class FactProjection(OrderProjection):
                 key=self.key,
                 sums=self.sums,
                 latest=self.latest,
+                shard=shard,
             )
 
         return write

@@ -1,0 +1,132 @@
+"""The tables several shards of a projection write (per-status and per-word counts, customer
+summaries, daily sales) get a ``shard`` column in their unique key: each shard adds its deltas
+to its own part of a row, so no two shards ever wait for one row; readers sum the parts.
+
+Existing rows become shard 0's parts (what a projection of one shard writes). On PostgreSQL
+the column (a constant default) is added without rewriting the tables; the unique keys are
+rebuilt (their indexes built anew: the tables are small, one row per status, word, customer or
+day). A rebuild's detached partitions get the same column and keys, so they can be attached.
+"""
+
+from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
+
+TABLES = (
+    "projections_orderstatuscount",
+    "projections_ordertermcount",
+    "projections_customersummary",
+    "projections_dailysales",
+)
+
+
+def align_detached(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    """The detached partitions of a rebuild in progress: the column, its check and the new
+    unique key, as their parent has them now (ATTACH needs them)."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        for table in TABLES:
+            cursor.execute(
+                "SELECT c.relname FROM pg_class c "
+                "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
+                "AND c.relname ~ %s "
+                "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)",
+                [f"^{table}_g[0-9]+$"],
+            )
+            children = [child for (child,) in cursor.fetchall()]
+            cursor.execute(
+                "SELECT contype, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype IN ('u', 'c') ORDER BY conname",
+                [table],
+            )
+            parent = cursor.fetchall()
+            for child in children:
+                cursor.execute(
+                    f"ALTER TABLE {child} ADD COLUMN IF NOT EXISTS shard smallint "
+                    "NOT NULL DEFAULT 0"
+                )
+                cursor.execute(
+                    "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
+                    "AND contype = 'u'",
+                    [child],
+                )
+                for (name,) in cursor.fetchall():
+                    cursor.execute(f"ALTER TABLE {child} DROP CONSTRAINT {name}")
+                for number, (kind, definition) in enumerate(parent, start=1):
+                    suffix = "u" if kind == "u" else "c"
+                    if kind == "c" and "shard" not in definition:
+                        continue  # the others it has already
+                    cursor.execute(
+                        f"ALTER TABLE {child} ADD CONSTRAINT {child}_{suffix}{number} {definition}"
+                    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("projections", "0009_read_model_sums_hold_years"),
+    ]
+
+    operations = [
+        migrations.RemoveConstraint(
+            model_name="customersummary",
+            name="customer_summary_customer",
+        ),
+        migrations.RemoveConstraint(
+            model_name="dailysales",
+            name="daily_sales_date",
+        ),
+        migrations.RemoveConstraint(
+            model_name="orderstatuscount",
+            name="order_status_count",
+        ),
+        migrations.RemoveConstraint(
+            model_name="ordertermcount",
+            name="order_term_count",
+        ),
+        migrations.AddField(
+            model_name="customersummary",
+            name="shard",
+            field=models.PositiveSmallIntegerField(db_default=0, default=0),
+        ),
+        migrations.AddField(
+            model_name="dailysales",
+            name="shard",
+            field=models.PositiveSmallIntegerField(db_default=0, default=0),
+        ),
+        migrations.AddField(
+            model_name="orderstatuscount",
+            name="shard",
+            field=models.PositiveSmallIntegerField(db_default=0, default=0),
+        ),
+        migrations.AddField(
+            model_name="ordertermcount",
+            name="shard",
+            field=models.PositiveSmallIntegerField(db_default=0, default=0),
+        ),
+        migrations.AddConstraint(
+            model_name="customersummary",
+            constraint=models.UniqueConstraint(
+                fields=("generation", "customer_id", "shard"), name="customer_summary_customer"
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="dailysales",
+            constraint=models.UniqueConstraint(
+                fields=("generation", "date", "shard"), name="daily_sales_date"
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="orderstatuscount",
+            constraint=models.UniqueConstraint(
+                fields=("generation", "status", "shard"), name="order_status_count"
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="ordertermcount",
+            constraint=models.UniqueConstraint(
+                fields=("generation", "term", "status", "shard"), name="order_term_count"
+            ),
+        ),
+        migrations.RunPython(align_detached, migrations.RunPython.noop),
+    ]
