@@ -14,9 +14,11 @@ class ProjectionsConfig(AppConfig):
         from projections.engine import tasks  # noqa: F401 - registers the catch-up task
         from projections.engine.generations import create_first_generations
         from projections.engine.poison import SKIPS
+        from projections.engine.sharding import check_configuration
         from projections.read_models.registry import register_all
 
         register_all()
+        check_configuration()  # a bad PROJECTION_SHARDS stops start-up with its reason
         register_record_kind(SKIPS)  # skips are exported and imported with the log
         # Every registered projection has its generation 1 once the database is migrated.
         post_migrate.connect(create_first_generations, sender=self)
