@@ -59,6 +59,7 @@ __all__ = [
     "RecordedEvent",
     "Rider",
     "Shard",
+    "any_between",
     "append_to_stream",
     "appends_in_one_statement",
     "backlog",
@@ -250,6 +251,13 @@ def head_position() -> int:
     ``checkpoint_now()`` instead.
     """
     return backend().head_position()
+
+
+def any_between(after: Checkpoint, until: Checkpoint, *, shard: Shard = _WHOLE_LOG) -> bool:
+    """Whether ``shard`` holds a committed event after ``after`` and at or before ``until``:
+    a follower of the shard at ``after`` has applied everything of it up to ``until`` if not
+    (once every event up to ``until`` is committed: ``checkpoint_now() >= until``)."""
+    return backend().any_between(after, until, shard)
 
 
 def backlog(after: Checkpoint, *, shard: Shard = _WHOLE_LOG) -> Backlog:

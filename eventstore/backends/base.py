@@ -103,6 +103,10 @@ class EventStoreBackend(ABC):
         """The checkpoint of the event at ``position`` (None if there is none)."""
 
     @abstractmethod
+    def any_between(self, after: Checkpoint, until: Checkpoint, shard: Shard) -> bool:
+        """Whether ``shard`` has a committed event after ``after`` and at or before ``until``."""
+
+    @abstractmethod
     def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
         """How many events of ``shard`` lie after ``after`` and when the oldest of them was
         recorded."""

@@ -171,6 +171,21 @@ def read_shard_sql(buckets: int, metadata: bool) -> str:  # one text per bucket 
     return _HORIZON + _MERGED_ARMS.format(arms=arms)
 
 
+_ANY_BETWEEN: Final = (
+    "SELECT EXISTS (SELECT FROM eventstore_event AS e WHERE {bucket}"
+    "(e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint) "
+    "AND (e.tx_id, e.global_position) <= (%s::bigint::text::xid8, %s::bigint))"
+)
+
+
+@cache
+def any_between_sql(buckets: int) -> str:  # one text per bucket count (0: the whole log)
+    if not buckets:
+        return _ANY_BETWEEN.format(bucket="")
+    arm = _ANY_BETWEEN.format(bucket=f"{BUCKET} = %s::int AND ")
+    return "SELECT " + " OR ".join([f"({arm})"] * buckets)
+
+
 @cache
 def shard_backlog_sql(buckets: int) -> str:  # one text per bucket count
     counts = " UNION ALL ".join(
@@ -296,6 +311,17 @@ class PostgresBackend(EventStoreBackend):
             )
             row = cursor.fetchone()
         return Checkpoint(row[0], position) if row else None
+
+    def any_between(self, after: Checkpoint, until: Checkpoint, shard: Shard) -> bool:
+        bounds = [after.tx_id, after.position, until.tx_id, until.position]
+        if shard.whole:
+            [(found,)] = fetch(any_between_sql(0), bounds)
+        else:
+            params: list[Any] = []
+            for bucket in shard.buckets:
+                params += [bucket, *bounds]
+            [(found,)] = fetch(any_between_sql(len(shard.buckets)), params)
+        return bool(found)
 
     def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
         with connection.cursor() as cursor:

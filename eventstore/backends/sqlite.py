@@ -148,6 +148,11 @@ class SQLiteBackend(EventStoreBackend):
         exists = Event.objects.filter(global_position=position).exists()
         return Checkpoint(0, position) if exists else None
 
+    def any_between(self, after: Checkpoint, until: Checkpoint, shard: Shard) -> bool:
+        _whole_log_only(shard)
+        events = Event.objects.filter(global_position__gt=after.position)
+        return events.filter(global_position__lte=until.position).exists()
+
     def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
         _whole_log_only(shard)
         with connection.cursor() as cursor:

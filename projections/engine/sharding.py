@@ -1,56 +1,34 @@
-"""How many shards each projection has: what it declares (``Projection.shards``), unless the
-environment says otherwise (settings.PROJECTION_SHARDS, e.g. ``order_views=4``).
+"""Shard counts checked at start-up: PROJECTION_SHARDS (e.g. ``order_views=4``) and what each
+follower declares (``Follower.shards``) must be powers of two up to eventstore.store.BUCKETS,
+so that one order's events are all in one shard and halving or doubling a count nests the
+shards; a count set for no registered projection is refused (a typo would leave it at 1).
 
-A count is a power of two up to eventstore.store.BUCKETS, so that one order's events are all in
-one shard and halving or doubling the count nests the shards. On SQLite every projection is one
-shard (its writers are serialized and the embedded default runs one process). Changing a
-projection's count is a rebuild into a new generation (its checkpoints are per shard).
+How many shards a new generation gets: projections.engine.followers.shard_count. A generation
+keeps its count (ProjectionState.shards); changing it is a rebuild into a new generation.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
 
-from eventstore.store import BUCKETS, Shard, valid_shard_count
-from projections.engine import base
-
-
-def declared(projection: base.Projection) -> int:
-    """The count ``projection`` declares in code (1 unless it says more)."""
-    return int(getattr(projection, "shards", 1))
-
-
-def shard_count(name: str) -> int:
-    """How many shards projection ``name`` runs as here."""
-    if connection.vendor != "postgresql":
-        return 1
-    configured = settings.PROJECTION_SHARDS.get(name)
-    return configured if configured is not None else declared(base.get(name))
-
-
-def shards_of(name: str) -> list[Shard]:
-    """Projection ``name``'s shards, by index."""
-    count = shard_count(name)
-    return [Shard(index, count) for index in range(count)]
+from eventstore.store import BUCKETS, valid_shard_count
+from projections.engine import followers
 
 
 def check_configuration() -> None:
-    """Refuse to start with a shard count that is not a power of two up to BUCKETS, or one set
-    for a projection that does not exist (a typo would silently leave it at 1)."""
-    known = {p.name: p for p in base.all_projections()}
+    """Raise ImproperlyConfigured, naming every problem, if a shard count is not valid."""
+    known = {f.name: f for f in followers.registered()}
     problems = []
     for name, count in sorted(settings.PROJECTION_SHARDS.items()):
         if name not in known:
             problems.append(f"{name!r} is no projection (known: {', '.join(sorted(known))})")
         elif not valid_shard_count(count):
             problems.append(f"{name}={count}: not a power of two from 1 to {BUCKETS}")
-    for name, projection in known.items():
-        if not valid_shard_count(declared(projection)):
+    for name, follower in known.items():
+        if not valid_shard_count(follower.shards):
             problems.append(
-                f"{name} declares {declared(projection)} shards: not a power of two "
-                f"from 1 to {BUCKETS}"
+                f"{name} declares {follower.shards} shards: not a power of two from 1 to {BUCKETS}"
             )
     if problems:
         raise ImproperlyConfigured("PROJECTION_SHARDS: " + "; ".join(problems))

@@ -79,6 +79,7 @@ class OrderViews(OrderProjection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
+        shard: int,
     ) -> Writes:
         states = self.states_for(events, states, generation, settle)
         words = tables.takes_terms(OrderTermCount, generation)
@@ -104,11 +105,10 @@ class OrderViews(OrderProjection):
             terms.append({"text": now[0], "status": now[1], "delta": 1})
         status_counts = [{"status": status, "order_count": n} for status, n in counts.items()]
         term_counts = (
-            tables.Terms(OrderTermCount, terms, key="status", count="order_count", shard=self.shard)
+            tables.Terms(OrderTermCount, terms, key="status", count="order_count", shard=shard)
             if words
             else None
         )
-        shard = self.shard
         relined = [state for state in touched.values() if state.lines_changed]
         # Rows of orders created in this batch don't exist yet: nothing to delete.
         unlined = [state.order_id for state in relined if not state.is_new]

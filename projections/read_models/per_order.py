@@ -42,16 +42,14 @@ class OrderProjection(Projection):
     reads_metadata: ClassVar[bool] = False
     strategy: ClassVar[type[Strategy] | None] = Pipelined
 
-    def __init__(self, shard: int = 0) -> None:
+    def __init__(self) -> None:
         self.cache = StateCache(settings.PROJECTION_CACHED_ORDERS)
-        # Which shard's batches this instance folds: the part of the rows several shards
-        # write (counts, summaries) that its batches add to (tables.add's ``shard``).
-        self.shard = shard
 
     def handle(self, events: Sequence[RecordedEvent], batch: Batch) -> int | None:
-        states = self.cache.states(batch.generation, continues=batch.continues)
-        batch.write(self.writes(events, states, batch.generation, batch.settle))
-        self.cache.trim(batch.generation)
+        slot = (batch.generation, batch.shard)
+        states = self.cache.states(slot, continues=batch.continues)
+        batch.write(self.writes(events, states, batch.generation, batch.settle, batch.shard))
+        self.cache.trim(slot)
         return None
 
     def writes(
@@ -60,9 +58,11 @@ class OrderProjection(Projection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
+        shard: int,
     ) -> Writes:
         """Fold ``events`` into ``states`` (the cached ones; the rest are read back once
-        ``settle`` returns) and return the statements that write the result."""
+        ``settle`` returns) and return the statements that write the result. Rows that
+        several shards write (counts, sums) take the deltas into ``shard``'s part of them."""
         raise NotImplementedError
 
     def states_for(

@@ -80,6 +80,7 @@ class FactProjection(OrderProjection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
+        shard: int,
     ) -> Writes:
         states = self.states_for(events, states, generation, settle)
         before = _Totals(len(self.sums))
@@ -107,7 +108,6 @@ class FactProjection(OrderProjection):
             deltas.add(self.contributions(state))
         deltas.subtract(before)
         columns = (*self.sums, *self.latest)
-        shard = self.shard
         report = [
             {self.key: key, **dict(zip(columns, values, strict=True))} for key, values in deltas
         ]

@@ -77,6 +77,7 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
     # while the next is folded: both cores work.
     reads_ahead = True
     writes_behind = True
+    runs_shards = True
 
     def claim(
         self, state: ProjectionState, owner: str, seconds: float, now: datetime | None

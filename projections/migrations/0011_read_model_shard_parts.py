@@ -64,7 +64,7 @@ def align_detached(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("projections", "0009_read_model_sums_hold_years"),
+        ("projections", "0010_follower_shards_and_leases"),
     ]
 
     operations = [
