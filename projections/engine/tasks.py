@@ -45,20 +45,21 @@ def catch_up(
         wake_lanes(queue, lanes)
         lane = 0
     counts = generations.active_shard_counts([f.name for f in chosen])
-    cursors = [
-        (f.name, shard) for f in chosen for shard in range(counts.get(f.name, shard_count(f)))
-    ]
+    cursors = [(f, shard) for f in chosen for shard in range(counts.get(f.name, shard_count(f)))]
     if lane is not None:  # this lane's shards first
         cursors.sort(key=lambda cursor: cursor[1] % lanes != lane % lanes)
-    read = dict.fromkeys((name for name, _shard in cursors), 0)
+    read = dict.fromkeys((f.name for f, _shard in cursors), 0)
     more = True
     while more:  # rounds until one finds every cursor caught up: none is left behind
         more = False
-        for name, shard in cursors:
+        for follower, shard in cursors:
             count, unfinished = runner.run_some(
-                name, shard=shard, max_batches=settings.PROJECTION_BATCHES_PER_TURN
+                follower.name,
+                shard=shard,
+                max_batches=settings.PROJECTION_BATCHES_PER_TURN,
+                follower=follower,
             )
-            read[name] += count
+            read[follower.name] += count
             more = more or unfinished
     if queue is None and not lane:
         generations.purge_retired()
