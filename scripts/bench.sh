@@ -2,7 +2,8 @@
 # Benchmarks against the local PostgreSQL server (BENCH_PG_SERVER, default
 # postgres://root@127.0.0.1:5432) and Redis; each drops and recreates its own database.
 #   scripts/bench.sh                 all of them, one after the other
-#   scripts/bench.sh append [args]   one of: append, commands, catchup, lag, web, scale
+#   scripts/bench.sh append [args]   one of: append, commands, catchup, lag, web, scale, shards
+#                                    (shards: catch-up on 1 vs 2 workers, lag on 4 shards)
 #                                    (args go to it; web and scale run gunicorn and workers),
 #                                    or admin, admin_indexes (the back office; not in "all"),
 #                                    or faults (PostgreSQL frozen, starving readers, on a
@@ -16,6 +17,6 @@ if [ $# -gt 0 ]; then
   shift
   exec python -m "bench.$name" "$@"
 fi
-for name in append commands catchup lag web scale; do
+for name in append commands catchup lag web scale shards; do
   python -m "bench.$name"
 done

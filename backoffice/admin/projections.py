@@ -157,11 +157,11 @@ class ProjectionAdmin(ReadOnlyAdmin):
     def shard_list(self, state: ProjectionState) -> SafeString:
         return format_html_join(
             format_html("<br>"),
-            "#{}: {} {}, lag {}, {}",
+            "#{}: {}, {}, lag {}, {}",
             (
                 (
                     shard["index"],
-                    projection_badge(shard["status"]),
+                    shard["status"],
                     count(int(shard["position"])),
                     count(int(shard["lag_events"])),
                     shard["owner"] or "not held",

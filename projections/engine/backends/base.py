@@ -114,6 +114,7 @@ class EngineBackend(Checkpoints, ABC):
 
 _STATES: Final = ProjectionState._meta.db_table
 STATE_FIELDS: Final = (
+    "shards",  # the generation's shard count: how its cursors read the log
     "active",
     "status",
     "tx_id",

@@ -16,6 +16,7 @@ from eventstore import store
 from projections.engine import followers, sharding
 from projections.engine.consistency import wait_until_applied
 from projections.engine.generations import active_state
+from projections.engine.leases import claim, release
 from projections.engine.rebuild import rebuild
 from projections.engine.status import projection_status_list
 from projections.models import OrderStatusCount, ProjectionState
@@ -114,3 +115,17 @@ def test_shard_counts_are_checked_at_start_up(settings: Any) -> None:
     assert followers.shard_count(followers.get("order_views")) == 4
     assert followers.shard_count(followers.get("daily_sales")) == 1
     assert store.BUCKETS == 16
+
+
+def test_a_cursor_known_only_by_its_id_learns_its_shard_count_from_its_claim(
+    settings: Any,
+) -> None:
+    settings.PROJECTION_SHARDS = {"order_views": 4}
+    rebuild("order_views")
+    live = ProjectionState.objects.get(name="order_views", shard=2, active=True)
+    # What the catch-up's hint holds: the id and generation only.
+    hint = ProjectionState(pk=live.pk, name=live.name, generation=live.generation, shard=2)
+    turn = claim(hint)
+    assert turn.lease is not None
+    release(hint, turn.lease)
+    assert (hint.shards, hint.active) == (4, True)
