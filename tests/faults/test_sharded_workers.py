@@ -86,7 +86,8 @@ def test_shards_on_killed_and_paused_workers_equal_a_rebuild_from_scratch(
     shards = ",".join(f"{name}={SHARDS}" for name in READ_MODEL_PROJECTIONS)
     broker = processes.redis()
     env = processes.env(broker_url=broker.url, PROJECTION_SHARDS=shards)
-    web, port = processes.web(env)
+    # gunicorn as production runs it: a bounded number of database sessions for 8 writers.
+    web, port = processes.gunicorn(env, workers=2, threads=4)
     beat = processes.beat(env)
     numbers = itertools.count()
 
@@ -193,6 +194,7 @@ def _pause_past_lease(workers: list[tuple[Process, str]]) -> str:
     while not in_transaction(name) and time.monotonic() < end:
         time.sleep(0.002)
     held = _held_by(worker.pid) or held
+    mid_batch = in_transaction(name)
     os.kill(worker.pid, signal.SIGSTOP)
     paused_at = time.monotonic()
     try:
@@ -204,12 +206,15 @@ def _pause_past_lease(workers: list[tuple[Process, str]]) -> str:
             return any(s.fencing > before[s.pk] for s in now)
 
         wait_until(taken_over, timeout=LEASE_SECONDS * 6, interval=0.05, what="a takeover")
+        # Past any lease it held, renewed or not, before it wakes.
+        time.sleep(max(0.0, LEASE_SECONDS + 1 - (time.monotonic() - paused_at)))
         after = {s.pk: s.fencing for s in ProjectionState.objects.filter(pk__in=before)}
     finally:
         os.kill(worker.pid, signal.SIGCONT)
     assert any(after[pk] > fencing for pk, fencing in before.items())
     shard_list = ", ".join(f"{s.name}/{s.shard}" for s in held)
     return (
-        f"{name} paused {time.monotonic() - paused_at:.1f} s holding {shard_list}: "
-        f"fencing {sorted(before.values())} -> {sorted(after.values())}"
+        f"{name} paused {time.monotonic() - paused_at:.1f} s holding {shard_list}"
+        f"{' inside a batch' if mid_batch else ''}: fencing {sorted(before.values())} -> "
+        f"{sorted(after.values())}"
     )
