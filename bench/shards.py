@@ -33,6 +33,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -43,7 +44,7 @@ from typing import Any
 
 from bench.common import ServerCpu, checkpoint, database_url, machine_note, recreate_database
 
-DB_NAME = "bench_shards"
+DB_NAME = os.environ.get("BENCH_SHARDS_DB", "bench_shards")
 BROKER = os.environ.get("BENCH_SHARDS_BROKER", "redis://127.0.0.1:6379/2")
 QUEUE = "bench_shards"
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +85,14 @@ def run_shard(generation: int, shard: int) -> None:
     _setup(recreate=False)
     from projections.engine import runner
 
+    if os.environ.get("BENCH_SHARDS_ONE_PART"):
+        _one_part_for_every_shard()
+
+    from django.db import connection
+
+    connection.ensure_connection()
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go": every worker has started (Python and Django are loaded)
     started, cpu = time.perf_counter(), time.process_time()
     read = runner.run(NAME, generation=generation, shard=shard)
     print(
@@ -99,7 +108,25 @@ def run_shard(generation: int, shard: int) -> None:
     )
 
 
-def catch_up(shards: int) -> dict[str, Any]:
+def _one_part_for_every_shard() -> None:
+    """What the tables several shards write would cost without a part per shard: every
+    shard adds its deltas to the same rows (part 0), as one row per key would make it."""
+    from projections.read_models import order_views
+    from projections.read_models.toolkit import tables
+
+    add = tables.add
+
+    def one_part(*args: Any, **kwargs: Any) -> None:
+        kwargs["shard"] = 0
+        terms = kwargs.get("terms")
+        if terms is not None:
+            kwargs["terms"] = type(terms)(terms.model, terms.rows, terms.key, terms.count, 0)
+        add(*args, **kwargs)
+
+    order_views.tables.add = one_part  # type: ignore[attr-defined]
+
+
+def catch_up(shards: int, *, one_part: bool = False) -> dict[str, Any]:
     """A new generation of order_views with ``shards`` shards, caught up by as many worker
     processes at once; then attached, switched to, and the old one dropped."""
     from django.conf import settings
@@ -111,20 +138,35 @@ def catch_up(shards: int) -> dict[str, Any]:
     target = generations.start_rebuild(NAME)
     connection.close()  # the workers' backends only, from here
     checkpoint(DB_NAME)
-    backends = _Backends()
-    machine = _machine_cpu()
-    started = time.perf_counter()
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "bench.shards", "--run-shard", str(target.generation), str(k)],
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PROJECTION_SHARDS": f"{NAME}={shards}"},
+            env={
+                **os.environ,
+                "PROJECTION_SHARDS": f"{NAME}={shards}",
+                "BENCH_SHARDS_ONE_PART": "1" if one_part else "",
+            },
         )
         for k in range(shards)
     ]
+    for worker in workers:  # timed from when every worker is loaded and connected
+        assert worker.stdout is not None and worker.stdout.readline().strip() == b"ready"
+    backends = _Backends()
+    backends.sample()
+    machine = _machine_cpu()
+    started = time.perf_counter()
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(b"go\n")
+        worker.stdin.flush()
+    samples = waiting = 0
     while any(w.poll() is None for w in workers):
         backends.sample()
+        samples += 1
+        waiting += backends.waiting_for_locks()
         time.sleep(0.1)
     seconds = time.perf_counter() - started
     machine_used = _machine_cpu() - machine
@@ -142,6 +184,8 @@ def catch_up(shards: int) -> dict[str, Any]:
     generations.purge_retired(grace=timedelta(0))
     return {
         "shards": shards,
+        "one_part": one_part,
+        "lock_wait_share": waiting / samples if samples else 0.0,
         "read": read,
         "seconds": seconds,
         "rate": read / seconds,
@@ -166,6 +210,18 @@ class _Backends:
             if used is not None:
                 self.first.setdefault(pid, used)
                 self.last[pid] = used
+
+    def waiting_for_locks(self) -> int:
+        """The database's backends waiting for a lock (a row another transaction wrote)."""
+        import psycopg
+
+        with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND wait_event_type = 'Lock'",
+                [DB_NAME],
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def used(self) -> float:
         return sum(self.last[pid] - self.first[pid] for pid in self.first)
@@ -218,6 +274,31 @@ def _start_workers(shards: int) -> list[subprocess.Popen[bytes]]:
     ]
 
 
+def _start_beat(shards: int, folder: str) -> subprocess.Popen[bytes]:
+    """Celery beat, as production runs it: its sweep (every 3 s) wakes what a lost wake-up
+    or an event not yet readable at its last look left behind."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel=WARNING",
+            "--schedule",
+            f"{folder}/beat.schedule",
+            "--pidfile",
+            f"{folder}/beat.pid",
+        ],
+        cwd=ROOT,
+        env=_celery_env(shards),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
     for worker in workers:
         if worker.poll() is None:
@@ -252,7 +333,8 @@ def lag(shards: int, seconds: float, rate: float) -> dict[str, Any]:
         for state in ProjectionState.objects.filter(name=name, active=True):
             runner.run(name, shard=state.shard)
     connection.close()
-    workers = _start_workers(shards)
+    folder = tempfile.mkdtemp(prefix="bench-shards-beat-")
+    workers = [*_start_workers(shards), _start_beat(shards, folder)]
     time.sleep(4.0)  # workers up (they catch up what is left)
     pending: dict[int, tuple[float, int, Checkpoint]] = {}  # position -> (commit, shard, ck)
     lags: list[float] = []
@@ -348,6 +430,22 @@ def _position_of(outcome: Any) -> int:
     return int(idempotency.result_body(outcome.result)["position"])
 
 
+def _print_catch_up(result: dict[str, Any]) -> None:
+    shards = result["shards"]
+    label = f"{shards} shard(s) on {shards} worker(s)"
+    if result["one_part"]:
+        label += ", one part of each count row for all shards (hot rows)"
+    print(
+        f"catch-up, {label}: {result['read']:,} events in {result['seconds']:.1f} s = "
+        f"{result['rate']:,.0f} ev/s; CPU workers {result['workers_cpu']:.1f} s, postgres "
+        f"backends {result['postgres_cpu']:.1f} s, rest of the machine "
+        f"{max(0.0, result['machine_rest_cpu'] - result['postgres_cpu']):.1f} s; a backend "
+        f"waiting for a lock in {100 * result['lock_wait_share']:.0f} % of samples "
+        f"({machine_note()})",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -357,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-catch-up", action="store_true")
     parser.add_argument("--skip-lag", action="store_true")
+    parser.add_argument(
+        "--hot-row", action="store_true", help="also 2 shards writing one part of each count row"
+    )
     parser.add_argument("--run-shard", nargs=2, type=int, metavar=("GENERATION", "SHARD"))
     args = parser.parse_args(argv)
     if args.run_shard:
@@ -378,17 +479,14 @@ def main(argv: list[str] | None = None) -> int:
             for shards in (1, 2) if number % 2 == 0 else (2, 1):
                 result = catch_up(shards)
                 results["catch_up"].append(result)
-                print(
-                    f"catch-up, {shards} shard(s) on {shards} worker(s): {result['read']:,} "
-                    f"events in {result['seconds']:.1f} s = {result['rate']:,.0f} ev/s; CPU "
-                    f"workers {result['workers_cpu']:.1f} s, postgres backends "
-                    f"{result['postgres_cpu']:.1f} s, rest of the machine "
-                    f"{max(0.0, result['machine_rest_cpu'] - result['postgres_cpu']):.1f} s "
-                    f"({machine_note()})",
-                    flush=True,
-                )
+                _print_catch_up(result)
+        if args.hot_row:
+            result = catch_up(2, one_part=True)
+            results["catch_up"].append(result)
+            _print_catch_up(result)
         one = [r["seconds"] for r in results["catch_up"] if r["shards"] == 1]
-        two = [r["seconds"] for r in results["catch_up"] if r["shards"] == 2]
+        two = [r["seconds"] for r in results["catch_up"] if r["shards"] == 2 and not r["one_part"]]
+
         speedups = [a / b for a, b in zip(one, two, strict=False)]
         print(
             f"speed-up 2 workers / 1: median {statistics.median(speedups):.2f}x "
