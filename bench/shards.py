@@ -14,7 +14,8 @@ In a fresh database ``bench_shards`` (dropped, recreated, migrated) filled with 
    start of the workers to the last one done; CPU seconds of the worker processes (their own
    ``process_time``) and of PostgreSQL (the backends of the database, from /proc) and the rest
    of the machine (/proc/stat). The target (issue 18): 2 workers on 2 shards >= 1.3x.
-2. **Lag.** Two real Celery workers (``--pool=solo``, a queue of their own on Redis db 2)
+2. **Lag.** Two real Celery workers (``--pool=solo``, a queue of their own on Redis db 13,
+   as bench.lag's: benchmarks run one at a time)
    apply the projections while 4 threads send CreateOrder commands at ``--rate`` per second
    for ``--seconds``: once with order_views as 1 shard, then as 4 shards (a rebuild between).
    A command's lag: from its commit to the moment its order's shard's checkpoint covers its
@@ -45,7 +46,7 @@ from typing import Any
 from bench.common import ServerCpu, checkpoint, database_url, machine_note, recreate_database
 
 DB_NAME = os.environ.get("BENCH_SHARDS_DB", "bench_shards")
-BROKER = os.environ.get("BENCH_SHARDS_BROKER", "redis://127.0.0.1:6379/2")
+BROKER = os.environ.get("BENCH_SHARDS_BROKER", "redis://127.0.0.1:6379/13")  # as bench.lag
 QUEUE = "bench_shards"
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "order_views"
