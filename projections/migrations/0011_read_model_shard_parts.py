@@ -21,8 +21,16 @@ TABLES = (
 
 
 def align_detached(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    _align_detached(schema_editor, forward=True)
+
+
+def unalign_detached(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    _align_detached(schema_editor, forward=False)
+
+
+def _align_detached(schema_editor: BaseDatabaseSchemaEditor, *, forward: bool) -> None:
     """The detached partitions of a rebuild in progress: the column, its check and the new
-    unique key, as their parent has them now (ATTACH needs them)."""
+    unique key, as their parent has them now (ATTACH needs them); backwards, without them."""
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
@@ -36,16 +44,29 @@ def align_detached(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> 
             )
             children = [child for (child,) in cursor.fetchall()]
             cursor.execute(
-                "SELECT contype, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype IN ('u', 'c') ORDER BY conname",
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'u' ORDER BY conname",
                 [table],
             )
-            parent = cursor.fetchall()
+            unique = [definition for _name, definition in cursor.fetchall()]
+            if not forward:  # the keys as they were before
+                unique = [d.replace(", shard)", ")") for d in unique]
+            # ATTACH finds a partition's CHECK constraints by the parent's names.
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'c' "
+                "AND pg_get_constraintdef(oid) LIKE %s",
+                [table, "%shard%"],
+            )
+            checks = cursor.fetchall()
             for child in children:
-                cursor.execute(
-                    f"ALTER TABLE {child} ADD COLUMN IF NOT EXISTS shard smallint "
-                    "NOT NULL DEFAULT 0"
-                )
+                if forward:
+                    cursor.execute(
+                        f"ALTER TABLE {child} ADD COLUMN IF NOT EXISTS shard smallint "
+                        "NOT NULL DEFAULT 0"
+                    )
+                else:  # its unique key and check go with it
+                    cursor.execute(f"ALTER TABLE {child} DROP COLUMN IF EXISTS shard")
                 cursor.execute(
                     "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
                     "AND contype = 'u'",
@@ -53,13 +74,12 @@ def align_detached(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> 
                 )
                 for (name,) in cursor.fetchall():
                     cursor.execute(f"ALTER TABLE {child} DROP CONSTRAINT {name}")
-                for number, (kind, definition) in enumerate(parent, start=1):
-                    suffix = "u" if kind == "u" else "c"
-                    if kind == "c" and "shard" not in definition:
-                        continue  # the others it has already
+                for number, definition in enumerate(unique, start=1):
                     cursor.execute(
-                        f"ALTER TABLE {child} ADD CONSTRAINT {child}_{suffix}{number} {definition}"
+                        f"ALTER TABLE {child} ADD CONSTRAINT {child}_u{number} {definition}"
                     )
+                for name, definition in checks if forward else ():
+                    cursor.execute(f"ALTER TABLE {child} ADD CONSTRAINT {name} {definition}")
 
 
 class Migration(migrations.Migration):
@@ -128,5 +148,5 @@ class Migration(migrations.Migration):
                 fields=("generation", "term", "status", "shard"), name="order_term_count"
             ),
         ),
-        migrations.RunPython(align_detached, migrations.RunPython.noop),
+        migrations.RunPython(align_detached, unalign_detached),
     ]
