@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Sum
 from django.utils import timezone
 
 from backoffice.charts import bar_chart
@@ -79,15 +80,18 @@ def figures(today: date | None = None) -> dict[str, Any]:
     today = today or timezone.now().date()
     first = today - timedelta(days=DAYS - 1)
     days = [first + timedelta(days=n) for n in range(DAYS)]
-    rows = {
-        row.date: row
+    # A day's row is the sum of its parts (one per shard of the projection).
+    rows: dict[date, dict[str, Any]] = {
+        row["date"]: dict(row)
         for row in DailySales.objects.filter(
             generation=active_generation("daily_sales"), date__gte=first, date__lte=today
         )
+        .values("date")
+        .annotate(**{c: Sum(c) for c in ("orders_placed", "orders_cancelled", "gross_revenue")})
     }
 
     def series(column: str) -> list[tuple[str, Any]]:
-        return [(day.isoformat(), getattr(rows[day], column) if day in rows else 0) for day in days]
+        return [(day.isoformat(), rows[day][column] if day in rows else 0) for day in days]
 
     placed = series("orders_placed")
     cancelled = series("orders_cancelled")

@@ -352,6 +352,18 @@ PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=3)
 PROJECTION_RETRY_BACKOFF_SECONDS = env.float("PROJECTION_RETRY_BACKOFF_SECONDS", default=1.0)
 PROJECTION_STALLED_SECONDS = env.float("PROJECTION_STALLED_SECONDS", default=30.0)
 PROJECTION_RETIRED_GRACE_SECONDS = env.float("PROJECTION_RETIRED_GRACE_SECONDS", default=60.0)
+# Shards per projection, e.g. "order_views=4,customer_summaries=2": each a power of two up to
+# 16 (default: what the projection declares, 1 unless it says more). Checked against the
+# registered projections at start-up (projections.engine.sharding); changing one is a rebuild.
+PROJECTION_SHARDS: dict[str, int] = {}
+for _part in filter(None, (p.strip() for p in env.str("PROJECTION_SHARDS", default="").split(","))):
+    _name, _equals, _count = _part.partition("=")
+    if not _equals or not _name.strip() or not _count.strip().isdigit():
+        raise ImproperlyConfigured(
+            f"PROJECTION_SHARDS: {_part!r} is not name=count "
+            "(e.g. PROJECTION_SHARDS=order_views=4,customer_summaries=2)"
+        )
+    PROJECTION_SHARDS[_name.strip()] = int(_count)
 
 # --- Read-your-writes (projections.engine.consistency) -----------------------------------
 # Waits for min_position one process holds at a time; further readers are answered stale at

@@ -58,6 +58,56 @@ class Checkpoint:
     position: int = 0
 
 
+# Events are spread over BUCKETS buckets by a stable hash of their stream id
+# (eventstore.backends.postgres: hashtextextended(stream_id, 0) & 15, kept in an index); a shard
+# count is a power of two up to BUCKETS, so shard ``index`` of ``count`` reads the buckets whose
+# number is ``index`` modulo ``count``, and halving or doubling the count nests the shards.
+BUCKETS: Final = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One of ``count`` disjoint parts of the log: every event of a stream is in the same one.
+
+    Read through ``read_all(..., shard=...)``: each part in the same gap-safe order as the
+    whole log, its own checkpoints comparable with the log's.
+    """
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not valid_shard_count(self.count):
+            raise ValueError(
+                f"a shard count is a power of two from 1 to {BUCKETS}, not {self.count!r}"
+            )
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"shard index {self.index!r} is not in 0..{self.count - 1}")
+
+    @property
+    def whole(self) -> bool:
+        """Whether this shard is the whole log (count 1)."""
+        return self.count == 1
+
+    @property
+    def buckets(self) -> tuple[int, ...]:
+        """The buckets this shard reads."""
+        return tuple(b for b in range(BUCKETS) if b % self.count == self.index)
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def valid_shard_count(count: object) -> bool:
+    """Whether ``count`` can be a number of shards: a power of two from 1 to BUCKETS."""
+    return (
+        isinstance(count, int)
+        and not isinstance(count, bool)
+        and 1 <= count <= BUCKETS
+        and count & (count - 1) == 0
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CommandRecord:
     """A keyed command's record, written with its events: the caller's ``key`` (scoped by

@@ -33,6 +33,7 @@ from eventstore.errors import ConcurrencyError, DuplicateEventError, EventStoreE
 from eventstore.models import Event, LogIdentity
 from eventstore.records import (
     ANY,
+    BUCKETS,
     NO_STREAM,
     AppendResult,
     Backlog,
@@ -42,10 +43,13 @@ from eventstore.records import (
     NewEvent,
     Page,
     RecordedEvent,
+    Shard,
+    valid_shard_count,
 )
 
 __all__ = [
     "ANY",
+    "BUCKETS",
     "EXPORT_FIELDS",
     "NO_STREAM",
     "AppendResult",
@@ -59,6 +63,8 @@ __all__ = [
     "NewEvent",
     "Page",
     "RecordedEvent",
+    "Shard",
+    "any_between",
     "append_to_stream",
     "appends_in_one_statement",
     "backlog",
@@ -74,6 +80,7 @@ __all__ = [
     "read_stream",
     "read_stream_payloads",
     "reset_position_sequence",
+    "valid_shard_count",
     "wait_for_commit",
 ]
 
@@ -215,8 +222,15 @@ def read_stream_payloads(
 _LOG_START: Final = Checkpoint()  # a default ruff cannot see is immutable
 
 
+_WHOLE_LOG: Final = Shard()
+
+
 def read_all(
-    after: Checkpoint = _LOG_START, *, limit: int = 500, metadata: bool = True
+    after: Checkpoint = _LOG_START,
+    *,
+    limit: int = 500,
+    metadata: bool = True,
+    shard: Shard = _WHOLE_LOG,
 ) -> list[RecordedEvent]:
     """The next events of the whole log after ``after``, in an order safe to checkpoint.
 
@@ -226,8 +240,12 @@ def read_all(
     whole checkpoint, never the position alone (see the module's docstring). With
     ``metadata`` False the events' metadata is left unread (empty): parsing it is a good part
     of a read, and most projections never look at it.
+
+    With ``shard``, only that shard's events (every event of a stream is in one shard), in the
+    same order: a follower of one shard checkpoints and calls again as for the whole log.
+    Only PostgreSQL splits the log into shards; elsewhere it is one shard.
     """
-    return backend().read_all(after, limit, metadata)
+    return backend().read_all(after, limit, metadata, shard)
 
 
 def read_all_matching(
@@ -297,9 +315,17 @@ def head_position() -> int:
     return backend().head_position()
 
 
-def backlog(after: Checkpoint) -> Backlog:
-    """How many committed events lie after ``after``, and when the oldest of them was recorded."""
-    return backend().backlog(after)
+def any_between(after: Checkpoint, until: Checkpoint, *, shard: Shard = _WHOLE_LOG) -> bool:
+    """Whether ``shard`` holds a committed event after ``after`` and at or before ``until``:
+    a follower of the shard at ``after`` has applied everything of it up to ``until`` if not
+    (once every event up to ``until`` is committed: ``checkpoint_now() >= until``)."""
+    return backend().any_between(after, until, shard)
+
+
+def backlog(after: Checkpoint, *, shard: Shard = _WHOLE_LOG) -> Backlog:
+    """How many committed events (of ``shard``) lie after ``after``, and when the oldest of them
+    was recorded."""
+    return backend().backlog(after, shard)
 
 
 EXPORT_FIELDS: Final = (

@@ -153,8 +153,29 @@ class DatabaseCollector(Collector):
             "Events a projection is stopped on (1 when failed: an operator must retry or skip).",
             labels=labels,
         )
+        shard_labels = [*labels, "shard"]
+        shard_position = GaugeMetricFamily(
+            "projection_shard_position",
+            "Log position a shard of the projection has applied up to.",
+            labels=shard_labels,
+        )
+        shard_lag = GaugeMetricFamily(
+            "projection_shard_lag_events",
+            "Committed events of a shard not applied yet.",
+            labels=shard_labels,
+        )
+        shard_owned = GaugeMetricFamily(
+            "projection_shard_owned",
+            "1 while a worker holds the shard's lease (owner: the worker).",
+            labels=[*shard_labels, "owner"],
+        )
         names = []
         for row in projection_status_list():
+            for shard in row["shards"]:
+                key = [row["name"], str(shard["index"])]
+                shard_position.add_metric(key, shard["position"])
+                shard_lag.add_metric(key, shard["lag_events"])
+                shard_owned.add_metric([*key, shard["owner"]], int(bool(shard["owner"])))
             name = row["name"]
             names.append(name)
             position.add_metric([name], row["position"])
@@ -172,6 +193,7 @@ class DatabaseCollector(Collector):
         for name in sorted({*names, *counts}):
             skipped.add_metric([name], counts.get(name, 0))
         yield from (position, lag_events, lag_seconds, status, failed, skipped)
+        yield from (shard_position, shard_lag, shard_owned)
 
 
 _FROM_DATABASE = CollectorRegistry()

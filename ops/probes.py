@@ -42,6 +42,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "broker": checks.broker(),
         "projections": _projections() if reachable else checks.UNKNOWN,
     }
+    if reachable:
+        report["projection_shards"] = _shards()
     if all(report[part] == checks.OK for part in DECIDING):
         return JsonResponse({"status": "ready", "checks": report})
     # Named: what failed; what could not be asked because of it is "unknown" in the details.
@@ -49,6 +51,26 @@ def readyz(request: HttpRequest) -> JsonResponse:
     failed = failed or [part for part in DECIDING if report[part] != checks.OK]
     message = f"Not ready: {', '.join(failed)}."
     return JsonResponse(error_body("not_ready", message, report), status=503)
+
+
+def _shards() -> dict[str, list[dict[str, Any]]] | str:
+    """Each shard's position, lag and owner (reported, never deciding)."""
+    try:
+        statuses = projection_status_list()
+    except DatabaseError:
+        return checks.UNKNOWN
+    return {
+        status["name"]: [
+            {
+                "index": shard["index"],
+                "position": shard["position"],
+                "lag_events": shard["lag_events"],
+                "owner": shard["owner"],
+            }
+            for shard in status["shards"]
+        ]
+        for status in statuses
+    }
 
 
 def _projections() -> dict[str, str] | str:

@@ -15,10 +15,12 @@ class ProjectionsConfig(AppConfig):
         from projections.engine import tasks  # noqa: F401 - registers the catch-up task
         from projections.engine.generations import create_first_generations
         from projections.engine.poison import SKIPS
+        from projections.engine.sharding import check_configuration
         from projections.engine.wakeups import wake_projections
         from projections.read_models.registry import register_all
 
         register_all()
+        check_configuration()  # a bad PROJECTION_SHARDS stops start-up with its reason
         # A command's commit wakes the projections (orders knows nothing of them).
         command_committed.connect(wake_projections)
         register_record_kind(SKIPS)  # skips are exported and imported with the log

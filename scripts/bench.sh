@@ -3,6 +3,7 @@
 # postgres://root@127.0.0.1:5432) and Redis; each drops and recreates its own database.
 #   scripts/bench.sh                 all of them, one after the other
 #   scripts/bench.sh append [args]   one of: append, commands, catchup, lag, web, scale, feed,
+#                                    shards (catch-up on 1 vs 2 workers, lag on 4 shards),
 #                                    streams
 #                                    (args go to it; web and scale run gunicorn and workers),
 #                                    or admin, admin_indexes (the back office; not in "all"),
@@ -17,6 +18,6 @@ if [ $# -gt 0 ]; then
   shift
   exec python -m "bench.$name" "$@"
 fi
-for name in append commands catchup lag web scale feed; do
+for name in append commands catchup lag web scale feed shards; do
   python -m "bench.$name"
 done

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from backoffice import staleness
@@ -77,6 +77,7 @@ class ProjectionAdmin(ReadOnlyAdmin):
         "head",
         "lag_events",
         "lag_seconds",
+        "shard_list",
         "rebuild",
         "failing_event",
         "error",
@@ -118,8 +119,9 @@ class ProjectionAdmin(ReadOnlyAdmin):
         return JsonResponse({"rebuilds": rebuilds})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ProjectionState]:
-        # One row per projection: its active generation (a rebuild shows in its row).
-        return super().get_queryset(request).filter(active=True).order_by("name")
+        # One row per projection: its active generation (its first shard's cursor; every
+        # shard shows in the shards column; a rebuild shows in its row).
+        return super().get_queryset(request).filter(active=True, shard=0).order_by("name")
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("projections.operate_projections")
@@ -149,7 +151,24 @@ class ProjectionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="position")
     def at(self, state: ProjectionState) -> str:
-        return count(state.position)
+        return count(int(_answer(state)["position"]))  # the lowest shard's
+
+    @admin.display(description="shards (position, lag, owner)")
+    def shard_list(self, state: ProjectionState) -> SafeString:
+        return format_html_join(
+            format_html("<br>"),
+            "#{}: {}, {}, lag {}, {}",
+            (
+                (
+                    shard["index"],
+                    shard["status"],
+                    count(int(shard["position"])),
+                    count(int(shard["lag_events"])),
+                    shard["owner"] or "not held",
+                )
+                for shard in _answer(state)["shards"]
+            ),
+        )
 
     @admin.display(description="lag (s)")
     def lag_seconds(self, state: ProjectionState) -> str:

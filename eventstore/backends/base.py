@@ -21,6 +21,7 @@ from eventstore.records import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    Shard,
 )
 from eventstore.upcasting import Payload, StreamUpcasting
 
@@ -92,8 +93,11 @@ class EventStoreBackend(ABC):
         """The stream's (event_type, data upcast) in version order."""
 
     @abstractmethod
-    def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
-        """Up to ``limit`` committed events after ``after``, in an order safe to checkpoint."""
+    def read_all(
+        self, after: Checkpoint, limit: int, metadata: bool, shard: Shard
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` committed events of ``shard`` after ``after``, in an order safe to
+        checkpoint."""
 
     @abstractmethod
     def read_matching(
@@ -118,8 +122,13 @@ class EventStoreBackend(ABC):
         """The checkpoint of the event at ``position`` (None if there is none)."""
 
     @abstractmethod
-    def backlog(self, after: Checkpoint) -> Backlog:
-        """How many events lie after ``after`` and when the oldest of them was recorded."""
+    def any_between(self, after: Checkpoint, until: Checkpoint, shard: Shard) -> bool:
+        """Whether ``shard`` has a committed event after ``after`` and at or before ``until``."""
+
+    @abstractmethod
+    def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
+        """How many events of ``shard`` lie after ``after`` and when the oldest of them was
+        recorded."""
 
     def upcasting(self) -> StreamUpcasting:
         """Upcasting for one read (upcasters that need a stream's earlier events read them here)."""

@@ -22,6 +22,7 @@ from common.db import fetch, json_dumps
 from eventstore.backends.base import EventStoreBackend, aware, row_to_event, row_to_payload
 from eventstore.errors import ConcurrencyError
 from eventstore.records import (
+    BUCKETS,
     AppendResult,
     Backlog,
     Checkpoint,
@@ -29,6 +30,7 @@ from eventstore.records import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    Shard,
 )
 
 _STREAM_VERSION_CONSTRAINT: Final = "eventstore_stream_version"
@@ -207,6 +209,67 @@ ORDER BY tail, tx_number, global_position
 """
 )
 
+# A shard's events: those of its buckets, through the index eventstore_event_shard on
+# (BUCKET, tx_id, global_position) (migration 0005). One ordered index range per bucket, merged
+# (Merge Append) up to the limit: a shard reads its own events only, never the others' (the
+# plan at 1M events: docs/scaling.md, "Shards").
+BUCKET: Final = f"(hashtextextended(e.stream_id, 0) & {BUCKETS - 1})"
+_SHARD_ARM: Final = f"""
+(SELECT e.global_position, e.event_id, e.stream_id, e.stream_type, e.version, e.event_type,
+        e.schema_version, e.data, {{metadata}} AS metadata, e.recorded_at, e.tx_id
+ FROM eventstore_event AS e
+ WHERE {BUCKET} = %s::int
+   AND (e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint)
+   AND e.tx_id < (SELECT h FROM horizon)
+ ORDER BY e.tx_id, e.global_position
+ LIMIT %s::int)"""  # noqa: S608 (constant SQL text)
+
+
+_MERGED_ARMS: Final = """
+SELECT s.global_position, s.event_id, s.stream_id, s.stream_type, s.version, s.event_type,
+       s.schema_version, s.data, s.metadata, s.recorded_at, s.tx_id::text::bigint
+FROM ({arms}) AS s
+ORDER BY s.tx_id, s.global_position
+LIMIT %s::int
+"""
+
+
+@cache
+def read_shard_sql(buckets: int, metadata: bool) -> str:  # one text per bucket count
+    arms = " UNION ALL ".join(
+        [_SHARD_ARM.format(metadata="e.metadata" if metadata else "NULL")] * buckets
+    )
+    return _HORIZON + _MERGED_ARMS.format(arms=arms)
+
+
+_ANY_BETWEEN: Final = (
+    "SELECT EXISTS (SELECT FROM eventstore_event AS e WHERE {bucket}"
+    "(e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint) "
+    "AND (e.tx_id, e.global_position) <= (%s::bigint::text::xid8, %s::bigint))"
+)
+
+
+@cache
+def any_between_sql(buckets: int) -> str:  # one text per bucket count (0: the whole log)
+    if not buckets:
+        return _ANY_BETWEEN.format(bucket="")
+    arm = _ANY_BETWEEN.format(bucket=f"{BUCKET} = %s::int AND ")
+    return "SELECT " + " OR ".join([f"({arm})"] * buckets)
+
+
+@cache
+def shard_backlog_sql(buckets: int) -> str:  # one text per bucket count
+    counts = " UNION ALL ".join(
+        [
+            "(SELECT count(*) AS n, min(e.recorded_at) AS oldest FROM eventstore_event AS e "  # noqa: S608
+            f"WHERE {BUCKET} = %s::int "
+            "AND (e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint))"
+        ]
+        * buckets
+    )
+    return f"SELECT coalesce(sum(n), 0), min(oldest) FROM ({counts}) AS c"  # noqa: S608
+
+
 # The last event below the horizon: every event that is not visible yet sorts after it.
 _CHECKPOINT_NOW: Final = (
     _HORIZON  # noqa: S608 (constant SQL text)
@@ -308,11 +371,6 @@ class PostgresBackend(EventStoreBackend):
             for version, row in enumerate(rows, start=max(from_version, 1))
         ]
 
-    def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
-        rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])
-        upcasting = self.upcasting()
-        return [row_to_event(row, upcasting) for row in rows]
-
     def read_matching(
         self,
         after: Checkpoint,
@@ -329,6 +387,21 @@ class PostgresBackend(EventStoreBackend):
         upcasting = self.upcasting()
         return [row_to_event(row, upcasting) for row in rows], tail
 
+    def read_all(
+        self, after: Checkpoint, limit: int, metadata: bool, shard: Shard
+    ) -> list[RecordedEvent]:
+        if shard.whole:
+            rows = fetch(_READ_ALL_SQL[metadata], [after.tx_id, after.position, limit])
+        else:
+            buckets = shard.buckets
+            params: list[Any] = []
+            for bucket in buckets:
+                params += [bucket, after.tx_id, after.position, limit]
+            params.append(limit)
+            rows = fetch(read_shard_sql(len(buckets), metadata), params)
+        upcasting = self.upcasting()
+        return [row_to_event(row, upcasting) for row in rows]
+
     def checkpoint_now(self) -> Checkpoint:
         rows = fetch(_CHECKPOINT_NOW, [])
         return Checkpoint(*rows[0]) if rows else Checkpoint()
@@ -342,13 +415,30 @@ class PostgresBackend(EventStoreBackend):
             row = cursor.fetchone()
         return Checkpoint(row[0], position) if row else None
 
-    def backlog(self, after: Checkpoint) -> Backlog:
+    def any_between(self, after: Checkpoint, until: Checkpoint, shard: Shard) -> bool:
+        bounds = [after.tx_id, after.position, until.tx_id, until.position]
+        if shard.whole:
+            [(found,)] = fetch(any_between_sql(0), bounds)
+        else:
+            params: list[Any] = []
+            for bucket in shard.buckets:
+                params += [bucket, *bounds]
+            [(found,)] = fetch(any_between_sql(len(shard.buckets)), params)
+        return bool(found)
+
+    def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*), min(recorded_at) FROM eventstore_event "
-                "WHERE (tx_id, global_position) > (%s::text::xid8, %s)",
-                [after.tx_id, after.position],
-            )
+            if shard.whole:
+                cursor.execute(
+                    "SELECT count(*), min(recorded_at) FROM eventstore_event "
+                    "WHERE (tx_id, global_position) > (%s::text::xid8, %s)",
+                    [after.tx_id, after.position],
+                )
+            else:
+                params: list[Any] = []
+                for bucket in shard.buckets:
+                    params += [bucket, after.tx_id, after.position]
+                cursor.execute(shard_backlog_sql(len(shard.buckets)), params)
             count, oldest = cursor.fetchone() or (0, None)
         return Backlog(int(count), None if oldest is None else aware(oldest))
 

@@ -1,5 +1,7 @@
 """The SQLite backend: writers are serialized, so plain position order is commit order.
 
+The log is one shard here (projections run a single shard each on SQLite).
+
 Settings open every SQLite transaction IMMEDIATE (config/settings.py): a writer holds the
 database's write lock from its first statement to its commit, so positions become visible in
 the order they were taken and a follower may page by global_position here, and only here.
@@ -26,6 +28,7 @@ from eventstore.records import (
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
+    Shard,
 )
 from eventstore.upcasting import StreamUpcasting
 
@@ -52,6 +55,12 @@ def _recorded(event: Event, upcasting: StreamUpcasting, *, metadata: bool = True
         ),
         upcasting,
     )
+
+
+def _whole_log_only(shard: Shard) -> None:
+    # One writer at a time and one process (the embedded default): nothing to shard.
+    if not shard.whole:
+        raise ValueError(f"SQLite reads the log as one shard, not as shard {shard}")
 
 
 class SQLiteBackend(EventStoreBackend):
@@ -134,7 +143,10 @@ class SQLiteBackend(EventStoreBackend):
             for version, row in enumerate(rows, start=max(from_version, 1))
         ]
 
-    def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
+    def read_all(
+        self, after: Checkpoint, limit: int, metadata: bool, shard: Shard
+    ) -> list[RecordedEvent]:
+        _whole_log_only(shard)
         events = Event.objects.filter(global_position__gt=after.position)
         events = events.order_by("global_position")
         if not metadata:
@@ -174,7 +186,13 @@ class SQLiteBackend(EventStoreBackend):
         exists = Event.objects.filter(global_position=position).exists()
         return Checkpoint(0, position) if exists else None
 
-    def backlog(self, after: Checkpoint) -> Backlog:
+    def any_between(self, after: Checkpoint, until: Checkpoint, shard: Shard) -> bool:
+        _whole_log_only(shard)
+        events = Event.objects.filter(global_position__gt=after.position)
+        return events.filter(global_position__lte=until.position).exists()
+
+    def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
+        _whole_log_only(shard)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*), min(recorded_at) FROM eventstore_event "

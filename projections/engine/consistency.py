@@ -17,13 +17,21 @@ from django.conf import settings
 
 from common.routing import reading_replica
 from common.waits import BEYOND_HEAD, BUSY, FRESH, STALE, bounded_wait, slots
-from eventstore.store import Checkpoint, checkpoint_at, head_position
+from eventstore.store import (
+    Checkpoint,
+    Shard,
+    any_between,
+    checkpoint_at,
+    checkpoint_now,
+    head_position,
+)
 from projections.engine.backends import backend
 from projections.engine.models import ProjectionState
 
 
 class _Goal:
-    """Every named projection's active generation has applied ``position``.
+    """Every named projection's active generation has applied ``position``: each of its
+    shards, every event of the shard up to there.
 
     With no names, the reader is the log itself: reached once the event is committed. The
     event's checkpoint is looked up once, when it first exists.
@@ -42,10 +50,25 @@ class _Goal:
         if not self.names:
             return True
         found = ProjectionState.objects.filter(name__in=self.names, active=True).values_list(
-            "tx_id", "position"
+            "name", "shard", "shards", "tx_id", "position"
         )
-        checkpoints = [Checkpoint(tx, pos) for tx, pos in found]
-        return len(checkpoints) == len(self.names) and all(c >= self.target for c in checkpoints)
+        shards: dict[str, int] = {}
+        behind: list[tuple[Shard, Checkpoint]] = []
+        for name, shard, count, tx, pos in found:
+            shards[name] = count
+            if Checkpoint(tx, pos) < self.target:
+                if count == 1:
+                    return False
+                behind.append((Shard(shard, count), Checkpoint(tx, pos)))
+        if set(shards) != self.names or len(found) != sum(shards.values()):
+            return False
+        if not behind:
+            return True
+        # A shard moves its checkpoint only over its own events: one behind the target has
+        # applied it if none of its events lies in between, once all up to it are committed.
+        if checkpoint_now() < self.target:
+            return False
+        return not any(any_between(at, self.target, shard=shard) for shard, at in behind)
 
 
 # The outcomes and the process's wait slots are common.waits' (shared with the event store's

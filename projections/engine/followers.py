@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from django.conf import settings
+
 from eventstore.store import Checkpoint, RecordedEvent
 
 if TYPE_CHECKING:
@@ -102,8 +104,17 @@ class Batch:
 
 
 def shard_count(follower: Follower) -> int:
-    """How many shards apply ``follower``."""
-    return follower.shards
+    """How many shards a new generation of ``follower`` gets: what the environment says
+    (settings.PROJECTION_SHARDS, checked at start-up by projections.engine.sharding), else what
+    the follower declares. One on SQLite (serialized writers, the embedded single process).
+    A generation keeps the count it was made with (ProjectionState.shards): a new count takes
+    effect with the next rebuild."""
+    from projections.engine.backends import backend  # the backends import this module
+
+    if not backend().runs_shards:
+        return 1
+    configured = settings.PROJECTION_SHARDS.get(follower.name)
+    return int(configured) if configured is not None else follower.shards
 
 
 Provider = Callable[[], Iterable[Follower]]

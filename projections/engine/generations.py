@@ -57,6 +57,12 @@ def active_state(name: str, shard: int = 0) -> ProjectionState:
     return state
 
 
+def active_shard_counts(names: list[str]) -> dict[str, int]:
+    """How many shards the active generation of each of ``names`` has (one query)."""
+    rows = ProjectionState.objects.filter(name__in=names, active=True, shard=0)
+    return dict(rows.values_list("name", "shards"))
+
+
 def rebuilding_state(name: str, shard: int = 0) -> ProjectionState | None:
     """The generation a rebuild is filling (or stopped in), if any (its cursor of ``shard``)."""
     return (
@@ -89,13 +95,15 @@ def create_first_generation(name: str, start: Checkpoint | None = None) -> None:
     if ProjectionState.objects.filter(name=name).exists():
         return
     at = start or Checkpoint()
+    count = shard_count(follower)
     try:
         with transaction.atomic():
-            for shard in range(shard_count(follower)):
+            for shard in range(count):
                 ProjectionState.objects.create(
                     name=name,
                     generation=1,
                     shard=shard,
+                    shards=count,
                     active=True,
                     tx_id=at.tx_id,
                     position=at.position,
@@ -115,11 +123,16 @@ def start_rebuild(name: str) -> ProjectionState:
         return pending
     with transaction.atomic():
         top = ProjectionState.objects.filter(name=name).aggregate(top=Max("generation"))["top"]
+        count = shard_count(follower)  # a new count (PROJECTION_SHARDS) takes effect here
         states = [
             ProjectionState.objects.create(
-                name=name, generation=top + 1, shard=shard, status=ProjectionStatus.REBUILDING
+                name=name,
+                generation=top + 1,
+                shard=shard,
+                shards=count,
+                status=ProjectionStatus.REBUILDING,
             )
-            for shard in range(shard_count(follower))
+            for shard in range(count)
         ]
         follower.create_generation(top + 1, serving=False)
         return states[0]

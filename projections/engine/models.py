@@ -23,6 +23,8 @@ class ProjectionState(models.Model):
     name = models.CharField(max_length=100)
     generation = models.PositiveIntegerField(default=1)
     shard = models.PositiveIntegerField(default=0)
+    # How many shards the generation has (fixed when it is made; a new count is a rebuild).
+    shards = models.PositiveSmallIntegerField(default=1)
     active = models.BooleanField(default=False)
     status = models.CharField(
         max_length=20, choices=ProjectionStatus.choices, default=ProjectionStatus.RUNNING

@@ -58,8 +58,9 @@ def rebuild(
                     break
             _stop_if_failed(target)
         generations.switch(live[0], targets[0])
-    # Events committed while the leases were held may have found them taken: look once more.
-    for state in live:
+    # Events committed while the leases were held may have found them taken: look once more
+    # (the new generation's shards: its count may differ from the old one's).
+    for state in targets:
         run(name, shard=state.shard)
     generations.purge_retired()
     targets[0].refresh_from_db()

@@ -21,40 +21,28 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 from common.metrics import PROJECTION_BATCH_SECONDS
-from eventstore.store import Checkpoint, RecordedEvent, read_all
+from eventstore.store import Checkpoint, RecordedEvent, Shard, read_all
 from projections.engine.backends import backend
-from projections.engine.followers import Batch, Follower, shard_count
+from projections.engine.followers import Batch, Follower
 from projections.engine.leases import Lease, advance, reload
 from projections.engine.models import ProjectionSkip, ProjectionState
 
 Skips = Mapping[int, ProjectionSkip]
 
+
 # --- reading: the log, or one shard's part of it ------------------------------------------
-# (after, limit, metadata, shard, shards) -> the shard's next events after ``after``.
-ShardReader = Callable[[Checkpoint, int, bool, int, int], list[RecordedEvent]]
-_shard_reader: ShardReader | None = None
-
-
-def set_shard_reader(reader: ShardReader | None) -> None:
-    """How a follower with several shards reads its shard's events (the store's filter)."""
-    global _shard_reader  # noqa: PLW0603 - one reader for the process
-    _shard_reader = reader
-
-
 def read_events(
     follower: Follower, state: ProjectionState, after: Checkpoint, limit: int
 ) -> list[RecordedEvent]:
-    """The next events of ``state``'s shard of the log after ``after``, in checkpoint order."""
-    shards = shard_count(follower)
-    if shards == 1:
+    """The next events of ``state``'s shard of the log after ``after``, in checkpoint order
+    (the generation's shard count is the one it was made with: ``state.shards``)."""
+    if state.shards <= 1:
         return read_all(after, limit=limit, metadata=follower.reads_metadata)
-    if _shard_reader is None:
-        raise ImproperlyConfigured(f"{follower.name} has {shards} shards and no shard reader")
-    return _shard_reader(after, limit, follower.reads_metadata, state.shard, shards)
+    shard = Shard(state.shard, state.shards)
+    return read_all(after, limit=limit, metadata=follower.reads_metadata, shard=shard)
 
 
 # --- which batches continue the last ones this thread handed a follower -----------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from functools import cache
 from typing import Final
 
@@ -52,8 +53,12 @@ def _redis() -> redis.Redis | None:
     )
 
 
-def _flag(task_name: str, queue: str | None = None) -> str:
-    return f"wakeup-pending:{task_name}" + (f":{queue}" if queue else "")
+def _flag(task_name: str, queue: str | None = None, lane: int | None = None) -> str:
+    return (
+        f"wakeup-pending:{task_name}"
+        + (f":{queue}" if queue else "")
+        + (f":lane-{lane}" if lane else "")
+    )
 
 
 def _back_off() -> None:
@@ -61,13 +66,19 @@ def _back_off() -> None:
     _quiet_until = time.monotonic() + BACKOFF_SECONDS
 
 
-def _send(task_name: str, queue: str | None) -> bool:
+def _send(task_name: str, queue: str | None, lane: int | None = None) -> bool:
     try:
         task = current_app.tasks[task_name]
-        if queue is None:
+        if queue is None and not lane:
             task.delay()
         else:  # the task learns its queue (which followers to run) from its argument
-            task.apply_async(kwargs={"queue": queue}, queue=queue)
+            kwargs: dict[str, str | int] = {"queue": queue} if queue else {}
+            if lane:
+                kwargs["lane"] = lane
+            if queue:
+                task.apply_async(kwargs=kwargs, queue=queue)
+            else:
+                task.apply_async(kwargs=kwargs)
     except Exception:
         # Losing a wake-up only delays the read side: the beat sweep sends the same task.
         logger.warning("could not send %s", task_name, exc_info=True)
@@ -75,17 +86,17 @@ def _send(task_name: str, queue: str | None) -> bool:
     return True
 
 
-def wake(task_name: str, queue: str | None = None) -> None:
+def wake(task_name: str, queue: str | None = None, lane: int | None = None) -> None:
     """Send ``task_name`` (no arguments; to ``queue`` with that queue as its argument, if
-    given) unless a send of it is still waiting for a worker, or one failed less than
-    BACKOFF_SECONDS ago."""
+    given; with its ``lane``, if one) unless a send of it is still waiting for a worker, or
+    one failed less than BACKOFF_SECONDS ago."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        _send(task_name, queue)  # no broker: the task runs here and now
+        _send(task_name, queue, lane)  # no broker: the task runs here and now
         return
     if time.monotonic() < _quiet_until:
         return
     client = _redis()
-    flag = _flag(task_name, queue)
+    flag = _flag(task_name, queue, lane)
     try:
         if client is not None and not client.set(flag, 1, nx=True, px=FLAG_TTL_MS):
             return
@@ -93,18 +104,18 @@ def wake(task_name: str, queue: str | None = None) -> None:
         logger.warning("could not send %s: Redis failed", task_name, exc_info=True)
         _back_off()
         return
-    if not _send(task_name, queue):
+    if not _send(task_name, queue, lane):
         _back_off()
-        woken(task_name, queue)  # no task is waiting: the next commit must try to send one again
+        woken(task_name, queue, lane)  # no task waits: the next commit must try to send one
 
 
-def woken(task_name: str, queue: str | None = None) -> None:
+def woken(task_name: str, queue: str | None = None, lane: int | None = None) -> None:
     """Called by the task before it reads anything: later commits must send a new one."""
     client = _redis()
     if client is None:
         return
     try:
-        client.delete(_flag(task_name, queue))
+        client.delete(_flag(task_name, queue, lane))
     except redis.RedisError:
         logger.warning("could not clear the wake-up flag of %s", task_name, exc_info=True)
 
@@ -121,3 +132,15 @@ def wake_queues() -> None:
     """Wake the catch-up of every queue other than the default one that followers run on."""
     for queue in sorted(followers.queues()):
         wake(CATCH_UP, queue)
+
+
+def lane_count(chosen: Iterable[followers.Follower]) -> int:
+    """How many lanes the catch-up of ``chosen`` runs in: their largest shard count."""
+    return max((followers.shard_count(f) for f in chosen), default=1)
+
+
+def wake_lanes(queue: str | None, lanes: int) -> None:
+    """Send the catch-up of lanes 1..``lanes``-1 of ``queue`` (lane 0 is the one running): each
+    is taken by a free worker, so that shards run on several workers at once."""
+    for lane in range(1, lanes):
+        wake(CATCH_UP, queue, lane)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from itertools import islice
-from typing import Any
+from typing import Any, Final
 
 from eventstore.store import RecordedEvent
 from orders.domain.events import EVENT_TYPES
@@ -185,6 +185,12 @@ def fold(
     return touched
 
 
+# A cache slot: (generation, shard). A worker keeps the states of this many slots: a live
+# generation's shards and a rebuild's, on a worker that runs several of them.
+Slot = tuple[int, int]
+SLOTS: Final = 8
+
+
 class StateCache:
     """The order states a worker folded in its last batches, kept for its next ones.
 
@@ -192,37 +198,37 @@ class StateCache:
     only for a batch that ``continues`` the last one this thread folded (the engine says so:
     it starts where that one ended, nobody has written the generation since, and nothing of
     it was lost); otherwise the batch starts empty (a batch that rolled back may have left its
-    changes here). Kept per thread, for the two generations used last, holding at most
-    ``capacity`` orders each (least recently used go first).
+    changes here). Kept per thread and slot (a generation's shard), for the SLOTS used last,
+    holding at most ``capacity`` orders each (least recently used go first).
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._local = threading.local()
 
-    def _slots(self) -> OrderedDict[int, dict[OrderId, OrderState]]:
-        slots: OrderedDict[int, dict[OrderId, OrderState]] | None = getattr(
+    def _slots(self) -> OrderedDict[Slot, dict[OrderId, OrderState]]:
+        slots: OrderedDict[Slot, dict[OrderId, OrderState]] | None = getattr(
             self._local, "slots", None
         )
         if slots is None:
             slots = self._local.slots = OrderedDict()
         return slots
 
-    def states(self, generation: int, *, continues: bool) -> dict[OrderId, OrderState]:
-        """The states to fold a batch of ``generation`` into: those kept if it ``continues``
-        the last one, else none."""
+    def states(self, slot: Slot, *, continues: bool) -> dict[OrderId, OrderState]:
+        """The states to fold a batch of ``slot`` (generation, shard) into: those kept if it
+        ``continues`` the last one, else none."""
         slots = self._slots()
-        states = slots.get(generation)
+        states = slots.get(slot)
         if states is None or not continues:
-            states = slots[generation] = {}
-        slots.move_to_end(generation)
-        while len(slots) > 2:
+            states = slots[slot] = {}
+        slots.move_to_end(slot)
+        while len(slots) > SLOTS:
             slots.popitem(last=False)
         return states
 
-    def trim(self, generation: int) -> None:
-        """Keep the ``capacity`` most recently folded states of ``generation``."""
-        states = self._slots().get(generation)
+    def trim(self, slot: Slot) -> None:
+        """Keep the ``capacity`` most recently folded states of ``slot``."""
+        states = self._slots().get(slot)
         if states is None:
             return
         for order_id in list(islice(states, max(0, len(states) - self.capacity))):

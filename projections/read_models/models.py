@@ -94,10 +94,15 @@ class OrderStatusCount(models.Model):
     status = models.CharField(max_length=20)
     # Plain (not positive) integer: projectors upsert signed deltas.
     order_count = models.BigIntegerField()
+    # The shard whose batches wrote this part of the row: shards never write one row, and a
+    # reader sums the parts (docs/scaling.md, "Shards"). 0 when the projection is one shard.
+    shard = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["generation", "status"], name="order_status_count")
+            models.UniqueConstraint(
+                fields=["generation", "status", "shard"], name="order_status_count"
+            )
         ]
 
     def __str__(self) -> str:
@@ -117,11 +122,14 @@ class OrderTermCount(models.Model):
     term = models.TextField()
     status = models.CharField(max_length=20)
     order_count = models.BigIntegerField()
+    # The shard whose batches wrote this part of the row: shards never write one row, and a
+    # reader sums the parts (docs/scaling.md, "Shards"). 0 when the projection is one shard.
+    shard = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["generation", "term", "status"], name="order_term_count"
+                fields=["generation", "term", "status", "shard"], name="order_term_count"
             )
         ]
 
@@ -183,11 +191,14 @@ class CustomerSummary(models.Model):
     cancelled_count = models.BigIntegerField()
     lifetime_value = models.DecimalField(max_digits=SUM_AMOUNT_DIGITS, decimal_places=2)
     last_order_at = models.DateTimeField(null=True)
+    # The shard whose batches wrote this part of the row: shards never write one row, and a
+    # reader sums the parts (docs/scaling.md, "Shards"). 0 when the projection is one shard.
+    shard = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["generation", "customer_id"], name="customer_summary_customer"
+                fields=["generation", "customer_id", "shard"], name="customer_summary_customer"
             )
         ]
         verbose_name_plural = "customer summaries"
@@ -204,10 +215,13 @@ class DailySales(models.Model):
     orders_shipped = models.BigIntegerField()
     gross_revenue = models.DecimalField(max_digits=SUM_AMOUNT_DIGITS, decimal_places=2)
     items_sold = models.BigIntegerField()
+    # The shard whose batches wrote this part of the row: shards never write one row, and a
+    # reader sums the parts (docs/scaling.md, "Shards"). 0 when the projection is one shard.
+    shard = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["generation", "date"], name="daily_sales_date")
+            models.UniqueConstraint(fields=["generation", "date", "shard"], name="daily_sales_date")
         ]
         verbose_name_plural = "daily sales"
         ordering = ["date"]

@@ -79,6 +79,7 @@ class OrderViews(OrderProjection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
+        shard: int,
     ) -> Writes:
         states = self.states_for(events, states, generation, settle)
         words = tables.takes_terms(OrderTermCount, generation)
@@ -104,7 +105,7 @@ class OrderViews(OrderProjection):
             terms.append({"text": now[0], "status": now[1], "delta": 1})
         status_counts = [{"status": status, "order_count": n} for status, n in counts.items()]
         term_counts = (
-            tables.Terms(OrderTermCount, terms, key="status", count="order_count")
+            tables.Terms(OrderTermCount, terms, key="status", count="order_count", shard=shard)
             if words
             else None
         )
@@ -132,6 +133,7 @@ class OrderViews(OrderProjection):
                 key="status",
                 sums=("order_count",),
                 terms=term_counts,
+                shard=shard,
             )
             tables.upsert(OrderView, generation, views, unique=["order_id"], update=_VIEW_COLUMNS)
             tables.delete(OrderViewItem, generation, "order_id", unlined)

@@ -46,9 +46,10 @@ class OrderProjection(Projection):
         self.cache = StateCache(settings.PROJECTION_CACHED_ORDERS)
 
     def handle(self, events: Sequence[RecordedEvent], batch: Batch) -> int | None:
-        states = self.cache.states(batch.generation, continues=batch.continues)
-        batch.write(self.writes(events, states, batch.generation, batch.settle))
-        self.cache.trim(batch.generation)
+        slot = (batch.generation, batch.shard)
+        states = self.cache.states(slot, continues=batch.continues)
+        batch.write(self.writes(events, states, batch.generation, batch.settle, batch.shard))
+        self.cache.trim(slot)
         return None
 
     def writes(
@@ -57,9 +58,11 @@ class OrderProjection(Projection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
+        shard: int,
     ) -> Writes:
         """Fold ``events`` into ``states`` (the cached ones; the rest are read back once
-        ``settle`` returns) and return the statements that write the result."""
+        ``settle`` returns) and return the statements that write the result. Rows that
+        several shards write (counts, sums) take the deltas into ``shard``'s part of them."""
         raise NotImplementedError
 
     def states_for(

@@ -80,6 +80,7 @@ class FactProjection(OrderProjection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
+        shard: int,
     ) -> Writes:
         states = self.states_for(events, states, generation, settle)
         before = _Totals(len(self.sums))
@@ -122,6 +123,7 @@ class FactProjection(OrderProjection):
                 key=self.key,
                 sums=self.sums,
                 latest=self.latest,
+                shard=shard,
             )
 
         return write

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from common.dispatch import HandlerMap, handler_for
 from orders.domain.errors import OrderNotFound
@@ -119,33 +119,52 @@ def order_search(query: queries.SearchOrders) -> QuerySet[OrderView] | CountedRo
     return rows
 
 
+# The sums of a customer's summary and of a day's sales: a projection of several shards keeps
+# one part of each row per shard (read_models.models, ``shard``), and a reader adds them up.
+_CUSTOMER_SUMS: Final = ("order_count", "open_order_count", "cancelled_count", "lifetime_value")
+_DAILY_SUMS: Final = (
+    "orders_placed",
+    "orders_cancelled",
+    "orders_shipped",
+    "gross_revenue",
+    "items_sold",
+)
+
+
 def customer_summary_get(query: queries.GetCustomerSummary) -> CustomerSummary:
     generation = active_generation("customer_summaries")
-    row = CustomerSummary.objects.filter(
+    found = CustomerSummary.objects.filter(
         generation=generation, customer_id=query.customer_id
-    ).first()
-    if row is None:  # no orders yet: all zero
-        row = CustomerSummary(
-            generation=generation,
-            customer_id=query.customer_id,
-            order_count=0,
-            open_order_count=0,
-            cancelled_count=0,
-            lifetime_value=Decimal(0),
-            last_order_at=None,
-        )
-    return row
-
-
-def daily_sales_list(query: queries.GetDailySales) -> QuerySet[DailySales]:
-    rows = DailySales.objects.filter(generation=active_generation("daily_sales")).exclude(
-        orders_placed=0, orders_cancelled=0, orders_shipped=0
+    ).aggregate(
+        **{name: Sum(name) for name in _CUSTOMER_SUMS},
+        last_order_at=Max("last_order_at"),
+        parts=Count("*"),
     )
+    parts = found.pop("parts")
+    return CustomerSummary(  # no orders yet (no part): all zero
+        generation=generation,
+        customer_id=query.customer_id,
+        order_count=found["order_count"] if parts else 0,
+        open_order_count=found["open_order_count"] if parts else 0,
+        cancelled_count=found["cancelled_count"] if parts else 0,
+        lifetime_value=found["lifetime_value"] if parts else Decimal(0),
+        last_order_at=found["last_order_at"],
+    )
+
+
+def daily_sales_list(query: queries.GetDailySales) -> list[DailySales]:
+    rows = DailySales.objects.filter(generation=active_generation("daily_sales"))
     if query.date_from is not None:
         rows = rows.filter(date__gte=query.date_from)
     if query.date_to is not None:
         rows = rows.filter(date__lte=query.date_to)
-    return rows.order_by("date")
+    days = (
+        rows.values("date")
+        .annotate(**{name: Sum(name) for name in _DAILY_SUMS})
+        .exclude(orders_placed=0, orders_cancelled=0, orders_shipped=0)
+        .order_by("date")
+    )
+    return [DailySales(**day) for day in days]
 
 
 SELECTORS: Final[HandlerMap[queries.Query, Any]] = {

@@ -81,6 +81,11 @@ def test_readyz_is_ready_with_database_and_projections_up(client: Client, ready:
             "migrations": "ok",
             "broker": "eager",  # no broker configured: tasks run in-process
             "projections": dict.fromkeys(PROJECTIONS, "ok"),
+            # Each shard's position, lag and owner (one shard each here, none held).
+            "projection_shards": {
+                name: [{"index": 0, "position": 0, "lag_events": 0, "owner": ""}]
+                for name in PROJECTIONS
+            },
         },
     }
 

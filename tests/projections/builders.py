@@ -19,7 +19,7 @@ from orders.repository import STREAM_TYPE, stream_id_for
 from orders.services import execute_command
 from projections.engine import followers, runner
 from projections.engine.generations import active_state
-from projections.models import OrderTermCount
+from projections.models import OrderTermCount, ProjectionState
 from tests.waiting import wait_until
 
 T = TypeVar("T")
@@ -162,8 +162,12 @@ def append_new_order(
 
 # --- waiting and comparing ------------------------------------------------------------------
 def unapplied(name: str) -> int:
-    """How many committed events the projection's active generation has not read yet."""
-    return store.backlog(active_state(name).checkpoint).events
+    """How many committed events the projection's active generation has not read yet (all
+    of its shards)."""
+    states = ProjectionState.objects.filter(name=name, active=True)
+    return sum(
+        store.backlog(s.checkpoint, shard=store.Shard(s.shard, s.shards)).events for s in states
+    )
 
 
 def caught_up(names: Sequence[str] = READ_MODEL_PROJECTIONS) -> bool:
@@ -182,7 +186,8 @@ def catch_up_until_applied(
 
     def applied_everything() -> bool:
         for name in names:
-            runner.run(name)
+            for state in ProjectionState.objects.filter(name=name, active=True):
+                runner.run(name, shard=state.shard)
         return caught_up(names)
 
     wait_until(applied_everything, timeout=timeout, interval=0.02, what=f"{names} to catch up")

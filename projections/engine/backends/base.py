@@ -66,6 +66,8 @@ class Checkpoints(ABC):
     reads_ahead: bool
     # Whether writing a batch on a second connection while the next one is folded pays.
     writes_behind: bool
+    # Whether a follower may run as several shards (the event store splits the log).
+    runs_shards: bool = False
 
     @abstractmethod
     def claim(
@@ -112,6 +114,7 @@ class EngineBackend(Checkpoints, ABC):
 
 _STATES: Final = ProjectionState._meta.db_table
 STATE_FIELDS: Final = (
+    "shards",  # the generation's shard count: how its cursors read the log
     "active",
     "status",
     "tx_id",

@@ -75,6 +75,7 @@ class PostgresBackend(EngineBackend):
     # while the next is folded: both cores work (strategies.Pipelined).
     reads_ahead = True
     writes_behind = True
+    runs_shards = True
 
     def claim(
         self, state: ProjectionState, owner: str, seconds: float, now: datetime | None

@@ -10,7 +10,10 @@ from projections.engine.status import projection_status_list
 
 
 class Command(BaseCommand):
-    help = "Show each projection's position, head, lag (events and seconds) and status."
+    help = (
+        "Show each projection's position, head, lag (events and seconds) and status, and "
+        "each shard's position, lag, status and owner."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         header = f"{'projection':<20} {'position':>10} {'head':>10} {'lag':>8} {'lag s':>9}  status"
@@ -20,5 +23,17 @@ class Command(BaseCommand):
                 f"{row['name']:<20} {row['position']:>10} {row['head_position']:>10} "
                 f"{row['lag_events']:>8} {row['lag_seconds']:>9.1f}  {row['status']}"
             )
+            if len(row["shards"]) > 1 or row["configured_shards"] != len(row["shards"]):
+                for shard in row["shards"]:
+                    owner = shard["owner"] or "-"
+                    self.stdout.write(
+                        f"  shard {shard['index']:<11} {shard['position']:>10} {'':>10} "
+                        f"{shard['lag_events']:>8} {'':>9}  {shard['status']}  owner {owner}"
+                    )
+            if row["configured_shards"] != len(row["shards"]):
+                self.stdout.write(
+                    f"    PROJECTION_SHARDS asks for {row['configured_shards']} shards: "
+                    f"rebuild {row['name']} to apply it"
+                )
             if row["last_error"]:
                 self.stdout.write(f"    last error: {row['last_error']}")

@@ -69,15 +69,20 @@ def add(
     sums: Sequence[str],
     latest: Sequence[str] = (),
     terms: Terms | None = None,
+    shard: int | None = None,
 ) -> None:
     """Add ``rows`` onto the rows with the same ``key``: ``sums`` add up, ``latest`` keep the max.
     With ``terms``, also the counts by word they describe, in the same statement (where the
     database has full text search; see backends.base.Terms).
 
     Counters move by signed deltas, so a batch costs the same however large the totals are.
+    With ``shard`` (a table with a ``shard`` column in its unique key), onto that shard's part
+    of each row: shards that write the same keys at once never wait for each other's rows.
     """
     if rows:
-        table_backend().add(model, generation, rows, key=key, sums=sums, latest=latest, terms=terms)
+        table_backend().add(
+            model, generation, rows, key=key, sums=sums, latest=latest, terms=terms, shard=shard
+        )
 
 
 def takes_terms(model: type[models.Model], generation: int) -> bool:

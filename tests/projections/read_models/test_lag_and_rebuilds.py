@@ -30,6 +30,7 @@ PROJECTION_KEYS = {
     "status",
     "last_error",
     "updated_at",
+    "shards",
 }
 
 
@@ -41,7 +42,11 @@ def test_projections_report_no_lag_after_catch_up(api: APIClient, shared_shop: S
     assert [row["name"] for row in rows] == ["customer_summaries", "daily_sales", "order_views"]
     for row in rows:
         assert set(row) == PROJECTION_KEYS
-        assert {k: v for k, v in row.items() if k != "updated_at"} == {
+        # One shard when a projection is not sharded (the contract's ``shards``).
+        assert row["shards"] == [
+            {"index": 0, "position": head, "lag_events": 0, "status": "running"}
+        ]
+        assert {k: v for k, v in row.items() if k not in ("updated_at", "shards")} == {
             "name": row["name"],
             "position": head,
             "head_position": head,

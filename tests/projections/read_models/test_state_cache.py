@@ -134,4 +134,4 @@ def test_only_the_most_recently_folded_orders_are_kept_up_to_the_capacity(
     b.catch_up_until_applied(["order_views"])
 
     generation = active_state("order_views").generation
-    assert list(cache._slots()[generation]) == orders[-3:]
+    assert list(cache._slots()[(generation, 0)]) == orders[-3:]

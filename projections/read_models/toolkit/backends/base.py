@@ -60,6 +60,8 @@ class Terms:
     rows: Sequence[Row]
     key: str
     count: str
+    # The shard part of the counts to move (a ``shard`` column in the key), or None.
+    shard: int | None = None
 
 
 class Rows(ABC):
@@ -104,6 +106,7 @@ class Rows(ABC):
         sums: Sequence[str],
         latest: Sequence[str],
         terms: Terms | None = None,
+        shard: int | None = None,
     ) -> None:
         """Add ``rows`` (see toolkit.tables.add) and, in the same statement, the word counts
         ``terms``."""
@@ -128,15 +131,18 @@ class Rows(ABC):
         of ``source``: the number of them with each word in their ``text`` and each ``key``."""
 
 
-def adding_conflict(table: str, key: str, sums: Sequence[str], latest: Sequence[str]) -> str:
-    """``ON CONFLICT`` adding ``sums`` onto the row with the same ``key`` and keeping the
-    maximum of ``latest`` (PostgreSQL and SQLite share the syntax)."""
+def adding_conflict(
+    table: str, key: str, sums: Sequence[str], latest: Sequence[str], *, shard: bool = False
+) -> str:
+    """``ON CONFLICT`` adding ``sums`` onto the row with the same ``key`` (and ``shard``
+    column) and keeping the maximum of ``latest`` (PostgreSQL and SQLite share the syntax)."""
     sets = [f"{n} = {table}.{n} + excluded.{n}" for n in sums] + [
         f"{n} = CASE WHEN {table}.{n} IS NULL OR excluded.{n} > {table}.{n} "
         f"THEN excluded.{n} ELSE {table}.{n} END"
         for n in latest
     ]
-    return f"ON CONFLICT (generation, {key}) DO UPDATE SET {', '.join(sets)}"
+    target = f"generation, {key}, shard" if shard else f"generation, {key}"
+    return f"ON CONFLICT ({target}) DO UPDATE SET {', '.join(sets)}"
 
 
 class TableBackend(GenerationTables, Rows, ABC):

@@ -118,22 +118,28 @@ class RecordsetRows(Rows):
         sums: Sequence[str],
         latest: Sequence[str],
         terms: Terms | None = None,
+        shard: int | None = None,
     ) -> None:
         table = _table(model, generation)
         names = [key, *sums, *latest]
+        part = shard is not None
         sql = (
-            f"INSERT INTO {table} (generation, {', '.join(names)}) "  # noqa: S608
-            f"SELECT %s::int, {', '.join(names)} FROM {_recordset(model, names)} "
-            f"{adding_conflict(table, key, sums, latest)}"
+            f"INSERT INTO {table} (generation, {'shard, ' if part else ''}"  # noqa: S608
+            f"{', '.join(names)}) "
+            f"SELECT %s::int, {'%s::int, ' if part else ''}{', '.join(names)} "
+            f"FROM {_recordset(model, names)} "
+            f"{adding_conflict(table, key, sums, latest, shard=part)}"
         )
+        params: list[Any] = [generation, *([shard] if part else []), _document(rows)]
         if terms is None:
-            fetch(sql, [generation, _document(rows)])
+            fetch(sql, params)
             return
         # One statement (a round trip is most of a live batch's cost): the counts above as a
         # data-modifying CTE, then the words'.
+        terms_part = [] if terms.shard is None else [terms.shard]
         fetch(
             f"WITH added AS ({sql}) {_adding_terms(terms, generation)}",
-            [generation, _document(rows), generation, _document(terms.rows)],
+            [*params, generation, *terms_part, _document(terms.rows)],
         )
 
     def takes_terms(self, model: type[models.Model], generation: int) -> bool:
@@ -198,13 +204,15 @@ def _adding_terms(terms: Terms, generation: int) -> str:
     """
     table = _table(terms.model, generation)
     key, count = terms.key, terms.count
+    part = terms.shard is not None
     return (
-        f"INSERT INTO {table} (generation, term, {key}, {count}) "  # noqa: S608
-        f"SELECT %s::int, term, r.{key}, sum(r.delta) "
+        f"INSERT INTO {table} (generation, {'shard, ' if part else ''}"  # noqa: S608
+        f"term, {key}, {count}) "
+        f"SELECT %s::int, {'%s::int, ' if part else ''}term, r.{key}, sum(r.delta) "
         f"FROM jsonb_to_recordset(%s::jsonb) AS r(text text, {key} "
         f"{_db_type(terms.model, key)}, delta bigint) {_words('r.text')} "
         f"WHERE {_attached(table)} "
         f"GROUP BY term, r.{key} HAVING sum(r.delta) <> 0 "
-        f"ON CONFLICT (generation, term, {key}) "
+        f"ON CONFLICT (generation, term, {key}{', shard' if part else ''}) "
         f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
     )

@@ -82,24 +82,28 @@ class SQLiteTables(TableBackend):
         sums: Sequence[str],
         latest: Sequence[str],
         terms: Terms | None = None,
+        shard: int | None = None,
     ) -> None:
         # No full text search here (the search's ``q`` is "contains" per word, and it counts
         # its matches): ``terms`` are not kept.
         # The ORM cannot add onto a conflicting row: the same ON CONFLICT as PostgreSQL's.
         table = model._meta.db_table
         names = [key, *sums, *latest]
+        parts = ["generation"] if shard is None else ["generation", "shard"]
         values: list[Any] = []
         for row in rows:
-            values.append(generation)
+            values += [generation] if shard is None else [generation, shard]
             for name in names:
                 field = model._meta.get_field(name)
                 assert isinstance(field, models.Field)
                 values.append(field.get_db_prep_value(row[name], connection, prepared=False))
-        placeholders = ", ".join(["(" + ", ".join(["%s"] * (len(names) + 1)) + ")"] * len(rows))
+        width = len(names) + len(parts)
+        placeholders = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
+        conflict = adding_conflict(table, key, sums, latest, shard=shard is not None)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (generation, {', '.join(names)}) "  # noqa: S608
-                f"VALUES {placeholders} {adding_conflict(table, key, sums, latest)}",
+                f"INSERT INTO {table} ({', '.join([*parts, *names])}) "  # noqa: S608
+                f"VALUES {placeholders} {conflict}",
                 values,
             )
 
