@@ -69,12 +69,6 @@ class Follower(ABC):
     def drop_generation(self, generation: int) -> None:  # noqa: B027
         """A retired ``generation``: remove what it kept."""
 
-    def wants(self, event: RecordedEvent) -> bool:
-        handles, streams = self.handles, self.stream_types
-        return (handles is None or event.event_type in handles) and (
-            streams is None or event.stream_type in streams
-        )
-
 
 @dataclass(eq=False)
 class Batch:

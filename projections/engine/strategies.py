@@ -99,7 +99,7 @@ def prepare(
 ) -> Prepared:
     """Hand ``events`` (the batch from ``after``) but the ``skips`` to the follower. With
     ``behind`` (write-behind: it waits for the batches being written) its writes are deferred."""
-    relevant = [e for e in events if follower.wants(e) and e.global_position not in skips]
+    relevant = _relevant(follower, events, skips)
     batch = Batch(
         name=state.name,
         generation=state.generation,
@@ -121,6 +121,25 @@ def prepare(
     stop = events.index(relevant[consumed])
     batch.to = events[stop - 1].checkpoint if stop else after
     return Prepared(batch, events, events[:stop], consumed, partial=True)
+
+
+def _relevant(
+    follower: Follower, events: Sequence[RecordedEvent], skips: Skips
+) -> list[RecordedEvent]:
+    """The events of ``follower``'s types and stream types that no operator skipped (inline
+    tests: a method call per event costs 0.3 us, a percent of a projection's time)."""
+    handles, streams = follower.handles, follower.stream_types
+    if streams is None and not skips:
+        if handles is None:
+            return list(events)
+        return [e for e in events if e.event_type in handles]
+    return [
+        e
+        for e in events
+        if (handles is None or e.event_type in handles)
+        and (streams is None or e.stream_type in streams)
+        and e.global_position not in skips
+    ]
 
 
 def finish(prepared: Prepared, state: ProjectionState, lease: Lease) -> None:
