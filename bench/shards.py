@@ -345,7 +345,8 @@ def lag(shards: int, seconds: float, rate: float) -> dict[str, Any]:
 
     def monitor() -> None:
         try:
-            while not stop.is_set() or (pending and time.perf_counter() < stop_at[0] + 30):
+            # Until the writers are done and every command is seen applied (or 30 s passed).
+            while not written.is_set() or (pending and time.perf_counter() < stop_at[0] + 30):
                 with connection.cursor() as cursor:
                     cursor.execute(
                         "SELECT shard, tx_id, position FROM projections_projectionstate "
@@ -396,16 +397,18 @@ def lag(shards: int, seconds: float, rate: float) -> dict[str, Any]:
             connection.close()
 
     stop_at = [0.0]
-    threads = [threading.Thread(target=monitor)] + [
-        threading.Thread(target=writer, args=(n,)) for n in range(4)
-    ]
-    for thread in threads:
+    written = threading.Event()
+    watcher = threading.Thread(target=monitor)
+    writers = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in [watcher, *writers]:
         thread.start()
     time.sleep(seconds)
     stop_at[0] = time.perf_counter()
     stop.set()
-    for thread in threads:
+    for thread in writers:
         thread.join(timeout=60)
+    written.set()
+    watcher.join(timeout=60)
     _stop(workers)
     if errors:
         raise errors[0]

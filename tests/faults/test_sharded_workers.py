@@ -85,7 +85,10 @@ def test_shards_on_killed_and_paused_workers_equal_a_rebuild_from_scratch(
         rebuild(name)
     shards = ",".join(f"{name}={SHARDS}" for name in READ_MODEL_PROJECTIONS)
     broker = processes.redis()
-    env = processes.env(broker_url=broker.url, PROJECTION_SHARDS=shards)
+    # Eight writers of one user send more than a user's default rate (1200/minute).
+    env = processes.env(
+        broker_url=broker.url, PROJECTION_SHARDS=shards, API_THROTTLE_USER="100000/minute"
+    )
     # gunicorn as production runs it: a bounded number of database sessions for 8 writers.
     web, port = processes.gunicorn(env, workers=2, threads=4)
     beat = processes.beat(env)
