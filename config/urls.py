@@ -14,6 +14,7 @@ urlpatterns = [
     # /api/orders/search before the order routes: "search" is not an order id.
     path("api/", include("projections.urls")),
     path("api/", include("orders.urls")),
+    path("api/", include("integrations.urls")),
     # Unknown paths under /api/ answer in the contract's error shape (also with DEBUG on).
     re_path(r"^api/", json_not_found),
 ]

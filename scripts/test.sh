@@ -39,7 +39,7 @@ fi
 CELERY_BROKER_URL=$TEST_REDIS_URL python scripts/check_services.py
 ruff check .
 ruff format --check .
-mypy eventstore orders projections common config ops backoffice
+mypy eventstore orders projections common config ops backoffice integrations
 lint-imports --no-cache
 python -m pytest "$@"
 DATABASE_URL=sqlite:///:memory: python -m pytest -q -m "not postgres and not celery_worker and not faults and not browser" \

@@ -1,0 +1,152 @@
+"""Each webhook a follower of the log: its batch's events POSTed in log order, stopping at the
+first that fails (retried with backoff), and what that does to the webhook's state.
+
+The HTTP calls are made before anything is written: the batch's transaction takes no
+transaction id while a receiver is slow, so it holds no other follower of the log back (the
+gap-safe read waits for open writers). The attempts and the webhook's state are written at
+the end, and commit with the checkpoint; a worker killed after a receiver answered but before
+that commit sends those events again (receivers drop duplicates by ``webhook-id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from common.metrics import WEBHOOK_DELIVERIES, WEBHOOK_RETRIES
+from eventstore.store import RecordedEvent
+from integrations import delivery
+from integrations.models import Delivery, Webhook, WebhookStatus
+
+logger = logging.getLogger(__name__)
+
+FIRST_BACKOFF_SECONDS: Final = 1.0
+MAX_BACKOFF_SECONDS: Final = 3600.0
+# A batch starts no new delivery after this long (so a batch of slow receivers ends well
+# within the lease and the database's idle-in-transaction limit); the rest go next batch.
+BATCH_SECONDS: Final = 5.0
+PREFIX: Final = "webhook:"
+
+
+def follower_name(webhook_id: object) -> str:
+    return f"{PREFIX}{webhook_id}"
+
+
+@dataclass(frozen=True)
+class Handled:
+    """How a batch went: its first ``consumed`` events are done (the checkpoint moves past
+    them), and the rest wait until ``not_before`` (None: go on at once)."""
+
+    consumed: int
+    not_before: datetime | None = None
+
+
+def deliver_batch(webhook: Webhook, events: Sequence[RecordedEvent]) -> Handled:
+    """POST ``events`` (in log order) to ``webhook`` until one fails, then record the
+    attempts and the webhook's new state in the caller's transaction."""
+    if webhook.status == WebhookStatus.DISABLED:
+        return Handled(0)
+    wanted = frozenset(webhook.event_types)
+    tried: list[tuple[RecordedEvent, delivery.Attempt]] = []
+    consumed = 0
+    deadline = time.monotonic() + BATCH_SECONDS
+    with delivery.client() as client:
+        for event in events:
+            if wanted and event.event_type not in wanted:
+                consumed += 1
+                continue
+            if tried and time.monotonic() > deadline:
+                break
+            attempt = delivery.deliver(client, webhook.url, webhook.secret, event)
+            tried.append((event, attempt))
+            if not attempt.succeeded:
+                break
+            consumed += 1
+    not_before = None
+    last_success = None
+    for event, attempt in tried:
+        row = record(webhook, event.event_id, event.global_position, attempt)
+        if attempt.succeeded:
+            last_success = attempt.at
+        else:
+            not_before = failed(webhook, attempt, row.attempt)
+    if not_before is None and last_success is not None:
+        delivered(webhook, last_success)
+    return Handled(consumed, not_before)
+
+
+def record(
+    webhook: Webhook, event_id: uuid.UUID, position: int, attempt: delivery.Attempt
+) -> Delivery:
+    """Record one attempt (in the caller's transaction), numbered among the attempts to
+    deliver that event there, and counted in the metrics once it commits."""
+    number = (
+        Delivery.objects.filter(webhook=webhook, event_id=event_id).aggregate(n=Max("attempt"))["n"]
+        or 0
+    ) + 1
+    row = Delivery.objects.create(
+        webhook=webhook,
+        event_id=event_id,
+        position=position,
+        attempt=number,
+        status_code=attempt.status_code,
+        error=attempt.error,
+        duration_ms=attempt.duration_ms,
+        delivered_at=attempt.at,
+    )
+    label = str(webhook.id)
+    transaction.on_commit(lambda: WEBHOOK_DELIVERIES.labels(label, attempt.outcome).inc())
+    if number > 1:
+        transaction.on_commit(lambda: WEBHOOK_RETRIES.labels(label).inc())
+    return row
+
+
+def backoff_seconds(attempt: int) -> float:
+    """After failed attempt ``attempt``: 1 s, 2 s, 4 s ... up to an hour."""
+    return float(min(FIRST_BACKOFF_SECONDS * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+def disable_after() -> timedelta:
+    """WEBHOOKS_DISABLE_AFTER: seconds, or a number with s, m, h or d (24h by default)."""
+    value: object = settings.WEBHOOKS_DISABLE_AFTER
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    unit = text[-1:]
+    number = text[:-1] if unit in units else text
+    return timedelta(seconds=float(number) * units.get(unit, 1))
+
+
+def failed(webhook: Webhook, attempt: delivery.Attempt, number: int) -> datetime:
+    """Mark ``webhook`` failing, or disabled once it has failed for WEBHOOKS_DISABLE_AFTER,
+    after attempt ``number`` of an event failed; returns when to try that event again."""
+    since = webhook.failing_since or attempt.at
+    disabled = attempt.at - since >= disable_after()
+    webhook.status = WebhookStatus.DISABLED if disabled else WebhookStatus.FAILING
+    webhook.failing_since = since
+    webhook.last_error = attempt.error
+    Webhook.objects.filter(pk=webhook.pk).update(
+        status=webhook.status, failing_since=since, last_error=attempt.error
+    )
+    if disabled:
+        logger.warning("webhook %s disabled: failing since %s", webhook.id, since.isoformat())
+    return attempt.at + timedelta(seconds=backoff_seconds(number))
+
+
+def delivered(webhook: Webhook, at: datetime) -> None:
+    """Deliveries to ``webhook`` go through (again): active, no error."""
+    webhook.status, webhook.failing_since, webhook.last_error = WebhookStatus.ACTIVE, None, ""
+    webhook.last_delivery_at = at
+    Webhook.objects.filter(pk=webhook.pk).update(
+        status=WebhookStatus.ACTIVE, failing_since=None, last_error="", last_delivery_at=at
+    )
