@@ -1,5 +1,9 @@
-"""Each webhook a follower of the log: its batch's events POSTed in log order, stopping at the
-first that fails (retried with backoff), and what that does to the webhook's state.
+"""Each webhook a follower of the log (projections.engine.followers), provided one per row:
+its batch's events POSTed in log order, stopping at the first that fails (retried with
+backoff), and what that does to the webhook's state. Each Python subscriber is a follower too.
+Both run on the Celery queue ``integrations`` (a worker with ``--pool=threads``), never on the
+projections' workers: a slow or dead receiver delays neither the projections nor, beyond its
+own thread, another endpoint.
 
 The HTTP calls are made before anything is written: the batch's transaction takes no
 transaction id while a receiver is slow, so it holds no other follower of the log back (the
@@ -22,10 +26,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from common.metrics import WEBHOOK_DELIVERIES, WEBHOOK_RETRIES
+from common.metrics import SUBSCRIBER_EVENTS, WEBHOOK_DELIVERIES, WEBHOOK_RETRIES
 from eventstore.store import RecordedEvent
 from integrations import delivery
 from integrations.models import Delivery, Webhook, WebhookStatus
+from integrations.subscribers import Subscriber, all_subscribers
+from projections.engine.followers import Batch, Follower
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +41,58 @@ MAX_BACKOFF_SECONDS: Final = 3600.0
 # within the lease and the database's idle-in-transaction limit); the rest go next batch.
 BATCH_SECONDS: Final = 5.0
 PREFIX: Final = "webhook:"
+# The Celery queue webhooks and subscribers run on (a worker of its own: Procfile).
+QUEUE: Final = "integrations"
 
 
 def follower_name(webhook_id: object) -> str:
     return f"{PREFIX}{webhook_id}"
+
+
+class WebhookFollower(Follower):
+    """One webhook's cursor over the log (``webhook:<id>``), made anew each time the engine
+    looks (the row as it is then: a disabled webhook has none, so it stops)."""
+
+    queue = QUEUE
+
+    def __init__(self, webhook: Webhook) -> None:
+        self.webhook = webhook
+        self.name = follower_name(webhook.id)  # type: ignore[misc]  # per instance: provided
+        self.handles = frozenset(webhook.event_types) or None  # type: ignore[misc]
+
+    def handle(self, events: Sequence[RecordedEvent], batch: Batch) -> int | None:
+        handled = deliver_batch(self.webhook, events)
+        batch.retry_at = handled.not_before
+        return handled.consumed
+
+
+class SubscriberFollower(Follower):
+    """A Python subscriber's cursor over the log: its function called on each event of its
+    types inside the batch's transaction (its database writes commit with the checkpoint)."""
+
+    queue = QUEUE
+
+    def __init__(self, subscriber: Subscriber) -> None:
+        self.subscriber = subscriber
+        self.name = subscriber.name  # type: ignore[misc]  # per instance: provided
+        self.handles = subscriber.event_types  # type: ignore[misc]
+
+    def handle(self, events: Sequence[RecordedEvent], batch: Batch) -> int | None:
+        handled = self.subscriber.handle(events)
+        name = self.name
+        transaction.on_commit(lambda: SUBSCRIBER_EVENTS.labels(name).inc(handled))
+        return None
+
+
+def webhook_followers() -> list[Follower]:
+    """The engine's provider: a follower per webhook that is not disabled."""
+    rows = Webhook.objects.exclude(status=WebhookStatus.DISABLED).order_by("created_at", "id")
+    return [WebhookFollower(webhook) for webhook in rows]
+
+
+def subscriber_followers() -> list[Follower]:
+    """The engine's provider: a follower per registered Python subscriber."""
+    return [SubscriberFollower(subscriber) for subscriber in all_subscribers()]
 
 
 @dataclass(frozen=True)

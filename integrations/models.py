@@ -6,6 +6,8 @@ import uuid
 
 from django.db import models
 
+from projections.engine.models import ProjectionState
+
 
 class WebhookStatus(models.TextChoices):
     ACTIVE = "active"
@@ -69,3 +71,11 @@ class Delivery(models.Model):
     @property
     def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class SubscriberState(ProjectionState):
+    """A Python subscriber's cursor (the engine's row), as the back office lists it."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "subscriber"
