@@ -44,6 +44,7 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -573,24 +574,30 @@ class Breakdown:
 def instrumented(breakdown: Breakdown) -> Iterator[None]:
     from django.db import connection
 
-    from projections.engine import base, runner, throughput
+    from projections.engine import followers, strategies
 
-    saved_read, saved_advance = throughput.read_all, runner.advance
-    throughput.read_all = breakdown.wrap("read", saved_read)
-    runner.advance = breakdown.wrap("advance", saved_advance)
+    saved_read, saved_advance = strategies.read_all, strategies.advance
+    strategies.read_all = breakdown.wrap("read", saved_read)  # type: ignore[assignment]
+    timed_advance = breakdown.wrap("advance", saved_advance)
+
+    def advance(*args: Any, **kwargs: Any) -> None:
+        # Only this thread's (applied in place); the writer's are the write-behind's own.
+        main = threading.current_thread() is threading.main_thread()
+        (timed_advance if main else saved_advance)(*args, **kwargs)
+
+    strategies.advance = advance
     patched = []
-    for projection in base.all_projections():
+    for projection in followers.registered():
         patched.append(projection)
-        projection.apply = breakdown.wrap("apply", projection.apply)  # type: ignore[method-assign]
         # Written behind: only the fold is on this thread ("apply" is then the fold alone).
-        projection.fold = breakdown.wrap("apply", projection.fold)  # type: ignore[method-assign]
+        projection.handle = breakdown.wrap("apply", projection.handle)  # type: ignore[method-assign]
     try:
         with connection.execute_wrapper(breakdown.execute_wrapper):
             yield
     finally:
-        throughput.read_all, runner.advance = saved_read, saved_advance
+        strategies.read_all, strategies.advance = saved_read, saved_advance
         for projection in patched:
-            del projection.apply, projection.fold
+            del projection.handle
 
 
 def profile_top(profiler: cProfile.Profile, limit: int = 25) -> str:

@@ -304,6 +304,9 @@ PROJECTION_CATCHUP_BATCH_SIZE = env.int("PROJECTION_CATCHUP_BATCH_SIZE", default
 PROJECTION_BATCHES_PER_TURN = env.int("PROJECTION_BATCHES_PER_TURN", default=1)
 # Order states a projector keeps in memory between its batches (per projection and thread).
 PROJECTION_CACHED_ORDERS = env.int("PROJECTION_CACHED_ORDERS", default=20_000)
+# A worker's claim on a projection's (or any follower's) cursor lasts this long unless a batch
+# renews it: a worker that dies (or hangs) is replaced after at most this long.
+PROJECTION_LEASE_SECONDS = env.float("PROJECTION_LEASE_SECONDS", default=30.0)
 PROJECTION_MAX_ATTEMPTS = env.int("PROJECTION_MAX_ATTEMPTS", default=3)
 PROJECTION_RETRY_BACKOFF_SECONDS = env.float("PROJECTION_RETRY_BACKOFF_SECONDS", default=1.0)
 PROJECTION_STALLED_SECONDS = env.float("PROJECTION_STALLED_SECONDS", default=30.0)

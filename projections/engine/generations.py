@@ -1,10 +1,13 @@
-"""Generations of a projection: the one queries read, the first, a new one for a rebuild, the
-switch, and the purge of retired ones.
+"""Generations of a follower: the one queries read, the first, a new one for a rebuild, the
+switch, and the purge of retired ones. Each generation has one cursor per shard.
 
-Every registered projection has generation 1 from the moment the database is migrated (a
+Every registered follower has generation 1 from the moment the database is migrated (a
 ``post_migrate`` receiver creates it; see docs/decisions.md), so reading which generation is
-active never writes anything. A rebuild fills generation N+1 while N serves, then switches;
-N is retired and its rows are dropped after a grace period.
+active never writes anything; a provided one (followers.register_provider) gets it at its
+first turn, or when its owner calls ``create_first_generation``. A rebuild fills generation
+N+1 while N serves, then switches; N is retired and what it kept (a projection's rows) is
+dropped after a grace period. What a generation keeps is the follower's (its generation
+hooks): the engine knows no tables.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from common.db import fetch
-from projections.engine import base
-from projections.engine.backends import backend
+from eventstore.store import Checkpoint
+from projections.engine import followers as base
+from projections.engine.followers import shard_count
 from projections.engine.models import ProjectionState, ProjectionStatus
 
 
@@ -43,19 +47,20 @@ def active_generation(name: str) -> int:
     return active_state(name).generation
 
 
-def active_state(name: str) -> ProjectionState:
-    """The state of ``name``'s active generation. Reads only; GenerationMissing if none."""
+def active_state(name: str, shard: int = 0) -> ProjectionState:
+    """The state of ``name``'s active generation (of ``shard``). Reads only; GenerationMissing
+    if none."""
     base.get(name)
-    state = ProjectionState.objects.filter(name=name, active=True).first()
+    state = ProjectionState.objects.filter(name=name, shard=shard, active=True).first()
     if state is None:
         raise GenerationMissing(name)
     return state
 
 
-def rebuilding_state(name: str) -> ProjectionState | None:
-    """The generation a rebuild is filling (or stopped in), if any."""
+def rebuilding_state(name: str, shard: int = 0) -> ProjectionState | None:
+    """The generation a rebuild is filling (or stopped in), if any (its cursor of ``shard``)."""
     return (
-        ProjectionState.objects.filter(name=name, active=False)
+        ProjectionState.objects.filter(name=name, shard=shard, active=False)
         .exclude(status=ProjectionStatus.RETIRED)
         .order_by("-generation")
         .first()
@@ -73,59 +78,66 @@ def create_first_generations(using: str = DEFAULT_DB_ALIAS, **signal: Any) -> No
         return  # the engine keeps its projections in the default database only
     if ProjectionState._meta.db_table not in connection.introspection.table_names():
         return  # migrated back to before the engine's tables
-    for projection in base.all_projections():
-        create_first_generation(projection.name)
+    for follower in base.registered():
+        create_first_generation(follower.name)
 
 
-def create_first_generation(name: str) -> None:
-    """Generation 1 of ``name`` (active, fresh tables) unless it has a generation already."""
-    tables = base.get(name).tables
+def create_first_generation(name: str, start: Checkpoint | None = None) -> None:
+    """Generation 1 of ``name`` (active, one cursor per shard at ``start``: the log's start by
+    default; fresh tables for a projection) unless it has a generation already."""
+    follower = base.get(name)
     if ProjectionState.objects.filter(name=name).exists():
         return
+    at = start or Checkpoint()
     try:
         with transaction.atomic():
-            ProjectionState.objects.create(name=name, generation=1, active=True)
-            backend().create(tables, 1, attach=True)
+            for shard in range(shard_count(follower)):
+                ProjectionState.objects.create(
+                    name=name,
+                    generation=1,
+                    shard=shard,
+                    active=True,
+                    tx_id=at.tx_id,
+                    position=at.position,
+                )
+            follower.create_generation(1, serving=True)
     except IntegrityError:
         pass  # another process created it meanwhile (the state's unique key settled it)
 
 
 def start_rebuild(name: str) -> ProjectionState:
-    """The generation being rebuilt: resumed if a rebuild was interrupted, else a new one."""
+    """The generation being rebuilt (its first shard's cursor; one is made per shard):
+    resumed if a rebuild was interrupted, else a new one."""
     active_state(name)  # a rebuild replaces the active generation
+    follower = base.get(name)
     pending = rebuilding_state(name)
     if pending is not None:
         return pending
     with transaction.atomic():
         top = ProjectionState.objects.filter(name=name).aggregate(top=Max("generation"))["top"]
-        state = ProjectionState.objects.create(
-            name=name, generation=top + 1, status=ProjectionStatus.REBUILDING
-        )
-        # Detached until caught up: no index but the unique keys to maintain meanwhile.
-        backend().create(base.get(name).tables, state.generation, attach=False)
-        return state
+        states = [
+            ProjectionState.objects.create(
+                name=name, generation=top + 1, shard=shard, status=ProjectionStatus.REBUILDING
+            )
+            for shard in range(shard_count(follower))
+        ]
+        follower.create_generation(top + 1, serving=False)
+        return states[0]
 
 
 def attach(state: ProjectionState) -> None:
-    """Make a rebuilt generation's tables visible to queries (this builds their indexes), once
-    the projection has finished what it leaves to the end of a rebuild (``caught_up``, in a
-    transaction, while the indexes are built)."""
-    projection = base.get(state.name)
-
-    def caught_up() -> None:
-        with transaction.atomic():
-            projection.caught_up(state.generation)
-
-    backend().attach(projection.tables, state.generation, meanwhile=caught_up)
+    """Make a rebuilt generation ready to serve (a projection's tables: their indexes built)."""
+    base.get(state.name).attach_generation(state.generation)
 
 
 def switch(live: ProjectionState, target: ProjectionState) -> None:
-    """Queries read ``target`` from now on; ``live`` is retired (its rows kept for a while)."""
+    """Queries read ``target``'s generation from now on (every shard's cursor); ``live``'s is
+    retired (its rows kept for a while)."""
     with transaction.atomic():
-        ProjectionState.objects.filter(pk=live.pk).update(
+        ProjectionState.objects.filter(name=live.name, generation=live.generation).update(
             active=False, status=ProjectionStatus.RETIRED, updated_at=timezone.now()
         )
-        ProjectionState.objects.filter(pk=target.pk).update(
+        ProjectionState.objects.filter(name=target.name, generation=target.generation).update(
             active=True, status=ProjectionStatus.RUNNING
         )
 
@@ -150,8 +162,13 @@ def purge_retired(grace: timedelta | None = None) -> int:
         status=ProjectionStatus.RETIRED, updated_at__lt=timezone.now() - grace
     )
     purged = 0
-    for state in retired:
-        backend().drop(base.get(state.name).tables, state.generation)
-        state.delete()
+    for name, generation in sorted({(s.name, s.generation) for s in retired}):
+        try:
+            follower = base.get(name)
+        except LookupError:
+            pass  # a provided follower gone since: it kept nothing the engine knows of
+        else:
+            follower.drop_generation(generation)
+        ProjectionState.objects.filter(name=name, generation=generation).delete()
         purged += 1
     return purged

@@ -1,4 +1,5 @@
-"""Projection bookkeeping: each generation's checkpoint and health, and the audited skips."""
+"""Follower bookkeeping: each (name, generation, shard)'s checkpoint, lease and health, and the
+audited skips."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ class ProjectionStatus(models.TextChoices):
 
 
 class ProjectionState(models.Model):
-    """One projection generation's checkpoint and health. Exactly one generation is active."""
+    """One follower's cursor over the log: a (name, generation, shard)'s checkpoint, lease and
+    health. Exactly one generation of each (name, shard) is active."""
 
     name = models.CharField(max_length=100)
     generation = models.PositiveIntegerField(default=1)
+    shard = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=False)
     status = models.CharField(
         max_length=20, choices=ProjectionStatus.choices, default=ProjectionStatus.RUNNING
@@ -32,15 +35,25 @@ class ProjectionState(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
     error_position = models.BigIntegerField(null=True, blank=True)
+    # Not run before this (a poison event's backoff, or one a follower asked for).
     retry_at = models.DateTimeField(null=True, blank=True)
+    # The lease (projections.engine.leases): who applies batches, until when unless renewed,
+    # and the fencing token each claim increments and each batch's commit checks.
+    owner = models.CharField(max_length=200, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    fencing = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["name", "generation"], name="projection_generation"),
             models.UniqueConstraint(
-                fields=["name"], condition=models.Q(active=True), name="projection_one_active"
+                fields=["name", "generation", "shard"], name="projection_generation_shard"
+            ),
+            models.UniqueConstraint(
+                fields=["name", "shard"],
+                condition=models.Q(active=True),
+                name="projection_shard_one_active",
             ),
         ]
         ordering = ["name", "generation"]
@@ -49,7 +62,8 @@ class ProjectionState(models.Model):
         permissions = [("operate_projections", "Can rebuild, retry and skip projections")]
 
     def __str__(self) -> str:
-        return f"{self.name} (generation {self.generation}, {self.status})"
+        shard = f", shard {self.shard}" if self.shard else ""
+        return f"{self.name} (generation {self.generation}{shard}, {self.status})"
 
     @property
     def checkpoint(self) -> Checkpoint:

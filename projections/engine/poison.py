@@ -19,11 +19,13 @@ from django.utils import timezone
 from common.db import database_unavailable, fetch
 from eventstore.exports import Record, RecordKind
 from eventstore.models import Event
-from eventstore.store import RecordedEvent, read_all
-from projections.engine import base
+from eventstore.store import RecordedEvent
+from projections.engine import followers as base
+from projections.engine import leases
 from projections.engine.backends.base import ANY_SKIP
-from projections.engine.checkpoints import CheckpointMoved, advance, projection_lock, reload
+from projections.engine.leases import Lease, LeaseLost
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
+from projections.engine.strategies import read_events
 
 logger = logging.getLogger(__name__)
 
@@ -37,28 +39,32 @@ class ProjectionError(Exception):
 
 def isolate(
     state: ProjectionState,
+    lease: Lease,
     events: Sequence[RecordedEvent],
-    apply_one: Callable[[RecordedEvent], None],
+    apply_one: Callable[[RecordedEvent], bool],
 ) -> int:
     """Apply the events of a failed batch one at a time (each in its own batch), so the ones
     before the failing event are applied and it is pinpointed; record its failure and stop
-    there. Returns how many were applied. A database that cannot serve (down, hung, read-only)
-    is no failure of the event: that error is raised, and nothing is recorded."""
+    there. ``apply_one`` says False when the follower asked to stop (it did not consume the
+    event). Returns how many were applied. A database that cannot serve (down, hung,
+    read-only) is no failure of the event: that error is raised, and nothing is recorded."""
     for applied, event in enumerate(events):
         try:
-            apply_one(event)
-        except CheckpointMoved:
-            reload(state)
+            if not apply_one(event):
+                return applied
+        except LeaseLost:
             return applied
         except Exception as exc:
             if database_unavailable(exc):
                 raise  # not the event's fault: the next catch-up tries it again
-            record_failure(state, event, exc)
+            record_failure(state, lease, event, exc)
             return applied
     return len(events)
 
 
-def record_failure(state: ProjectionState, event: RecordedEvent, exc: Exception) -> None:
+def record_failure(
+    state: ProjectionState, lease: Lease, event: RecordedEvent, exc: Exception
+) -> None:
     """Count a failure on ``event``: back off (1 s, 2 s, ... up to a minute), and after
     PROJECTION_MAX_ATTEMPTS stop the generation as failed until an operator acts."""
     attempts = state.attempts + 1 if state.error_position == event.global_position else 1
@@ -73,16 +79,19 @@ def record_failure(state: ProjectionState, event: RecordedEvent, exc: Exception)
     state.retry_at = None if failed else timezone.now() + timedelta(seconds=backoff)
     if failed:
         state.status = ProjectionStatus.FAILED
-    state.save(
-        update_fields=[
-            "attempts",
-            "error_position",
-            "last_error",
-            "retry_at",
-            "status",
-            "updated_at",
-        ]
+    # Only under the lease the event was tried under: a worker that lost it records nothing.
+    recorded = ProjectionState.objects.filter(
+        pk=state.pk, owner=lease.owner, fencing=lease.fencing
+    ).update(
+        attempts=state.attempts,
+        error_position=state.error_position,
+        last_error=state.last_error,
+        retry_at=state.retry_at,
+        status=state.status,
+        updated_at=timezone.now(),
     )
+    if not recorded:
+        return
     log = logger.error if failed else logger.warning
     log(
         "projection %s failed on %s (attempt %s): %s",
@@ -123,9 +132,15 @@ def skip(name: str, *, reason: str, actor: str) -> ProjectionSkip:
     if not reason.strip():
         raise ProjectionError("A skip needs a reason.")
     state = _failing_state(name)
-    with projection_lock(name, state.generation, wait=True), transaction.atomic():
-        state.refresh_from_db()
-        events = read_all(state.checkpoint, limit=1)
+    # A failed cursor is claimed by no catch-up: the lease is this skip's at once, unless a
+    # worker is still in the turn that failed (then it lets go at that turn's end).
+    with (
+        leases.holding(state, wait=settings.PROJECTION_LEASE_SECONDS, any_status=True) as turn,
+        transaction.atomic(),
+    ):
+        if turn.lease is None:
+            raise ProjectionError(f"{name} is being applied by another worker; try again.")
+        events = read_events(base.get(name), state, state.checkpoint, 1)
         if not events or events[0].global_position != state.error_position:
             raise ProjectionError(
                 f"{name} is not stopped at event {state.error_position}; nothing skipped."
@@ -141,7 +156,7 @@ def skip(name: str, *, reason: str, actor: str) -> ProjectionSkip:
             reason=reason,
             actor=actor,
         )
-        advance(state, event.checkpoint, applied=0)
+        leases.advance(state, turn.lease, event.checkpoint, applied=0)
         ProjectionState.objects.filter(pk=state.pk).update(status=_working_status(state))
     return record
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from eventstore.store import backlog, head_position
-from projections.engine import base
+from projections.engine import followers
 from projections.engine.generations import active_state
 from projections.engine.models import ProjectionState, ProjectionStatus
 
@@ -24,7 +24,7 @@ def projection_status_list() -> list[dict[str, Any]]:
         )
     }
     result = []
-    for projection in base.all_projections():
+    for projection in followers.registered():
         state = active_state(projection.name)
         rebuild = rebuilds.get(projection.name)
         behind = backlog(state.checkpoint)

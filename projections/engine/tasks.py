@@ -9,9 +9,10 @@ from typing import Final
 from celery import shared_task
 from django.conf import settings
 
-from projections.engine import base, generations, rebuild, runner
+from projections.engine import followers, generations, rebuild, runner
+from projections.engine.followers import shard_count
 from projections.engine.poison import ProjectionError
-from projections.engine.wakeups import CATCH_UP, woken
+from projections.engine.wakeups import CATCH_UP, wake_queues, woken
 
 logger = logging.getLogger(__name__)
 REBUILD: Final = "projections.rebuild"
@@ -20,25 +21,32 @@ REBUILD_TIME_LIMIT_SECONDS: Final = 6 * 3600
 
 
 @shared_task(name=CATCH_UP, ignore_result=True)
-def catch_up(names: list[str] | None = None) -> dict[str, int]:
-    """Catch projections up with the log. Carries no payload: the worker reads the log itself.
+def catch_up(names: list[str] | None = None, queue: str | None = None) -> dict[str, int]:
+    """Catch followers up with the log: those named, else those of ``queue`` (None: the
+    default queue's, the projections). Carries no payload: the worker reads the log itself.
 
-    Projections take turns, a batch each by default, so under steady load none waits behind
-    another. One that another worker is applying is passed over at once (its owner looks again
-    after it lets go: runner.run_some), so sending this task often is cheap.
+    Followers (and their shards) take turns, a batch each by default, so under steady load
+    none waits behind another. One that another worker is applying is passed over at once
+    (its owner looks again after it lets go: runner.run_some), so sending this task often is
+    cheap. The default queue's catch-up (the beat sweep sends it) also wakes the other queues.
     """
-    woken(CATCH_UP)
-    read = dict.fromkeys(names or [p.name for p in base.in_turn_order()], 0)
+    woken(CATCH_UP, queue)
+    chosen = [followers.get(name) for name in names] if names else followers.in_turn_order(queue)
+    cursors = [(f.name, shard) for f in chosen for shard in range(shard_count(f))]
+    read = dict.fromkeys((name for name, _shard in cursors), 0)
     more = True
-    while more:  # rounds until one finds every projection caught up: none is left behind
+    while more:  # rounds until one finds every cursor caught up: none is left behind
         more = False
-        for name in read:
+        for name, shard in cursors:
             count, unfinished = runner.run_some(
-                name, max_batches=settings.PROJECTION_BATCHES_PER_TURN
+                name, shard=shard, max_batches=settings.PROJECTION_BATCHES_PER_TURN
             )
             read[name] += count
             more = more or unfinished
-    generations.purge_retired()
+    if queue is None:
+        generations.purge_retired()
+        if not names:
+            wake_queues()
     return read
 
 

@@ -23,6 +23,8 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from projections.engine import followers
+
 logger = logging.getLogger(__name__)
 
 FLAG_TTL_MS: Final = 10_000
@@ -50,8 +52,8 @@ def _redis() -> redis.Redis | None:
     )
 
 
-def _flag(task_name: str) -> str:
-    return f"wakeup-pending:{task_name}"
+def _flag(task_name: str, queue: str | None = None) -> str:
+    return f"wakeup-pending:{task_name}" + (f":{queue}" if queue else "")
 
 
 def _back_off() -> None:
@@ -59,9 +61,13 @@ def _back_off() -> None:
     _quiet_until = time.monotonic() + BACKOFF_SECONDS
 
 
-def _send(task_name: str) -> bool:
+def _send(task_name: str, queue: str | None) -> bool:
     try:
-        current_app.tasks[task_name].delay()
+        task = current_app.tasks[task_name]
+        if queue is None:
+            task.delay()
+        else:  # the task learns its queue (which followers to run) from its argument
+            task.apply_async(kwargs={"queue": queue}, queue=queue)
     except Exception:
         # Losing a wake-up only delays the read side: the beat sweep sends the same task.
         logger.warning("could not send %s", task_name, exc_info=True)
@@ -69,38 +75,49 @@ def _send(task_name: str) -> bool:
     return True
 
 
-def wake(task_name: str) -> None:
-    """Send ``task_name`` (no arguments) unless a send of it is still waiting for a worker, or
-    one failed less than BACKOFF_SECONDS ago."""
+def wake(task_name: str, queue: str | None = None) -> None:
+    """Send ``task_name`` (no arguments; to ``queue`` with that queue as its argument, if
+    given) unless a send of it is still waiting for a worker, or one failed less than
+    BACKOFF_SECONDS ago."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        _send(task_name)  # no broker: the task runs here and now
+        _send(task_name, queue)  # no broker: the task runs here and now
         return
     if time.monotonic() < _quiet_until:
         return
     client = _redis()
+    flag = _flag(task_name, queue)
     try:
-        if client is not None and not client.set(_flag(task_name), 1, nx=True, px=FLAG_TTL_MS):
+        if client is not None and not client.set(flag, 1, nx=True, px=FLAG_TTL_MS):
             return
     except redis.RedisError:
         logger.warning("could not send %s: Redis failed", task_name, exc_info=True)
         _back_off()
         return
-    if not _send(task_name):
+    if not _send(task_name, queue):
         _back_off()
-        woken(task_name)  # no task is waiting: the next commit must try to send one again
+        woken(task_name, queue)  # no task is waiting: the next commit must try to send one again
 
 
-def woken(task_name: str) -> None:
+def woken(task_name: str, queue: str | None = None) -> None:
     """Called by the task before it reads anything: later commits must send a new one."""
     client = _redis()
     if client is None:
         return
     try:
-        client.delete(_flag(task_name))
+        client.delete(_flag(task_name, queue))
     except redis.RedisError:
         logger.warning("could not clear the wake-up flag of %s", task_name, exc_info=True)
 
 
 def wake_projections() -> None:
-    """Ask a worker to catch the projections up (runs inline when Celery is eager)."""
+    """Ask a worker to catch the projections up, and every follower on a queue of its own
+    (runs inline when Celery is eager: the default queue's catch-up then runs the others)."""
     wake(CATCH_UP)
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        wake_queues()
+
+
+def wake_queues() -> None:
+    """Wake the catch-up of every queue other than the default one that followers run on."""
+    for queue in sorted(followers.queues()):
+        wake(CATCH_UP, queue)

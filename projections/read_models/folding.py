@@ -18,9 +18,7 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from django.db import transaction
-
-from eventstore.store import Checkpoint, RecordedEvent
+from eventstore.store import RecordedEvent
 from orders.domain.events import EVENT_TYPES
 from orders.domain.model import OrderStatus, line_after_adding
 
@@ -190,88 +188,45 @@ def fold(
     return touched
 
 
-class _Slot:
-    __slots__ = ("states", "valid_at")
-
-    def __init__(self) -> None:
-        self.states: dict[OrderId, OrderState] = {}
-        self.valid_at: Checkpoint | None = None
-
-
 class StateCache:
     """The order states a worker folded in its last batches, kept for its next ones.
 
     A projection that finds an order here need not read its rows back. The states are reused
-    only when a batch starts exactly where this worker's last committed batch ended: every
-    write to a generation moves its checkpoint, so nobody else has written it since. A batch
-    that rolls back leaves the cache stale (its states may hold that batch's changes), and the
-    next batch starts empty. Under write-behind (``fold_ahead``) a batch is folded while the
-    one before is still being written, and the runner forgets the states if either does not
-    commit. Kept per thread, for the two generations used last, holding at most ``capacity``
-    orders each (least recently used go first).
+    only for a batch that ``continues`` the last one this thread folded (the engine says so:
+    it starts where that one ended, nobody has written the generation since, and nothing of
+    it was lost); otherwise the batch starts empty (a batch that rolled back may have left its
+    changes here). Kept per thread, for the two generations used last, holding at most
+    ``capacity`` orders each (least recently used go first).
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._local = threading.local()
 
-    def _slots(self) -> OrderedDict[int, _Slot]:
-        slots: OrderedDict[int, _Slot] | None = getattr(self._local, "slots", None)
+    def _slots(self) -> OrderedDict[int, dict[OrderId, OrderState]]:
+        slots: OrderedDict[int, dict[OrderId, OrderState]] | None = getattr(
+            self._local, "slots", None
+        )
         if slots is None:
             slots = self._local.slots = OrderedDict()
         return slots
 
-    def start(self, generation: int, after: Checkpoint, to: Checkpoint) -> None:
-        """A batch from ``after`` to ``to`` begins (inside its transaction)."""
-        slot = self._slot(generation, after)
-        slot.valid_at = None  # until this batch commits
-        transaction.on_commit(lambda: self._committed(slot, to))
-
-    def fold_ahead(
-        self, generation: int, after: Checkpoint, to: Checkpoint
-    ) -> dict[OrderId, OrderState]:
-        """The states to fold a batch from ``after`` to ``to`` into, outside its transaction
-        (write-behind: batches before it may still be being written).
-
-        Counted as current through ``to`` at once: the caller (the runner) promises to call
-        ``forget`` if this batch or one folded before it does not commit; and ``trim`` once
-        the batch is folded.
-        """
-        slot = self._slot(generation, after)
-        slot.valid_at = to
-        return slot.states
-
-    def trim(self, generation: int) -> None:
-        """Keep the ``capacity`` most recently folded states of ``generation``."""
-        slot = self._slots().get(generation)
-        if slot is not None:
-            self._trim(slot)
-
-    def forget(self, generation: int) -> None:
-        """Drop ``generation``'s states: a batch folded into them will not commit."""
-        self._slots().pop(generation, None)
-
-    def _slot(self, generation: int, after: Checkpoint) -> _Slot:
-        """``generation``'s slot, emptied unless its states are current at ``after``."""
+    def states(self, generation: int, *, continues: bool) -> dict[OrderId, OrderState]:
+        """The states to fold a batch of ``generation`` into: those kept if it ``continues``
+        the last one, else none."""
         slots = self._slots()
-        slot = slots.get(generation)
-        if slot is None or slot.valid_at != after:
-            slot = slots[generation] = _Slot()
+        states = slots.get(generation)
+        if states is None or not continues:
+            states = slots[generation] = {}
         slots.move_to_end(generation)
         while len(slots) > 2:
             slots.popitem(last=False)
-        return slot
+        return states
 
-    def states(self, generation: int) -> dict[OrderId, OrderState]:
-        """The states to fold the current batch into (empty if none are known to be current)."""
-        slot = self._slots().get(generation)
-        return slot.states if slot is not None and slot.valid_at is None else {}
-
-    def _committed(self, slot: _Slot, to: Checkpoint) -> None:
-        slot.valid_at = to
-        self._trim(slot)
-
-    def _trim(self, slot: _Slot) -> None:
-        states = slot.states
+    def trim(self, generation: int) -> None:
+        """Keep the ``capacity`` most recently folded states of ``generation``."""
+        states = self._slots().get(generation)
+        if states is None:
+            return
         for order_id in list(islice(states, max(0, len(states) - self.capacity))):
             del states[order_id]

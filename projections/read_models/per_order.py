@@ -3,7 +3,7 @@
 A batch takes the states of the orders it touches from the projection's StateCache or, for the
 ones this worker has not folded lately, from the projection's own rows (none for orders the
 batch creates), folds its events (projections.read_models.folding) and writes back with a few
-set-based statements (projections.engine.tables).
+set-based statements (projections.read_models.toolkit.tables).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import ClassVar
 
 from django.conf import settings
 
-from eventstore.store import Checkpoint, RecordedEvent
-from projections.engine import base
+from eventstore.store import RecordedEvent
+from projections.engine.followers import Batch
+from projections.engine.strategies import Pipelined, Strategy
 from projections.read_models.folding import (
     ORDER_EVENT_TYPES,
     OrderId,
@@ -22,52 +23,33 @@ from projections.read_models.folding import (
     StateCache,
     orders_to_load,
 )
+from projections.read_models.toolkit.projection import Projection
 
 Writes = Callable[[], None]
-"""A batch's statements, computed from its fold, run later in its transaction."""
+"""A batch's statements, computed from its fold, run in its transaction."""
 
 
-def _settled() -> None:
-    """Nothing written behind: reading the projection's rows needs no wait."""
-
-
-class OrderProjection(base.Projection):
+class OrderProjection(Projection):
     """A read model folded per order; subclasses say how to read a state back and write it.
 
-    ``writes`` folds a batch and returns its statements: run at once inside the batch's
-    transaction (``apply``), or later on the runner's writer while the next batch is folded
-    (``fold``, write-behind).
+    Pipelined (read-ahead, write-behind): ``handle`` folds a batch and hands its statements to
+    ``batch.write``, which runs them in the batch's transaction, at once or (while catching up)
+    on the runner's writer while the next batch is folded. The states of the orders it touched
+    are kept for the next batch when it ``continues`` this one.
     """
 
-    handles: ClassVar[frozenset[str]] = ORDER_EVENT_TYPES
+    handles: ClassVar[frozenset[str] | None] = ORDER_EVENT_TYPES
     reads_metadata: ClassVar[bool] = False
-    folds_ahead: ClassVar[bool] = True
+    strategy: ClassVar[type[Strategy] | None] = Pipelined
 
     def __init__(self) -> None:
         self.cache = StateCache(settings.PROJECTION_CACHED_ORDERS)
 
-    def batch_starting(self, generation: int, after: Checkpoint, to: Checkpoint) -> None:
-        self.cache.start(generation, after, to)
-
-    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
-        self.writes(events, self.cache.states(generation), generation, _settled)()
-
-    def fold(
-        self,
-        events: Sequence[RecordedEvent],
-        generation: int,
-        after: Checkpoint,
-        to: Checkpoint,
-        *,
-        settle: Callable[[], None],
-    ) -> Writes:
-        states = self.cache.fold_ahead(generation, after, to)
-        writes = self.writes(events, states, generation, settle)
-        self.cache.trim(generation)
-        return writes
-
-    def abandon(self, generation: int) -> None:
-        self.cache.forget(generation)
+    def handle(self, events: Sequence[RecordedEvent], batch: Batch) -> int | None:
+        states = self.cache.states(batch.generation, continues=batch.continues)
+        batch.write(self.writes(events, states, batch.generation, batch.settle))
+        self.cache.trim(batch.generation)
+        return None
 
     def writes(
         self,

@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from rest_framework.test import APIClient
 
-from projections.engine import base, generations, runner, tasks
+from projections.engine import followers, generations, runner, tasks
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
 from tests.backoffice.conftest import VIEW_ALL, StaffFactory, page, permission
 from tests.projections import builders as b
@@ -35,7 +35,7 @@ def operator(staff: StaffFactory) -> Client:
 @pytest.fixture
 def poisoned(
     settings: Any,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
     admin_shop: Shop,
 ) -> ProjectionState:

@@ -68,6 +68,8 @@ def test_workers_killed_under_commands_leave_read_models_equal_to_the_log(
             **env,
             "DATABASE_URL": database_url(application_name=name),
             "PROJECTION_BATCH_SIZE": "20",
+            # A killed worker's leases run out after this long: then another claims them.
+            "PROJECTION_LEASE_SECONDS": "5",
         }
         return processes.worker(worker_env, name, "--pool=solo"), name
 

@@ -17,7 +17,7 @@ from orders.domain import events as ev
 from orders.domain.values import Address, LineItem
 from orders.repository import STREAM_TYPE, stream_id_for
 from orders.services import execute_command
-from projections.engine import base, runner
+from projections.engine import followers, runner
 from projections.engine.generations import active_state
 from projections.models import OrderTermCount
 from tests.waiting import wait_until
@@ -186,7 +186,7 @@ def read_tables(names: Sequence[str] = READ_MODEL_PROJECTIONS) -> dict[str, list
     snapshot: dict[str, list[dict[str, Any]]] = {}
     for name in names:
         generation = active_state(name).generation
-        for model in base.get(name).tables:
+        for model in followers.get(name).tables:
             snapshot[model._meta.db_table] = _rows(model, generation)
     return snapshot
 
@@ -213,6 +213,6 @@ def delete_log_and_read_models() -> None:
         IdempotencyRecord.objects.all().delete()
         ProjectionSkip.objects.all().delete()
         for name in READ_MODEL_PROJECTIONS:
-            for model in base.get(name).tables:
+            for model in followers.get(name).tables:
                 model._default_manager.all().delete()
         ProjectionState.objects.all().delete()

@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 from kombu import pools
 
-from projections.engine import base, generations
+from projections.engine import followers, generations
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 APPLIED_TABLE = "tests_projection_applied"
@@ -45,20 +45,20 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 @pytest.fixture
-def register_projection() -> Iterator[Callable[[base.Projection], base.Projection]]:
+def register_projection() -> Iterator[Callable[[followers.Follower], followers.Follower]]:
     """Register test projections, with their generation 1 as ``migrate`` would create it;
     they are unregistered again after the test."""
     names: list[str] = []
 
-    def register(projection: base.Projection) -> base.Projection:
-        base.register(projection)
+    def register(projection: followers.Follower) -> followers.Follower:
+        followers.register(projection)
         names.append(projection.name)
         generations.create_first_generation(projection.name)
         return projection
 
     yield register
     for name in names:
-        base.unregister(name)
+        followers.unregister(name)
 
 
 @pytest.fixture

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 from django.db import connection, models
 
-from common.db import fetch
 from eventstore.store import Checkpoint
 from projections.engine.models import ProjectionSkip, ProjectionState
 
@@ -45,57 +43,63 @@ def poll(condition: Callable[[], bool], deadline: float) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A claim on a follower's cursor: who holds it and the fencing token of this claim."""
+
+    owner: str
+    fencing: int
+
+
 class Turn(NamedTuple):
+    lease: Lease | None  # None: not claimed (leased elsewhere, failed, backing off, or gone)
     found: bool  # False: the generation is gone (purged)
-    any_skips: bool
+    active: bool  # whether the generation is the one queries read
+    any_skips: bool  # whether operators recorded any skip for the follower
 
 
 class Checkpoints(ABC):
-    """Ownership of a generation, its state, and the compare-and-swap of its checkpoint."""
+    """Leases on a follower's cursor, its state, and the fenced compare-and-swap of its
+    checkpoint (projections.engine.leases says what each guarantees)."""
 
     # Whether reading the next batch on a second connection while the current one is applied
-    # pays (projections.engine.throughput.ReadAhead).
+    # pays (projections.engine.strategies.Pipelined).
     reads_ahead: bool
-    # Whether writing a batch on a second connection while the next one is folded pays
-    # (projections.engine.throughput.WriteBehind).
+    # Whether writing a batch on a second connection while the next one is folded pays.
     writes_behind: bool
 
     @abstractmethod
-    def lock(self, name: str, generation: int, *, wait: bool) -> AbstractContextManager[bool]:
-        """Own (projection, generation) while inside; yields False if another worker owns it."""
+    def claim(
+        self, state: ProjectionState, owner: str, seconds: float, now: datetime | None
+    ) -> Turn:
+        """Lease ``state``'s cursor to ``owner`` for ``seconds`` unless another owner's lease
+        runs or (given ``now``) it has failed or waits for a ``retry_at`` after ``now``; when
+        leased, reload ``state``. Also whether the row exists and is active, and whether any
+        skip is recorded. One statement where the backend can."""
 
-    def lock_holder(self) -> int:
-        """Who holds the locks ``lock`` takes, as ``holds_lock`` checks it: this thread's
-        connection (a backend with ``writes_behind`` says which)."""
-        return 0
-
-    def holds_lock(self, name: str, generation: int, holder: int) -> bool:
-        """Whether ``holder`` still owns (projection, generation); asked on another
-        connection, in the transaction of a batch written on the holder's behalf."""
-        return True
+    @abstractmethod
+    def release(self, state: ProjectionState, lease: Lease) -> None:
+        """End ``lease`` (if it is still the current one)."""
 
     @abstractmethod
     def reload(self, state: ProjectionState) -> bool:
         """Refresh ``state`` from its row; False if the generation is gone (purged)."""
 
-    @contextmanager
-    def claim(self, state: ProjectionState) -> Iterator[Turn | None]:
-        """A catch-up turn's start: ``lock`` ``state``'s generation without waiting (None if
-        another worker owns it), then ``reload`` it and say whether operators recorded any
-        skip for the projection; the lock is held while inside. One round trip where the
-        backend can send the statements together."""
-        with self.lock(state.name, state.generation, wait=False) as acquired:
-            if not acquired:
-                yield None
-            else:
-                yield Turn(self.reload(state), bool(fetch(ANY_SKIP, [state.name])))
-
     @abstractmethod
     def move_checkpoint(
-        self, state: ProjectionState, to: Checkpoint, *, applied: int, now: datetime
+        self,
+        state: ProjectionState,
+        lease: Lease,
+        to: Checkpoint,
+        *,
+        applied: int,
+        retry_at: datetime | None,
+        now: datetime,
+        seconds: float,
     ) -> bool:
-        """Move ``state``'s checkpoint to ``to`` (clearing any failure) if it is still where
-        ``state`` says, in the caller's transaction; False if another worker moved it."""
+        """In the caller's transaction: move ``state``'s checkpoint to ``to`` (clearing any
+        failure, setting ``retry_at``, renewing the lease for ``seconds``) if ``lease`` is
+        still the current one and the checkpoint still where ``state`` says; False if not."""
 
     @abstractmethod
     def wait_for_batches(self, condition: Callable[[], bool], deadline: float) -> bool:
@@ -230,26 +234,62 @@ class EngineBackend(Checkpoints, GenerationTables, Rows, ABC):
     """Everything the engine asks of one database."""
 
 
-# The checkpoint's compare-and-swap; a backend may add columns to RETURNING (PostgreSQL
-# notifies waiting readers there).
+_STATES: Final = ProjectionState._meta.db_table
+STATE_FIELDS: Final = (
+    "active",
+    "status",
+    "tx_id",
+    "position",
+    "events_applied",
+    "attempts",
+    "last_error",
+    "error_position",
+    "retry_at",
+)
+# Where a lease may be claimed: no other owner's lease runs; for a catch-up, also the cursor
+# may run now (neither failed nor retired, and not waiting for its retry).
+CLAIMABLE: Final = "(owner = '' OR owner = %s OR lease_until < {now})"
+RUNNABLE: Final = (
+    " AND status <> 'failed' AND status <> 'retired' AND (retry_at IS NULL OR retry_at <= %s)"
+)
+# The fenced compare-and-swap of a batch, in its transaction: it commits only under the
+# lease it was read under (owner and fencing token) and from the checkpoint it started at.
+# It renews the lease. A backend may add columns to RETURNING (PostgreSQL notifies there).
 SWAP_CHECKPOINT: Final = (
-    f"UPDATE {ProjectionState._meta.db_table} SET tx_id = %s, position = %s, "  # noqa: S608
+    f"UPDATE {_STATES} SET tx_id = %s, position = %s, "  # noqa: S608
     "events_applied = events_applied + %s, attempts = 0, last_error = '', "
-    "error_position = NULL, retry_at = NULL, updated_at = %s "
-    "WHERE id = %s AND tx_id = %s AND position = %s RETURNING id"
+    "error_position = NULL, retry_at = %s, updated_at = %s, lease_until = {until} "
+    "WHERE id = %s AND owner = %s AND fencing = %s AND tx_id = %s AND position = %s "
+    "RETURNING id"
+)
+RELEASE: Final = (
+    f"UPDATE {_STATES} SET owner = '', lease_until = NULL "  # noqa: S608
+    "WHERE id = %s AND owner = %s AND fencing = %s"
 )
 
 
 def swap_parameters(
-    state: ProjectionState, to: Checkpoint, applied: int, now: datetime
+    state: ProjectionState,
+    lease: Lease,
+    to: Checkpoint,
+    *,
+    applied: int,
+    retry_at: datetime | None,
+    now: datetime,
+    until: Any,
 ) -> list[Any]:
-    """The parameters of SWAP_CHECKPOINT."""
+    """The parameters of SWAP_CHECKPOINT (``until``: the lease's new end, as {until} takes it)."""
+    adapt = connection.ops.adapt_datetimefield_value
     return [
         to.tx_id,
         to.position,
         applied,
-        connection.ops.adapt_datetimefield_value(now),
+        adapt(retry_at),
+        adapt(now),
+        until,
         state.pk,
+        lease.owner,
+        lease.fencing,
         state.tx_id,
         state.position,
     ]

@@ -1,22 +1,27 @@
-"""The engine on PostgreSQL: advisory locks, prepared state reads, NOTIFY on each batch,
-LISTEN while a reader waits, partitions per generation, rows as JSON recordsets."""
+"""The engine on PostgreSQL: leases claimed in one statement, a fenced swap that NOTIFYs on
+each batch, LISTEN while a reader waits, partitions per generation, rows as JSON recordsets.
+No session state (no session advisory lock): it works through PgBouncer in transaction mode."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from django.db import DatabaseError, connection
+from django.db import connection
 
-from common.db import fetch, fetch_each
+from common.db import fetch
 from eventstore.store import Checkpoint
 from projections.engine.backends.base import (
     ANY_SKIP,
+    CLAIMABLE,
+    RELEASE,
+    RUNNABLE,
+    STATE_FIELDS,
     SWAP_CHECKPOINT,
     EngineBackend,
+    Lease,
     Turn,
     poll,
     swap_parameters,
@@ -30,43 +35,40 @@ NOTIFY_CHANNEL: Final = "projections"
 # without a notification.
 LONGEST_SILENCE_SECONDS: Final = 0.25
 
-_STATE_FIELDS: Final = (
-    "active",
-    "status",
-    "tx_id",
-    "position",
-    "events_applied",
-    "attempts",
-    "last_error",
-    "error_position",
-    "retry_at",
-)
+_STATES: Final = ProjectionState._meta.db_table
+# Leases are measured by the database's clock: every worker, on any machine, reads the same one.
+_NOW: Final = "clock_timestamp()"
+_UNTIL: Final = f"{_NOW} + %s * interval '1 second'"
 _READ_STATE: Final = (
-    f"SELECT {', '.join(_STATE_FIELDS)} "  # noqa: S608 - model metadata
-    f"FROM {ProjectionState._meta.db_table} "
-    "WHERE id = %s AND name = %s::text AND generation = %s"
+    f"SELECT {', '.join(STATE_FIELDS)} FROM {_STATES} "  # noqa: S608 - model metadata
+    "WHERE id = %s AND name = %s::text AND generation = %s AND shard = %s"
 )
-# The state and, in the same round trip, whether there is any recorded skip (one row always).
-_READ_STATE_FOR_TURN: Final = (
-    f"SELECT s.*, EXISTS ({ANY_SKIP}) "  # noqa: S608 - model metadata
-    f"FROM (VALUES (1)) AS one LEFT JOIN ({_READ_STATE}) AS s ON true"
-)
+
+
+# The claim, the state as the claim left it, whether the row exists and is active, and
+# whether any skip is recorded: one statement, one round trip. The state comes from the
+# UPDATE's RETURNING, so it is the row's newest version (after any batch the claim waited for).
+def _claim(runnable: str) -> str:
+    return (
+        f"WITH claimed AS (UPDATE {_STATES} SET owner = %s, fencing = fencing + 1, "  # noqa: S608
+        f"lease_until = {_UNTIL} "
+        "WHERE id = %s AND name = %s::text AND generation = %s AND shard = %s AND "
+        f"{CLAIMABLE.format(now=_NOW)}{runnable} RETURNING fencing, {', '.join(STATE_FIELDS)}) "
+        f"SELECT c.*, s.active, EXISTS ({ANY_SKIP}) "
+        "FROM (VALUES (1)) AS one LEFT JOIN claimed AS c ON true "
+        f"LEFT JOIN (SELECT active FROM {_STATES} WHERE id = %s AND name = %s::text "
+        "AND generation = %s AND shard = %s) AS s ON true"
+    )
+
+
+_CLAIM: Final = _claim(RUNNABLE)
+_CLAIM_ANY: Final = _claim("")
 # The swap also NOTIFYs waiting readers (delivered at commit) and lets the transaction commit
 # without waiting for the WAL flush: a crash can lose only the latest batches, rows and
 # checkpoint together, and they are applied again from the log.
 _SWAP_AND_NOTIFY: Final = (
-    f"{SWAP_CHECKPOINT}, pg_notify(%s, %s), set_config('synchronous_commit', 'off', true)"
-)
-
-
-_LOCK: Final = "SELECT pg_advisory_lock(hashtext(%s::text), %s::int)"
-_TRY_LOCK: Final = "SELECT pg_try_advisory_lock(hashtext(%s::text), %s::int)"
-_UNLOCK: Final = "SELECT pg_advisory_unlock(hashtext(%s::text), %s::int)"
-# The advisory lock ``lock`` takes, held by session ``pid`` (two int4 keys: objsubid 2).
-_HOLDS_LOCK: Final = (
-    "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted "
-    "AND pid = %s AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND classid = hashtext(%s::text)::oid AND objid = %s::int::oid AND objsubid = 2)"
+    f"{SWAP_CHECKPOINT.format(until=_UNTIL)}, pg_notify(%s, %s), "
+    "set_config('synchronous_commit', 'off', true)"
 )
 
 
@@ -76,60 +78,44 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
     reads_ahead = True
     writes_behind = True
 
-    @contextmanager
-    def lock(self, name: str, generation: int, *, wait: bool) -> Iterator[bool]:
-        [(locked,)] = fetch(_LOCK if wait else _TRY_LOCK, [name, generation])
-        acquired = wait or bool(locked)
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                fetch(_UNLOCK, [name, generation])
+    def claim(
+        self, state: ProjectionState, owner: str, seconds: float, now: datetime | None
+    ) -> Turn:
+        key = [state.pk, state.name, state.generation, state.shard]
+        if now is None:
+            [row] = fetch(_CLAIM_ANY, [owner, seconds, *key, owner, state.name, *key])
+        else:
+            [row] = fetch(_CLAIM, [owner, seconds, *key, owner, now, state.name, *key])
+        fencing, fields, (active, any_skips) = row[0], row[1:-2], row[-2:]
+        if fencing is None:
+            return Turn(None, active is not None, bool(active), bool(any_skips))
+        _fill(state, fields)
+        return Turn(Lease(owner, fencing), True, bool(state.active), bool(any_skips))
 
-    @contextmanager
-    def claim(self, state: ProjectionState) -> Iterator[Turn | None]:
-        # Two statements in one round trip: the state is read after the lock is granted, in a
-        # snapshot of its own (one statement for both would read it from before the lock).
-        key = [state.name, state.generation]
-        try:
-            [[(locked,)], [row]] = fetch_each(
-                (_TRY_LOCK, key), (_READ_STATE_FOR_TURN, [state.name, state.pk, *key])
-            )
-        except DatabaseError:
-            # A session's advisory lock outlives the failed statements that took it.
-            with suppress(DatabaseError):
-                fetch(_UNLOCK, key)
-            raise
-        if not locked:
-            yield None
-            return
-        try:
-            found = row[0] is not None  # ``active`` is never NULL in a row that exists
-            if found:
-                _fill(state, row[:-1])
-            yield Turn(found, bool(row[-1]))
-        finally:
-            fetch(_UNLOCK, key)
-
-    def lock_holder(self) -> int:
-        [(pid,)] = fetch("SELECT pg_backend_pid()", [])
-        return int(pid)
-
-    def holds_lock(self, name: str, generation: int, holder: int) -> bool:
-        [(held,)] = fetch(_HOLDS_LOCK, [holder, name, generation])
-        return bool(held)
+    def release(self, state: ProjectionState, lease: Lease) -> None:
+        fetch(RELEASE, [state.pk, lease.owner, lease.fencing])
 
     def reload(self, state: ProjectionState) -> bool:
-        rows = fetch(_READ_STATE, [state.pk, state.name, state.generation])
+        rows = fetch(_READ_STATE, [state.pk, state.name, state.generation, state.shard])
         if rows:
             _fill(state, rows[0])
         return bool(rows)
 
     def move_checkpoint(
-        self, state: ProjectionState, to: Checkpoint, *, applied: int, now: datetime
+        self,
+        state: ProjectionState,
+        lease: Lease,
+        to: Checkpoint,
+        *,
+        applied: int,
+        retry_at: datetime | None,
+        now: datetime,
+        seconds: float,
     ) -> bool:
-        parameters = [*swap_parameters(state, to, applied, now), NOTIFY_CHANNEL, state.name]
-        return len(fetch(_SWAP_AND_NOTIFY, parameters)) == 1
+        parameters = swap_parameters(
+            state, lease, to, applied=applied, retry_at=retry_at, now=now, until=seconds
+        )
+        return len(fetch(_SWAP_AND_NOTIFY, [*parameters, NOTIFY_CHANNEL, state.name])) == 1
 
     def wait_for_batches(self, condition: Callable[[], bool], deadline: float) -> bool:
         if connection.in_atomic_block:
@@ -158,5 +144,5 @@ class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
 
 
 def _fill(state: ProjectionState, row: Sequence[Any]) -> None:
-    for field, value in zip(_STATE_FIELDS, row, strict=True):
+    for field, value in zip(STATE_FIELDS, row, strict=True):
         setattr(state, field, value)

@@ -1,30 +1,35 @@
-"""The engine on SQLite (the embedded default): no locks, plain tables, the ORM, polling.
-
-SQLite serializes writers (IMMEDIATE transactions), so the checkpoint's compare-and-swap alone
-keeps batches exactly-once; every generation shares the model's own table.
+"""The engine on SQLite (the embedded default): leases as on PostgreSQL (several statements),
+plain tables, the ORM, polling. Every generation shares the model's own table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from django.db import connection, models
 
 from common.db import fetch
 from eventstore.store import Checkpoint
 from projections.engine.backends.base import (
+    ANY_SKIP,
+    CLAIMABLE,
+    RELEASE,
+    RUNNABLE,
     SWAP_CHECKPOINT,
     EngineBackend,
+    Lease,
     Row,
     Terms,
+    Turn,
     adding_conflict,
     poll,
     swap_parameters,
 )
 from projections.engine.models import ProjectionState
+
+_STATES: Final = ProjectionState._meta.db_table
 
 
 class SQLiteBackend(EngineBackend):
@@ -32,9 +37,37 @@ class SQLiteBackend(EngineBackend):
     reads_ahead = False
     writes_behind = False
 
-    @contextmanager
-    def lock(self, name: str, generation: int, *, wait: bool) -> Iterator[bool]:
-        yield True
+    def claim(
+        self, state: ProjectionState, owner: str, seconds: float, now: datetime | None
+    ) -> Turn:
+        # Leases by this machine's clock: SQLite is one machine's file (not the clock the tests
+        # may freeze: the wall clock).
+        wall = datetime.now(UTC)
+        adapt = connection.ops.adapt_datetimefield_value
+        claimed = fetch(
+            f"UPDATE {_STATES} SET owner = %s, fencing = fencing + 1, "  # noqa: S608
+            "lease_until = %s WHERE id = %s AND name = %s AND generation = %s AND shard = %s "
+            f"AND {CLAIMABLE.format(now='%s')}{RUNNABLE if now else ''} RETURNING fencing",
+            [
+                owner,
+                adapt(wall + timedelta(seconds=seconds)),
+                state.pk,
+                state.name,
+                state.generation,
+                state.shard,
+                owner,
+                adapt(wall),
+                *([adapt(now)] if now else []),
+            ],
+        )
+        any_skips = bool(fetch(ANY_SKIP, [state.name]))
+        found = self.reload(state)
+        if not claimed:
+            return Turn(None, found, found and state.active, any_skips)
+        return Turn(Lease(owner, claimed[0][0]), found, state.active, any_skips)
+
+    def release(self, state: ProjectionState, lease: Lease) -> None:
+        fetch(RELEASE, [state.pk, lease.owner, lease.fencing])
 
     def reload(self, state: ProjectionState) -> bool:
         try:
@@ -44,9 +77,23 @@ class SQLiteBackend(EngineBackend):
         return True
 
     def move_checkpoint(
-        self, state: ProjectionState, to: Checkpoint, *, applied: int, now: datetime
+        self,
+        state: ProjectionState,
+        lease: Lease,
+        to: Checkpoint,
+        *,
+        applied: int,
+        retry_at: datetime | None,
+        now: datetime,
+        seconds: float,
     ) -> bool:
-        return len(fetch(SWAP_CHECKPOINT, swap_parameters(state, to, applied, now))) == 1
+        until = connection.ops.adapt_datetimefield_value(
+            datetime.now(UTC) + timedelta(seconds=seconds)
+        )
+        parameters = swap_parameters(
+            state, lease, to, applied=applied, retry_at=retry_at, now=now, until=until
+        )
+        return len(fetch(SWAP_CHECKPOINT.format(until="%s"), parameters)) == 1
 
     def wait_for_batches(self, condition: Callable[[], bool], deadline: float) -> bool:
         return poll(condition, deadline)

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from eventstore.store import head_position
-from projections.engine import base
+from projections.engine import followers as base
 from projections.engine.generations import GenerationMissing
 from projections.engine.models import ProjectionSkip
 from projections.engine.poison import ProjectionError
@@ -29,9 +29,7 @@ class Command(BaseCommand):
         if options["all"] == bool(options["name"]):
             raise CommandError("Name one projection or pass --all.")
         try:
-            names = (
-                [p.name for p in base.all_projections()] if options["all"] else [options["name"]]
-            )
+            names = [p.name for p in base.registered()] if options["all"] else [options["name"]]
             for name in names:
                 base.get(name)
         except LookupError as exc:

@@ -1,4 +1,4 @@
-"""Helpers of the engine's tests: a projection that records what it applies, worker threads."""
+"""Helpers of the engine's tests: a follower that records what it handles, worker threads."""
 
 from __future__ import annotations
 
@@ -11,25 +11,24 @@ from rest_framework.test import APIClient
 
 from eventstore.models import Event
 from eventstore.store import RecordedEvent
-from projections.engine import base
+from projections.engine import followers
 from projections.read_models.folding import ORDER_EVENT_TYPES
 from tests.projections.conftest import APPLIED_TABLE
 
 JOIN_TIMEOUT = 60.0
 
 
-class Recording(base.Projection):
-    """Records each event it applies in the scratch table, inside the runner's transaction, so
+class Recording(followers.Follower):
+    """Records each event it handles in the scratch table, inside the batch's transaction, so
     a rolled-back batch leaves no trace. Raises on the events named poison."""
 
-    handles: ClassVar[frozenset[str]] = ORDER_EVENT_TYPES
-    tables = ()
+    handles: ClassVar[frozenset[str] | None] = ORDER_EVENT_TYPES
 
     def __init__(self, name: str, *, poison: Sequence[int] = ()) -> None:
         self.name = name  # type: ignore[misc]
         self.poison = set(poison)
 
-    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
+    def handle(self, events: Sequence[RecordedEvent], batch: followers.Batch) -> int | None:
         with connection.cursor() as cursor:
             for event in events:
                 if event.global_position in self.poison:
@@ -37,8 +36,9 @@ class Recording(base.Projection):
                 cursor.execute(
                     f"INSERT INTO {APPLIED_TABLE} (projection, generation, position) "
                     "VALUES (%s, %s, %s)",
-                    [self.name, generation, event.global_position],
+                    [self.name, batch.generation, event.global_position],
                 )
+        return None
 
 
 def applied_positions(name: str, *, generation: int | None = None) -> list[int]:

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from projections.engine import base, runner
+from projections.engine import followers, runner
 from projections.engine.generations import (
     GenerationMissing,
     active_generation,
@@ -33,7 +33,7 @@ def generations() -> set[tuple[str, int, bool, int]]:
 
 
 def fresh_generations() -> set[tuple[str, int, bool, int]]:
-    return {(p.name, 1, True, 0) for p in base.all_projections()}
+    return {(p.name, 1, True, 0) for p in followers.registered()}
 
 
 def test_every_registered_projection_starts_with_an_active_empty_generation_one() -> None:
@@ -96,7 +96,7 @@ def test_a_reader_never_serves_the_generation_a_worker_remembers_from_before_a_s
 ) -> None:
     order = b.place_order()  # its wake-up runs the catch-up here: this process remembers gen 1
     b.catch_up_until_applied()
-    remembered = runner._active_ids["order_views"]
+    remembered = runner._active_ids[("order_views", 0)]
     assert remembered[1] == 1
     # Another process rebuilds and switches, and gen 1's rows are dropped at once.
     live, target = active_state("order_views"), start_rebuild("order_views")
@@ -104,7 +104,7 @@ def test_a_reader_never_serves_the_generation_a_worker_remembers_from_before_a_s
     attach(target)
     switch(live, target)
     assert purge_retired(grace=timedelta(0)) == 1
-    assert runner._active_ids["order_views"] == remembered
+    assert runner._active_ids[("order_views", 0)] == remembered
 
     assert active_generation("order_views") == 2
     assert api.get(f"/api/orders/{order['order_id']}").status_code == 200
@@ -112,4 +112,4 @@ def test_a_reader_never_serves_the_generation_a_worker_remembers_from_before_a_s
     later = b.place_order()  # the catch-up finds its memory stale and follows the switch
     b.catch_up_until_applied()
     assert api.get(f"/api/orders/{later['order_id']}").status_code == 200
-    assert runner._active_ids["order_views"][1] == 2
+    assert runner._active_ids[("order_views", 0)][1] == 2

@@ -19,9 +19,9 @@ from eventstore import store
 from eventstore.models import Event
 from eventstore.store import RecordedEvent
 from orders.repository import STREAM_TYPE, stream_id_for
-from projections.engine import base, runner
-from projections.engine.checkpoints import projection_lock
+from projections.engine import followers, runner
 from projections.engine.generations import active_state
+from projections.engine.leases import holding
 from projections.engine.poison import SKIP_FIELDS, ProjectionError, retry, skip
 from projections.engine.rebuild import rebuild
 from projections.models import ProjectionSkip, ProjectionState, ProjectionStatus
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_a_poison_event_fails_only_its_projection_and_a_recorded_skip_loses_nothing_after_it(
     api: APIClient,
     poison_settings: Any,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
     five_orders: list[dict[str, Any]],
 ) -> None:
@@ -119,20 +119,20 @@ class UnservedAt(Recording):
         self.at = set(poison)
         self.fault = fault
 
-    def apply(self, events: Sequence[RecordedEvent], generation: int) -> None:
+    def handle(self, events: Sequence[RecordedEvent], batch: followers.Batch) -> int | None:
         if any(e.global_position in self.at for e in events):
             if self.fault == "unreachable":
                 raise OperationalError("server closed the connection unexpectedly")
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL transaction_read_only = on")
-        super().apply(events, generation)
+        return super().handle(events, batch)
 
 
 @pytest.mark.parametrize("fault", ["unreachable", "read-only"])
 def test_a_database_that_cannot_serve_is_no_failure_of_the_event(
     fault: str,
     poison_settings: Any,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
     five_orders: list[dict[str, Any]],
 ) -> None:
@@ -156,7 +156,7 @@ def test_a_database_that_cannot_serve_is_no_failure_of_the_event(
 
 
 def test_skip_and_retry_refuse_a_projection_that_has_not_failed(
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
     five_orders: list[dict[str, Any]],
 ) -> None:
@@ -178,7 +178,7 @@ def test_skip_and_retry_refuse_a_projection_that_has_not_failed(
 
 def test_the_retry_and_skip_management_commands_resume_a_failed_projection(
     poison_settings: Any,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
     five_orders: list[dict[str, Any]],
 ) -> None:
@@ -218,7 +218,7 @@ def test_the_retry_and_skip_management_commands_resume_a_failed_projection(
 
 def test_a_retry_whose_event_now_applies_exits_zero_saying_it_caught_up(
     poison_settings: Any,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
     five_orders: list[dict[str, Any]],
 ) -> None:
@@ -239,7 +239,7 @@ def test_a_retry_whose_event_now_applies_exits_zero_saying_it_caught_up(
 
 def test_a_retry_that_another_worker_holds_waits_for_its_outcome_then_fails_naming_it(
     poison_settings: Any,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
     five_orders: list[dict[str, Any]],
 ) -> None:
@@ -253,7 +253,8 @@ def test_a_retry_that_another_worker_holds_waits_for_its_outcome_then_fails_nami
 
     def hold() -> None:  # another worker's turn, on a connection of its own
         try:
-            with projection_lock("held", state.generation, wait=True):
+            with holding(state, wait=30, any_status=True) as turn:
+                assert turn.lease is not None
                 owner.set()
                 release.wait(30)
         finally:

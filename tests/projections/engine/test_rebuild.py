@@ -14,8 +14,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from projections.engine import base, rebuild, runner
+from projections.engine import followers, rebuild, runner
 from projections.engine.generations import active_state
+from projections.engine.leases import Turn
+from projections.engine.models import ProjectionState
 from projections.engine.poison import skip
 from tests.projections import builders as b
 from tests.projections.engine.support import (
@@ -46,28 +48,27 @@ def test_an_event_committed_while_a_rebuild_switches_is_applied_once_it_lets_go(
 ) -> None:
     switching = threading.Event()
     late: list[dict[str, Any]] = []
-    take_lock, drain = rebuild.projection_lock, rebuild.drain
+    take_lease, drain = rebuild.holding, rebuild.drain
 
     @contextmanager
-    def noting_the_switch(name: str, generation: int, *, wait: bool = False) -> Iterator[bool]:
-        with take_lock(name, generation, wait=wait) as acquired:
-            if wait:  # only the switch (and skip) wait for the lock
-                switching.set()
-            yield acquired
+    def noting_the_switch(state: ProjectionState, **kwargs: Any) -> Iterator[Turn]:
+        with take_lease(state, **kwargs) as turn:  # only the switch holds leases so
+            switching.set()
+            yield turn
 
-    def drain_then_let_a_command_commit(*args: Any, **kwargs: Any) -> int:
+    def drain_then_let_a_command_commit(*args: Any, **kwargs: Any) -> tuple[int, int, bool]:
         read = drain(*args, **kwargs)
         in_main_thread = threading.current_thread() is threading.main_thread()
         if switching.is_set() and in_main_thread and not late:
 
             def command(_: int) -> None:
-                late.append(b.place_order(customer_id="late"))  # its wake-up finds the lock
+                late.append(b.place_order(customer_id="late"))  # its wake-up finds the lease
                 wait_until(lambda: readable(late[0]["position"]), timeout=60)
 
             assert not in_threads(1, command)
         return read
 
-    monkeypatch.setattr(rebuild, "projection_lock", noting_the_switch)
+    monkeypatch.setattr(rebuild, "holding", noting_the_switch)
     monkeypatch.setattr(rebuild, "drain", drain_then_let_a_command_commit)
 
     rebuild.rebuild("order_views")
@@ -94,7 +95,7 @@ def status_line(name: str) -> tuple[str, str]:
 def test_an_operators_skip_holds_for_every_later_generation(
     api: APIClient,
     poison_settings: Any,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
     five_orders: list[dict[str, Any]],
 ) -> None:
@@ -122,7 +123,7 @@ def test_an_operators_skip_holds_for_every_later_generation(
 def test_a_rebuild_stopped_by_a_failing_event_is_failed_until_an_operator_skips_it(
     api: APIClient,
     poison_settings: Any,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
     five_orders: list[dict[str, Any]],
 ) -> None:

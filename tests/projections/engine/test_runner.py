@@ -7,8 +7,7 @@ import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from io import StringIO
 from typing import Any
 
@@ -20,11 +19,8 @@ from rest_framework.test import APIClient
 
 from orders.domain import commands as cmd
 from orders.domain.errors import DomainError
-from projections.engine import base, runner
-from projections.engine.backends.base import Turn
-from projections.engine.checkpoints import reload
+from projections.engine import followers, runner
 from projections.engine.generations import active_state
-from projections.engine.models import ProjectionState
 from projections.engine.tasks import catch_up
 from projections.models import OrderView
 from tests.projections import builders as b
@@ -39,29 +35,23 @@ from tests.projections.engine.support import (
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-@contextmanager
-def claim_always_granted(state: ProjectionState) -> Iterator[Turn]:
-    """A turn's start without the advisory lock (the state reloaded, skips looked up)."""
-    yield Turn(found=reload(state), any_skips=True)
-
-
 @pytest.mark.parametrize(
-    "advisory_lock", [True, False], ids=["with-advisory-lock", "compare-and-swap-only"]
+    "lease_seconds", [30.0, 0.0001], ids=["leases-held", "leases-running-out-at-once"]
 )
 def test_workers_running_one_projection_at_once_apply_each_event_exactly_once(
-    advisory_lock: bool,
+    lease_seconds: float,
     settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
 ) -> None:
     settings.PROJECTION_BATCH_SIZE = 3
+    # Leases that run out at once: every worker claims the cursor at every turn, from under
+    # the others; the fencing token in each batch's swap alone keeps it exactly once.
+    settings.PROJECTION_LEASE_SECONDS = lease_seconds
     for n in range(60):
         b.append_new_order(customer_id=f"cust-{n}")
     expected = order_event_positions()
     register_projection(Recording("counting"))
-    if not advisory_lock:  # as if the lock were lost: the checkpoint's compare-and-swap guards
-        monkeypatch.setattr(runner, "claim", claim_always_granted)
     start = threading.Barrier(4)
 
     def work(number: int) -> None:
@@ -197,7 +187,7 @@ def test_a_transaction_open_in_another_database_does_not_hold_the_projections_ba
 
 def test_a_turn_that_read_events_says_more_may_remain_and_one_that_read_none_looks_again(
     settings: Any,
-    register_projection: Callable[[base.Projection], base.Projection],
+    register_projection: Callable[[followers.Follower], followers.Follower],
     applied_table: str,
 ) -> None:
     """The catch-up task runs another round of every projection while a turn says more may

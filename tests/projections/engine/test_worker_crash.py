@@ -123,6 +123,8 @@ def spawn_worker(
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": celery_on_redis.broker_url,
         "PROJECTION_BATCH_SIZE": str(BATCH_SIZE),
+        # A killed worker's leases run out after this long: then another claims them.
+        "PROJECTION_LEASE_SECONDS": "5",
         "CELERY_SKIP_CHECKS": "1",
         "LOG_LEVEL": "WARNING",
     }
@@ -209,8 +211,8 @@ def test_workers_killed_mid_catch_up_neither_lose_nor_repeat_events(
         assert third.alive(), f"the worker died on its own:\n{third.output()}"
         if b.caught_up():
             return True
-        # A killed worker's session may still hold its lock for a moment, making a catch-up
-        # return at once; beat would send another, so the test does too.
+        # A killed worker's lease holds until it runs out, making a catch-up return at once
+        # meanwhile; beat would send another, so the test does too.
         if time.monotonic() - last_sent > RESEND_EVERY:
             third.catch_up()
             last_sent = time.monotonic()

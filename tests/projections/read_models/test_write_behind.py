@@ -1,4 +1,4 @@
-"""Write-behind (projections.engine.throughput.WriteBehind): while catching up, a batch is
+"""Write-behind (projections.engine.strategies.Pipelined): while catching up, a batch is
 written on a second connection as the next one is folded. What is applied, and what a failing
 batch does, must be as when each batch is applied in place.
 """
@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from eventstore.store import Checkpoint
+from eventstore.store import Checkpoint, read_all
 from orders.domain import events as ev
-from projections.engine import checkpoints, runner, tables, throughput
+from projections.engine import followers, leases, runner, strategies, tables
 from projections.engine.backends import backend
 from projections.engine.generations import active_state
+from projections.engine.leases import Lease
 from projections.models import ProjectionState
 from tests.projections import builders as b
 from tests.waiting import wait_until
@@ -42,15 +44,14 @@ def small_batches(settings: Any) -> Any:
 def commits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Checkpoint, bool]]]:
     """Each committed checkpoint move: (projection, where it moved to, written behind)."""
     seen: list[tuple[str, Checkpoint, bool]] = []
-    real = throughput.advance
+    real = strategies.advance
 
-    def advance(state: ProjectionState, to: Checkpoint, *, applied: int) -> None:
-        real(state, to, applied=applied)
+    def advance(state: ProjectionState, lease: Lease, to: Checkpoint, **kwargs: Any) -> None:
+        real(state, lease, to, **kwargs)
         behind = threading.current_thread() is not threading.main_thread()
         transaction.on_commit(lambda: seen.append((state.name, to, behind)))
 
-    monkeypatch.setattr(throughput, "advance", advance)
-    monkeypatch.setattr(runner, "advance", advance)
+    monkeypatch.setattr(strategies, "advance", advance)
     yield seen
 
 
@@ -146,28 +147,44 @@ def test_a_poison_event_folded_ahead_stops_its_projection_right_before_it(
     assert state.position == created.last_position  # everything before it, nothing after
 
 
-def test_a_batch_written_behind_commits_only_while_its_holder_owns_the_generation() -> None:
+def test_a_batch_written_behind_commits_only_under_the_lease_it_was_read_under(
+    small_batches: Any,
+) -> None:
+    some_orders(2)
+    projection = followers.get("order_views")
     state = active_state("order_views")
-    holder = checkpoints.lock_holder()
-    answers: list[bool] = []
+    turn = leases.claim(state)
+    assert turn.lease is not None
+    events = read_all(state.checkpoint, limit=2, metadata=False)
+    outcomes: list[str] = []
 
-    def owned_elsewhere() -> None:
+    def write_behind() -> None:  # the writer's thread, on a connection of its own
         try:
+            prepared = strategies.prepare(
+                projection,
+                state,
+                events,
+                state.checkpoint,
+                {},
+                continues=False,
+                behind=lambda: None,
+            )
             with transaction.atomic():
-                checkpoints.check_owner(state, holder)
-            answers.append(True)
-        except checkpoints.LockLost:
-            answers.append(False)
+                strategies.finish(prepared, state, turn.lease)  # type: ignore[arg-type]
+            outcomes.append("committed")
+        except leases.LeaseLost:
+            outcomes.append("rolled back")
         finally:
             connection.close()
 
-    def ask() -> bool:
-        thread = threading.Thread(target=owned_elsewhere)
+    def written() -> str:
+        thread = threading.Thread(target=write_behind)
         thread.start()
         thread.join(30)
-        return answers.pop()
+        return outcomes.pop()
 
-    with checkpoints.projection_lock(state.name, state.generation) as acquired:
-        assert acquired
-        assert ask()
-    assert not ask()
+    # Another worker claims the cursor once this lease has run out: the batch cannot commit.
+    ProjectionState.objects.filter(pk=state.pk).update(lease_until=timezone.now())
+    assert leases.claim(active_state("order_views"), owner="another worker").lease is not None
+    assert written() == "rolled back"
+    assert active_state("order_views").position == 0

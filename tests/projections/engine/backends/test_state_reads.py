@@ -1,17 +1,17 @@
-"""A catch-up turn's start (``claim``): the generation's lock, its state reloaded and whether
-any skip is recorded, the same answers on both backends (one round trip on PostgreSQL)."""
+"""A catch-up turn's start (``claim``): the cursor's lease, its state reloaded and whether any
+skip is recorded, the same answers on both backends (one statement on PostgreSQL)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from datetime import timedelta
 
-import psycopg
 import pytest
-from django.db import connection
+from django.utils import timezone
 
+from projections.engine import leases
 from projections.engine.backends import backend
-from projections.engine.backends.base import Turn
+from projections.engine.backends.base import Lease, Turn
 from projections.engine.models import ProjectionSkip, ProjectionState, ProjectionStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,81 +35,85 @@ def a_skip(name: str) -> ProjectionSkip:
     )
 
 
-@pytest.fixture
-def other_session() -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    """Another session on the test database (advisory locks are per database)."""
-    settings = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings["NAME"],
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-        user=settings["USER"] or None,
-        password=settings["PASSWORD"] or None,
-        autocommit=True,
-    ) as other:
-        yield other
-
-
-def takes_lock(other: psycopg.Connection[tuple[object, ...]], state: ProjectionState) -> bool:
-    [(locked,)] = other.execute(
-        "SELECT pg_try_advisory_lock(hashtext(%s::text), %s::int)", [state.name, state.generation]
-    ).fetchall()
-    return bool(locked)
+def claim(state: ProjectionState, owner: str = "me", *, any_status: bool = False) -> Turn:
+    return backend().claim(state, owner, 30.0, None if any_status else timezone.now())
 
 
 def test_a_turn_refreshes_the_state_and_says_no_skip_is_recorded() -> None:
     state = a_state()
     ProjectionState.objects.filter(pk=state.pk).update(position=41, tx_id=9, attempts=2)
 
-    with backend().claim(state) as turn:
-        assert turn == Turn(found=True, any_skips=False)
-        assert (state.position, state.tx_id, state.attempts) == (41, 9, 2)
+    turn = claim(state)
+
+    assert turn == Turn(Lease("me", 1), found=True, active=True, any_skips=False)
+    assert (state.position, state.tx_id, state.attempts) == (41, 9, 2)
+    row = ProjectionState.objects.get(pk=state.pk)
+    assert (row.owner, row.fencing) == ("me", 1)
+    assert row.lease_until is not None
 
 
 def test_a_turn_says_a_skip_is_recorded_for_this_projection_only() -> None:
     state, other = a_state("p1"), a_state("p2")
     a_skip("p1")
 
-    with backend().claim(state) as turn:
-        assert turn == Turn(found=True, any_skips=True)
-    with backend().claim(other) as turn:
-        assert turn == Turn(found=True, any_skips=False)
+    assert claim(state).any_skips
+    assert not claim(other).any_skips
 
 
 def test_a_turn_on_a_purged_generation_finds_nothing() -> None:
     state = a_state()
     ProjectionState.objects.filter(pk=state.pk).delete()
 
-    with backend().claim(state) as turn:
-        assert turn == Turn(found=False, any_skips=False)
+    assert claim(state) == Turn(None, found=False, active=False, any_skips=False)
 
 
-@pytest.mark.postgres
-def test_a_generation_owned_elsewhere_gives_no_turn_and_is_left_locked(
-    other_session: psycopg.Connection[tuple[object, ...]],
-) -> None:
+def test_a_cursor_leased_elsewhere_gives_no_turn_until_its_lease_is_released() -> None:
     state = a_state()
-    assert takes_lock(other_session, state)
+    theirs = claim(state, "them")
+    assert theirs.lease is not None
 
-    with backend().claim(state) as turn:
-        assert turn is None
+    mine = claim(ProjectionState.objects.get(pk=state.pk), "me")
+    assert mine == Turn(None, found=True, active=True, any_skips=False)
+    assert ProjectionState.objects.get(pk=state.pk).owner == "them"
 
-    with connection.cursor() as cursor:  # still the other session's
-        cursor.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s::text), %s::int)",
-            [state.name, state.generation],
-        )
-        assert cursor.fetchone() == (False,)
+    backend().release(state, theirs.lease)
+    again = claim(state, "me")
+    assert again.lease == Lease("me", theirs.lease.fencing + 1)
 
 
-@pytest.mark.postgres
-def test_a_turn_holds_the_lock_while_inside_and_lets_go_after(
-    other_session: psycopg.Connection[tuple[object, ...]],
-) -> None:
+def test_a_lease_that_ran_out_is_claimed_by_another_with_a_new_fencing_token() -> None:
     state = a_state()
+    theirs = claim(state, "them")
+    assert theirs.lease is not None
+    ProjectionState.objects.filter(pk=state.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
 
-    with backend().claim(state) as turn:
-        assert turn is not None
-        assert not takes_lock(other_session, state)
+    mine = claim(state, "me")
 
-    assert takes_lock(other_session, state)
+    assert mine.lease == Lease("me", theirs.lease.fencing + 1)
+    backend().release(state, theirs.lease)  # a stale release lets go of nothing
+    assert ProjectionState.objects.get(pk=state.pk).owner == "me"
+
+
+def test_a_failed_or_backing_off_cursor_is_claimed_only_by_an_operators_action() -> None:
+    failed, waiting = a_state("failed"), a_state("waiting")
+    ProjectionState.objects.filter(pk=failed.pk).update(status=ProjectionStatus.FAILED)
+    ProjectionState.objects.filter(pk=waiting.pk).update(
+        retry_at=timezone.now() + timedelta(minutes=1)
+    )
+
+    assert claim(failed) == Turn(None, found=True, active=True, any_skips=False)
+    assert claim(waiting).lease is None
+    assert claim(failed, any_status=True).lease is not None
+    assert claim(waiting, any_status=True).lease is not None
+
+
+def test_holding_waits_for_a_lease_then_gives_up_without_it() -> None:
+    state = a_state()
+    theirs = leases.claim(state, owner="them")
+    assert theirs.lease is not None
+
+    with leases.holding(ProjectionState.objects.get(pk=state.pk), wait=0.1) as turn:
+        assert turn.lease is None
+    assert ProjectionState.objects.get(pk=state.pk).owner == "them"

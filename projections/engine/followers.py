@@ -1,0 +1,169 @@
+"""What the engine runs: followers, named cursors over the log, and where they are registered.
+
+A follower is handed batches of log events, in an order safe to checkpoint, by ONE method
+(``handle``) called in the batch's transaction; the engine moves the follower's checkpoint in
+that same transaction. Claiming the work (a lease), reading, retrying, isolating a poison
+event, the operator's retry and skip, wake-ups and read-your-writes are the engine's, for
+every follower alike. A projection (projections.read_models.toolkit) is a follower with tables.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from eventstore.store import Checkpoint, RecordedEvent
+
+if TYPE_CHECKING:
+    from projections.engine.strategies import Strategy
+
+
+class Follower(ABC):
+    """A named cursor over the log, keyed by (name, generation, shard).
+
+    ``handle`` gets each batch's events (filtered by ``handles`` and ``stream_types``, in
+    checkpoint order) inside the batch's transaction, which also moves the checkpoint past
+    what it consumed: it must write only through the database connection (no side effect
+    outside it), and whatever it writes commits with the checkpoint move or not at all.
+    """
+
+    name: ClassVar[str]
+    # The event types it is given (None: all of them), and the stream types (None: all).
+    handles: ClassVar[frozenset[str] | None] = None
+    stream_types: ClassVar[frozenset[str] | None] = None
+    # False: the events carry no metadata (the log read is cheaper).
+    reads_metadata: ClassVar[bool] = True
+    # The Celery queue its catch-up runs on (None: the default one, with the projections): a
+    # slow follower on a queue of its own never delays the others.
+    queue: ClassVar[str | None] = None
+    # How many shards apply it at once (each its own cursor, checkpoint and lease).
+    shards: ClassVar[int] = 1
+    # How batches are read and applied (projections.engine.strategies): in place by default;
+    # ``Pipelined`` reads the next batch ahead and writes a batch behind while catching up.
+    strategy: ClassVar[type[Strategy] | None] = None
+
+    @abstractmethod
+    def handle(self, events: Sequence[RecordedEvent], batch: Batch) -> int | None:
+        """Apply ``events`` (never empty) to ``batch.generation``; return how many of them,
+        from the first, were consumed (None: all). The checkpoint moves only past those; a
+        follower that consumed fewer usually also sets ``batch.retry_at`` (its backoff)."""
+
+    # --- generations: what a follower keeps per generation (a projection's tables) ----------
+    def create_generation(self, generation: int, *, serving: bool) -> None:  # noqa: B027
+        """A new ``generation`` begins (empty): serving queries at once, or (a rebuild's) only
+        once ``attach_generation`` is called."""
+
+    def attach_generation(self, generation: int) -> None:  # noqa: B027
+        """A rebuilt ``generation`` has caught up: make it ready to serve (it takes the last
+        events and the switch right after)."""
+
+    def drop_generation(self, generation: int) -> None:  # noqa: B027
+        """A retired ``generation``: remove what it kept."""
+
+    def wants(self, event: RecordedEvent) -> bool:
+        handles, streams = self.handles, self.stream_types
+        return (handles is None or event.event_type in handles) and (
+            streams is None or event.stream_type in streams
+        )
+
+
+@dataclass(eq=False)
+class Batch:
+    """One batch of a follower's events, what ``handle`` gets beside them.
+
+    ``continues`` is True when this worker handed the follower the batch that ended at
+    ``after`` and nothing of it has been lost (rolled back, or only a part consumed): state a
+    follower kept from its last batches in memory is current. Set ``retry_at`` to be run
+    again no earlier than then (committed with the batch).
+    """
+
+    name: str
+    generation: int
+    shard: int
+    after: Checkpoint
+    to: Checkpoint
+    continues: bool
+    retry_at: datetime | None = None
+    # Write-behind (strategies.Pipelined) only: ``handle`` runs before the transaction, its
+    # writes are deferred into it, and reading the follower's rows waits for the batches before.
+    deferred: list[Callable[[], None]] | None = None
+    settle: Callable[[], None] = field(default=lambda: None)
+
+    def write(self, statements: Callable[[], None]) -> None:
+        """Run ``statements`` in this batch's transaction: at once when ``handle`` runs inside
+        it, else (written behind) when the batch commits, on another connection. A follower
+        whose ``strategy`` is Pipelined writes only through this (and reads its rows only
+        after ``settle()``)."""
+        if self.deferred is None:
+            statements()
+        else:
+            self.deferred.append(statements)
+
+
+def shard_count(follower: Follower) -> int:
+    """How many shards apply ``follower``."""
+    return follower.shards
+
+
+Provider = Callable[[], Iterable[Follower]]
+
+_registry: dict[str, Follower] = {}
+_providers: dict[Provider, frozenset[str]] = {}
+
+
+def register(follower: Follower) -> Follower:
+    """Run ``follower`` (a static one: listed by the status, created with the database)."""
+    if follower.name in _registry and _registry[follower.name] is not follower:
+        raise ValueError(f"A follower named {follower.name!r} is already registered")
+    _registry[follower.name] = follower
+    return follower
+
+
+def unregister(name: str) -> None:
+    _registry.pop(name, None)
+
+
+def register_provider(provider: Provider, *, queues: Iterable[str] = ()) -> Provider:
+    """Also run the followers ``provider()`` returns each time the engine looks (e.g. one per
+    row of a table); ``queues`` are the Celery queues they may name (woken with the others)."""
+    _providers[provider] = frozenset(queues)
+    return provider
+
+
+def unregister_provider(provider: Provider) -> None:
+    _providers.pop(provider, None)
+
+
+def provided() -> list[Follower]:
+    return [follower for provider in list(_providers) for follower in provider()]
+
+
+def get(name: str) -> Follower:
+    follower = _registry.get(name)
+    if follower is not None:
+        return follower
+    for other in provided():
+        if other.name == name:
+            return other
+    known = ", ".join(sorted(_registry)) or "none"
+    raise LookupError(f"No projection or follower named {name!r} (known: {known})")
+
+
+def registered() -> list[Follower]:
+    """The statically registered followers (the projections), by name: what the status lists."""
+    return [_registry[name] for name in sorted(_registry)]
+
+
+def in_turn_order(queue: str | None = None) -> list[Follower]:
+    """Every follower of ``queue`` in the order a catch-up gives them turns: the registered
+    ones in the order they were registered, then the provided ones."""
+    return [f for f in [*_registry.values(), *provided()] if f.queue == queue]
+
+
+def queues() -> set[str]:
+    """The Celery queues other than the default one that followers run on."""
+    named = {f.queue for f in _registry.values() if f.queue is not None}
+    return named.union(*_providers.values())
