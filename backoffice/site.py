@@ -53,9 +53,7 @@ class BackOfficeSite(admin.AdminSite):
             request.user.has_perm(p)
             for p in ("integrations.view_webhook", "integrations.view_subscriberstate")
         )
-        context["troubled_followers"] = (
-            staleness.troubled_followers() if staff and watches else []
-        )
+        context["troubled_followers"] = staleness.troubled_followers() if staff and watches else []
         return context
 
     def get_app_list(

@@ -37,7 +37,7 @@ def serve_receiver(port: int, secret: str) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             try:
                 verifier.verify(raw, dict(self.headers.items()), json_parse=False)
@@ -170,7 +170,9 @@ def main() -> None:
         rows = []
         for run in range(1, args.runs + 1):
             count, seconds = bare_loop(url, secret)
-            rows.append([run, "bare httpx loop (baseline)", 1, count, f"{rate(count, seconds):,.0f}"])
+            rows.append(
+                [run, "bare httpx loop (baseline)", 1, count, f"{rate(count, seconds):,.0f}"]
+            )
             name = new_webhook(url, secret)
             seconds = through_the_engine([name])
             rows.append([run, "engine, 1 webhook", 1, count, f"{rate(count, seconds):,.0f}"])
@@ -178,8 +180,13 @@ def main() -> None:
             seconds = through_the_engine(names)
             total = count * args.endpoints
             rows.append(
-                [run, f"engine, {args.endpoints} webhooks", args.endpoints, total,
-                 f"{rate(total, seconds):,.0f}"]
+                [
+                    run,
+                    f"engine, {args.endpoints} webhooks",
+                    args.endpoints,
+                    total,
+                    f"{rate(total, seconds):,.0f}",
+                ]
             )
         failed = Delivery.objects.exclude(status_code=200).count()
         per_event = Delivery.objects.values("webhook_id", "event_id").annotate(n=Count("id"))

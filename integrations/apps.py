@@ -16,10 +16,13 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from integrations import shipping_emails  # noqa: F401 - registers the subscriber
         from integrations.followers import QUEUE, subscriber_followers, webhook_followers
+        from integrations.status import status_rows
         from projections.engine.followers import register_provider
+        from projections.engine.status import register_reporter
 
         register_provider(webhook_followers, queues=(QUEUE,))
         register_provider(subscriber_followers, queues=(QUEUE,))
+        register_reporter(status_rows)
         post_migrate.connect(start_subscribers, sender=self)
 
 

@@ -32,13 +32,15 @@ from integrations import delivery
 from integrations.models import Delivery, Webhook, WebhookStatus
 from integrations.subscribers import Subscriber, all_subscribers
 from projections.engine.followers import Batch, Follower
+from projections.engine.wakeups import CATCH_UP, wake
 
 logger = logging.getLogger(__name__)
 
 FIRST_BACKOFF_SECONDS: Final = 1.0
 MAX_BACKOFF_SECONDS: Final = 3600.0
-# A batch starts no new delivery after this long (so a batch of slow receivers ends well
-# within the lease and the database's idle-in-transaction limit); the rest go next batch.
+# A batch starts no new delivery after this long, or a quarter of the lease if shorter (so a
+# batch ends within its lease, one delivery of up to 10 s included, and far within the
+# database's idle-in-transaction limit); the rest go in the next batch, at once.
 BATCH_SECONDS: Final = 5.0
 PREFIX: Final = "webhook:"
 # The Celery queue webhooks and subscribers run on (a worker of its own: Procfile).
@@ -63,6 +65,10 @@ class WebhookFollower(Follower):
     def handle(self, events: Sequence[RecordedEvent], batch: Batch) -> int | None:
         handled = deliver_batch(self.webhook, events)
         batch.retry_at = handled.not_before
+        if handled.consumed < len(events) and handled.not_before is None:
+            # Out of time, not failing: a turn that stops early ends the catch-up, so ask for
+            # the next one now (the sweep would, but seconds later).
+            transaction.on_commit(_continue)
         return handled.consumed
 
 
@@ -82,6 +88,11 @@ class SubscriberFollower(Follower):
         name = self.name
         transaction.on_commit(lambda: SUBSCRIBER_EVENTS.labels(name).inc(handled))
         return None
+
+
+def _continue() -> None:
+    if not settings.CELERY_TASK_ALWAYS_EAGER:  # eager: the caller's loop goes on by itself
+        wake(CATCH_UP, QUEUE)
 
 
 def webhook_followers() -> list[Follower]:
@@ -112,7 +123,7 @@ def deliver_batch(webhook: Webhook, events: Sequence[RecordedEvent]) -> Handled:
     wanted = frozenset(webhook.event_types)
     tried: list[tuple[RecordedEvent, delivery.Attempt]] = []
     consumed = 0
-    deadline = time.monotonic() + BATCH_SECONDS
+    deadline = time.monotonic() + min(BATCH_SECONDS, settings.PROJECTION_LEASE_SECONDS / 4)
     with delivery.client() as client:
         for event in events:
             if wanted and event.event_type not in wanted:

@@ -3,9 +3,9 @@ and ``projection_status``: position, lag, status and the last error, one row eac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from eventstore.store import head_position
 from integrations.cursors import place
@@ -85,3 +85,8 @@ def follower_status_list() -> list[FollowerRow]:
             )
         )
     return rows
+
+
+def status_rows() -> list[dict[str, Any]]:
+    """The rows as the engine's status reporters give them (projection_status lists them)."""
+    return [asdict(row) for row in follower_status_list()]

@@ -15,10 +15,9 @@ from typing import Any, Final
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -69,6 +68,7 @@ class WebhookForm(ModelForm):  # type: ignore[type-arg]
     """What staff type for a new webhook: its URL, the event types (all if empty) and what it
     is for. The URL is checked as the API checks it (integrations.addresses)."""
 
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
     event_types_text = forms.CharField(
         label="Event types",
         required=False,
@@ -143,13 +143,13 @@ class WebhookAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(OPERATE)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
-            return ["url", "event_types_text", "description"]
-        return ["url", "event_types", "description", "status", "failing_since", "last_error"]
+            return ("url", "event_types_text", "description")
+        return ("url", "event_types", "description", "status", "failing_since", "last_error")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [] if obj is None else self.get_fields(request, obj)
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return () if obj is None else self.get_fields(request, obj)
 
     # --- adding: through the service, the secret shown on the answering page ------------------
     def save_model(self, request: HttpRequest, obj: Webhook, form: Any, change: bool) -> None:
@@ -358,9 +358,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        return super().changelist_view(
-            request, {"title": "Subscribers", **(extra_context or {})}
-        )
+        return super().changelist_view(request, {"title": "Subscribers", **(extra_context or {})})
 
     @admin.display(description="event types")
     def types(self, state: SubscriberState) -> str:
