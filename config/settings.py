@@ -388,5 +388,11 @@ LOGGING = {
         "level": env.str("LOG_LEVEL", default="WARNING" if DEBUG else "INFO"),
     },
     # A line per task run (every commit sends a catch-up): on only when asked for.
-    "loggers": {"celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")}},
+    "loggers": {
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        # A line per webhook delivery, with its URL (which may carry a receiver's own token):
+        # the deliveries are recorded (integrations.models.Delivery) and counted instead.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

@@ -92,14 +92,22 @@ class Attempt:
         return self.error.split(":", 1)[0] if self.error else "error"
 
 
-def deliver(client: httpx.Client, url: str, secret: str, event: RecordedEvent) -> Attempt:
-    """POST ``event`` to ``url`` once, signed with ``secret``."""
+def deliver(
+    client: httpx.Client,
+    url: str,
+    secret: str,
+    event: RecordedEvent,
+    target: addresses.Target | None = None,
+) -> Attempt:
+    """POST ``event`` to ``url`` once, signed with ``secret``; to ``target`` if given (``url``
+    checked already, its host resolved: a batch resolves it once), else checked now."""
     at = datetime.now(UTC)
     started = time.monotonic()
-    try:
-        target = addresses.check(url)
-    except (addresses.UrlNotAllowed, addresses.UrlInvalid) as exc:
-        return _attempt(None, f"url_not_allowed: {exc}", started, at)
+    if target is None:
+        try:
+            target = addresses.check(url)
+        except (addresses.UrlNotAllowed, addresses.UrlInvalid) as exc:
+            return refused(exc, at)
     body = body_of(event)
     headers = signed_headers(secret, event, body, at)
     request_url, extensions = _pinned(target)
@@ -122,6 +130,11 @@ def deliver(client: httpx.Client, url: str, secret: str, event: RecordedEvent) -
         reason = "a redirect (not followed)" if 300 <= status < 400 else f"HTTP {status}"
         return _attempt(status, f"http: {reason}", started, at)
     return attempt
+
+
+def refused(exc: Exception, at: datetime | None = None) -> Attempt:
+    """The attempt a URL refused at delivery time comes to (nothing was sent)."""
+    return Attempt(None, f"url_not_allowed: {exc}"[:MAX_ERROR_LENGTH], 0, at or datetime.now(UTC))
 
 
 def client() -> httpx.Client:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from django.db.models import Max
 
 from common.metrics import SUBSCRIBER_EVENTS, WEBHOOK_DELIVERIES, WEBHOOK_RETRIES
 from eventstore.store import RecordedEvent
-from integrations import delivery
+from integrations import addresses, delivery
 from integrations.models import Delivery, Webhook, WebhookStatus
 from integrations.subscribers import Subscriber, all_subscribers
 from projections.engine.followers import Batch, Follower
@@ -124,6 +125,11 @@ def deliver_batch(webhook: Webhook, events: Sequence[RecordedEvent]) -> Handled:
     tried: list[tuple[RecordedEvent, delivery.Attempt]] = []
     consumed = 0
     deadline = time.monotonic() + min(BATCH_SECONDS, settings.PROJECTION_LEASE_SECONDS / 4)
+    try:
+        # Resolved once a batch; every POST of it goes to the address checked here.
+        target = addresses.check(webhook.url)
+    except (addresses.UrlNotAllowed, addresses.UrlInvalid) as exc:
+        target, refusal = None, delivery.refused(exc)
     with delivery.client() as client:
         for event in events:
             if wanted and event.event_type not in wanted:
@@ -131,22 +137,22 @@ def deliver_batch(webhook: Webhook, events: Sequence[RecordedEvent]) -> Handled:
                 continue
             if tried and time.monotonic() > deadline:
                 break
-            attempt = delivery.deliver(client, webhook.url, webhook.secret, event)
+            if target is None:
+                tried.append((event, refusal))
+                break
+            attempt = delivery.deliver(client, webhook.url, webhook.secret, event, target)
             tried.append((event, attempt))
             if not attempt.succeeded:
                 break
             consumed += 1
-    not_before = None
-    last_success = None
-    for event, attempt in tried:
-        row = record(webhook, event.event_id, event.global_position, attempt)
-        if attempt.succeeded:
-            last_success = attempt.at
-        else:
-            not_before = failed(webhook, attempt, row.attempt)
-    if not_before is None and last_success is not None:
-        delivered(webhook, last_success)
-    return Handled(consumed, not_before)
+    if not tried:
+        return Handled(consumed)
+    rows = record_all(webhook, [(e.event_id, e.global_position, a) for e, a in tried])
+    last = rows[-1]
+    if not last.succeeded:
+        return Handled(consumed, failed(webhook, tried[-1][1], last.attempt))
+    delivered(webhook, last.delivered_at)
+    return Handled(consumed)
 
 
 def record(
@@ -154,25 +160,47 @@ def record(
 ) -> Delivery:
     """Record one attempt (in the caller's transaction), numbered among the attempts to
     deliver that event there, and counted in the metrics once it commits."""
-    number = (
-        Delivery.objects.filter(webhook=webhook, event_id=event_id).aggregate(n=Max("attempt"))["n"]
-        or 0
-    ) + 1
-    row = Delivery.objects.create(
-        webhook=webhook,
-        event_id=event_id,
-        position=position,
-        attempt=number,
-        status_code=attempt.status_code,
-        error=attempt.error,
-        duration_ms=attempt.duration_ms,
-        delivered_at=attempt.at,
+    return record_all(webhook, [(event_id, position, attempt)])[0]
+
+
+def record_all(
+    webhook: Webhook, made: Sequence[tuple[uuid.UUID, int, delivery.Attempt]]
+) -> list[Delivery]:
+    """Record attempts, each (event id, position, attempt) (in the caller's transaction, two
+    statements whatever their number), each numbered among the attempts to deliver its event
+    there, and count them in the metrics once they commit."""
+    earlier = dict(
+        Delivery.objects.filter(webhook=webhook, event_id__in=[m[0] for m in made])
+        .values("event_id")
+        .annotate(n=Max("attempt"))
+        .values_list("event_id", "n")
     )
+    rows = [
+        Delivery(
+            webhook=webhook,
+            event_id=event_id,
+            position=position,
+            attempt=earlier.get(event_id, 0) + 1,
+            status_code=attempt.status_code,
+            error=attempt.error,
+            duration_ms=attempt.duration_ms,
+            delivered_at=attempt.at,
+        )
+        for event_id, position, attempt in made
+    ]
+    Delivery.objects.bulk_create(rows)
     label = str(webhook.id)
-    transaction.on_commit(lambda: WEBHOOK_DELIVERIES.labels(label, attempt.outcome).inc())
-    if number > 1:
-        transaction.on_commit(lambda: WEBHOOK_RETRIES.labels(label).inc())
-    return row
+    outcomes = Counter(attempt.outcome for _, _, attempt in made)
+    retries = sum(1 for row in rows if row.attempt > 1)
+
+    def count() -> None:
+        for outcome, n in outcomes.items():
+            WEBHOOK_DELIVERIES.labels(label, outcome).inc(n)
+        if retries:
+            WEBHOOK_RETRIES.labels(label).inc(retries)
+
+    transaction.on_commit(count)
+    return rows
 
 
 def backoff_seconds(attempt: int) -> float:
