@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 from django.db import models
 
@@ -43,8 +44,10 @@ class Webhook(models.Model):
         permissions = [("manage_webhooks", "Can manage webhooks")]
 
     def __str__(self) -> str:
-        # Never the secret; the URL's query may carry a receiver's own token: left out too.
-        return f"webhook {self.id}"
+        # Never the secret; of the URL only its host (its path or query may carry a
+        # receiver's own token).
+        host = urlsplit(self.url).hostname or "?"
+        return f"{self.description} ({host})" if self.description else f"webhook to {host}"
 
 
 class Delivery(models.Model):

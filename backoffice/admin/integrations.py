@@ -78,7 +78,7 @@ class WebhookForm(ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Webhook
-        fields = ("url", "description")
+        fields = ("description",)  # and the URL above (Django's model field asks for a scheme)
 
     def clean_url(self) -> str:
         url = str(self.cleaned_data["url"])
