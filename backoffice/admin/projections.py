@@ -26,7 +26,7 @@ from backoffice.display import count, moment
 from backoffice.forms import SkipForm, action_form
 from common.admin import ReadOnlyAdmin
 from eventstore.store import head_position
-from projections.engine import poison, runner, tasks
+from projections.engine import followers, poison, runner, tasks
 from projections.engine.generations import rebuilding_state
 from projections.engine.models import ProjectionSkip, ProjectionState
 from projections.engine.status import projection_status_list
@@ -118,8 +118,10 @@ class ProjectionAdmin(ReadOnlyAdmin):
         return JsonResponse({"rebuilds": rebuilds})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ProjectionState]:
-        # One row per projection: its active generation (a rebuild shows in its row).
-        return super().get_queryset(request).filter(active=True).order_by("name")
+        # One row per projection: its active generation (a rebuild shows in its row). Other
+        # followers' cursors (webhooks, subscribers) have pages of their own.
+        names = [follower.name for follower in followers.registered()]
+        return super().get_queryset(request).filter(active=True, name__in=names).order_by("name")
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("projections.operate_projections")
