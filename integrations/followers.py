@@ -57,6 +57,9 @@ class WebhookFollower(Follower):
     looks (the row as it is then: a disabled webhook has none, so it stops)."""
 
     queue = QUEUE
+    # A POST per event: a batch reads what it can deliver in its time (the rest would be
+    # read again by the next batch).
+    batch_size = 100
 
     def __init__(self, webhook: Webhook) -> None:
         self.webhook = webhook

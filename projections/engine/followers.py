@@ -41,6 +41,10 @@ class Follower(ABC):
     queue: ClassVar[str | None] = None
     # How many shards apply it at once (each its own cursor, checkpoint and lease).
     shards: ClassVar[int] = 1
+    # Events read per batch (None: PROJECTION_BATCH_SIZE, growing to
+    # PROJECTION_CATCHUP_BATCH_SIZE while far behind). A follower whose events each cost a
+    # round trip elsewhere (a webhook's POST) reads no more than it can handle in a batch.
+    batch_size: ClassVar[int | None] = None
     # How batches are read and applied (projections.engine.strategies): in place by default;
     # ``Pipelined`` reads the next batch ahead and writes a batch behind while catching up.
     strategy: ClassVar[type[Strategy] | None] = None

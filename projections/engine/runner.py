@@ -168,16 +168,18 @@ class BatchSizes:
     batch (far behind) PROJECTION_CATCHUP_BATCH_SIZE, so an order touched several times is
     written once; back to the normal size to isolate a failure of a large batch."""
 
-    def __init__(self) -> None:
-        self.normal: int = settings.PROJECTION_BATCH_SIZE
+    def __init__(self, fixed: int | None = None) -> None:
+        self.normal: int = fixed or settings.PROJECTION_BATCH_SIZE
         self.current: int = self.normal
+        self.fixed = fixed is not None
 
     def full(self, read: int) -> bool:
         """Whether a batch of ``read`` events was full (more are likely waiting)."""
         return read == self.current
 
     def grow(self) -> None:
-        self.current = max(self.normal, settings.PROJECTION_CATCHUP_BATCH_SIZE)
+        if not self.fixed:
+            self.current = max(self.normal, settings.PROJECTION_CATCHUP_BATCH_SIZE)
 
     def shrink_after_failure(self, read: int) -> bool:
         """After a batch of ``read`` events failed: True if it is worth reading again at the
@@ -210,7 +212,7 @@ def drain(
     read = 0
     batches = 0
     stopped = False
-    sizes = BatchSizes()
+    sizes = BatchSizes(follower.batch_size)
     skips = poison.recorded_skips(state.name) if any_skips else {}
     with (
         young_collections_only() as between_batches,
