@@ -41,6 +41,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # every path asked for, verified or not
     refused: list[str] = field(default_factory=list)  # deliveries whose signature failed
+    refusals: list[str] = field(default_factory=list)  # why, and the timestamp they carried
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -89,9 +90,10 @@ class Receiver:
             time.sleep(self.delay)
         try:
             body = Verifier(self.secret).verify(raw, headers)
-        except WebhookVerificationError:
+        except WebhookVerificationError as exc:
             with self._lock:
                 self.refused.append(headers.get("webhook-id", ""))
+                self.refusals.append(f"{exc}: timestamp {headers.get('webhook-timestamp')}")
             return 400
         status = self.answer(path, body) if self.answer is not None else None
         if status is None:
