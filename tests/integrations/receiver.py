@@ -58,6 +58,9 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
+                if len(raw) < length:  # the sender died mid-request (a killed worker)
+                    self.close_connection = True
+                    return
                 status = receiver.take(self.path, raw, dict(self.headers.items()))
                 if status in (301, 302, 307, 308):
                     self.send_response(status)
