@@ -40,6 +40,7 @@ from projections.engine.wakeups import wake_projections
 
 MANAGE: Final = "integrations.manage_webhooks"
 OPERATE: Final = "projections.operate_projections"
+DELIVER_AGAIN_AT_ONCE: Final = 5
 WEBHOOK_CSS: Final = {"active": "ok", "failing": "warn", "disabled": "bad", "failed": "bad"}
 
 
@@ -311,7 +312,15 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Deliver again (now, once)", permissions=["manage"])
     def deliver_again(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
-        for row in queryset[:20]:
+        # Each is a POST of up to 10 s made while the page waits: a few at a time.
+        if queryset.count() > DELIVER_AGAIN_AT_ONCE:
+            self.message_user(
+                request,
+                f"Select at most {DELIVER_AGAIN_AT_ONCE} deliveries to deliver again at once.",
+                messages.WARNING,
+            )
+            return
+        for row in queryset:
             try:
                 again = services.delivery_deliver_again(delivery_id=row.pk)
             except services.WebhookError as exc:
