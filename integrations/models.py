@@ -65,7 +65,12 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["-delivered_at", "-id"]
-        indexes = [models.Index(fields=["webhook", "-delivered_at", "-id"])]
+        indexes = [
+            # The deliveries page, newest first.
+            models.Index(fields=["webhook", "-delivered_at", "-id"]),
+            # Each batch numbers its attempts by the earlier ones of the same events.
+            models.Index(fields=["webhook", "event_id"], name="delivery_webhook_event"),
+        ]
         verbose_name_plural = "deliveries"
 
     def __str__(self) -> str:
