@@ -39,12 +39,12 @@ class Follower(ABC):
     # The Celery queue its catch-up runs on (None: the default one, with the projections): a
     # slow follower on a queue of its own never delays the others.
     queue: ClassVar[str | None] = None
+    # Events per batch, caught up or not (None: PROJECTION_BATCH_SIZE, growing to
+    # PROJECTION_CATCHUP_BATCH_SIZE while catching up). A batch must end well within the lease
+    # (PROJECTION_LEASE_SECONDS): a follower whose events are slow to handle reads fewer.
+    batch_size: ClassVar[int | None] = None
     # How many shards apply it at once (each its own cursor, checkpoint and lease).
     shards: ClassVar[int] = 1
-    # Events read per batch (None: PROJECTION_BATCH_SIZE, growing to
-    # PROJECTION_CATCHUP_BATCH_SIZE while far behind). A follower whose events each cost a
-    # round trip elsewhere (a webhook's POST) reads no more than it can handle in a batch.
-    batch_size: ClassVar[int | None] = None
     # How batches are read and applied (projections.engine.strategies): in place by default;
     # ``Pipelined`` reads the next batch ahead and writes a batch behind while catching up.
     strategy: ClassVar[type[Strategy] | None] = None

@@ -61,9 +61,12 @@ def run_some(
     progress: Progress | None = None,
     max_batches: int | None = None,
     stepped_over: SteppedOver | None = None,
+    follower: Follower | None = None,
 ) -> tuple[int, bool]:
-    """Like ``run``, but stop after ``max_batches``; returns (events read, more may remain)."""
-    follower = followers.get(name)
+    """Like ``run``, but stop after ``max_batches``; returns (events read, more may remain).
+    ``follower``: the one named ``name``, if the caller has it (saves asking providers)."""
+    if follower is None:
+        follower = followers.get(name)
     state = _active(name, shard) if generation is None else _state(name, generation, shard)
     read = 0
     budget = max_batches
@@ -166,20 +169,20 @@ def _active(name: str, shard: int) -> ProjectionState:
 class BatchSizes:
     """How many events to read next: PROJECTION_BATCH_SIZE while caught up; after a full
     batch (far behind) PROJECTION_CATCHUP_BATCH_SIZE, so an order touched several times is
-    written once; back to the normal size to isolate a failure of a large batch."""
+    written once; back to the normal size to isolate a failure of a large batch. A follower's
+    own ``batch_size`` holds throughout."""
 
-    def __init__(self, fixed: int | None = None) -> None:
-        self.normal: int = fixed or settings.PROJECTION_BATCH_SIZE
+    def __init__(self, follower: Follower) -> None:
+        self.normal: int = follower.batch_size or settings.PROJECTION_BATCH_SIZE
+        self.large: int = follower.batch_size or settings.PROJECTION_CATCHUP_BATCH_SIZE
         self.current: int = self.normal
-        self.fixed = fixed is not None
 
     def full(self, read: int) -> bool:
         """Whether a batch of ``read`` events was full (more are likely waiting)."""
         return read == self.current
 
     def grow(self) -> None:
-        if not self.fixed:
-            self.current = max(self.normal, settings.PROJECTION_CATCHUP_BATCH_SIZE)
+        self.current = max(self.normal, self.large)
 
     def shrink_after_failure(self, read: int) -> bool:
         """After a batch of ``read`` events failed: True if it is worth reading again at the
@@ -212,7 +215,7 @@ def drain(
     read = 0
     batches = 0
     stopped = False
-    sizes = BatchSizes(follower.batch_size)
+    sizes = BatchSizes(follower)
     skips = poison.recorded_skips(state.name) if any_skips else {}
     with (
         young_collections_only() as between_batches,

@@ -32,16 +32,19 @@ def catch_up(names: list[str] | None = None, queue: str | None = None) -> dict[s
     """
     woken(CATCH_UP, queue)
     chosen = [followers.get(name) for name in names] if names else followers.in_turn_order(queue)
-    cursors = [(f.name, shard) for f in chosen for shard in range(shard_count(f))]
-    read = dict.fromkeys((name for name, _shard in cursors), 0)
+    cursors = [(f, shard) for f in chosen for shard in range(shard_count(f))]
+    read = dict.fromkeys((f.name for f, _shard in cursors), 0)
     more = True
     while more:  # rounds until one finds every cursor caught up: none is left behind
         more = False
-        for name, shard in cursors:
+        for follower, shard in cursors:
             count, unfinished = runner.run_some(
-                name, shard=shard, max_batches=settings.PROJECTION_BATCHES_PER_TURN
+                follower.name,
+                shard=shard,
+                max_batches=settings.PROJECTION_BATCHES_PER_TURN,
+                follower=follower,
             )
-            read[name] += count
+            read[follower.name] += count
             more = more or unfinished
     if queue is None:
         generations.purge_retired()

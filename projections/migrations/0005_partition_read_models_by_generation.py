@@ -1,4 +1,4 @@
-"""PostgreSQL only: partition every read-model table by generation (see projections.engine.backends.postgres_partitions).
+"""PostgreSQL only: partition every read-model table by generation (see projections.read_models.toolkit.backends.postgres_partitions).
 
 Rows, ids, constraint and index names are kept; the primary key becomes (id, generation), as
 PostgreSQL requires the partition key in it. Every generation known (rows or state) gets its
@@ -10,7 +10,7 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.utils import CursorWrapper
 from django.db.migrations.state import StateApps
 
-from projections.engine.backends.postgres_partitions import create_partitions
+from projections.read_models.toolkit.backends.postgres_partitions import create_partitions
 
 READ_MODEL_TABLES = {
     "projections_orderview": "order_views",

@@ -13,7 +13,10 @@ from django.db import migrations, models
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
 
-from projections.engine.backends.postgres_partitions import create_partitions, partition_name
+from projections.read_models.toolkit.backends.postgres_partitions import (
+    create_partitions,
+    partition_name,
+)
 
 TABLE = "projections_ordertermcount"
 VIEWS = "projections_orderview"

@@ -11,7 +11,7 @@ from django.db import migrations, models
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
 
-from projections.engine.backends.postgres_partitions import align_detached_partitions
+from projections.read_models.toolkit.backends.postgres_partitions import align_detached_partitions
 
 SUMS = "numeric(34, 2)"
 WIDER = {

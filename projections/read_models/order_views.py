@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from eventstore.store import RecordedEvent
-from projections.engine import tables
 from projections.read_models.folding import (
     CANCELLED,
     PENDING,
@@ -35,6 +34,7 @@ from projections.read_models.models import (
     OrderViewItem,
 )
 from projections.read_models.per_order import OrderProjection, Writes
+from projections.read_models.toolkit import tables
 
 
 def _search_text(state: OrderState) -> str:

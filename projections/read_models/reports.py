@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 from django.db import models
 
 from eventstore.store import RecordedEvent
-from projections.engine import tables
 from projections.read_models.folding import (
     OrderId,
     OrderState,
@@ -24,6 +23,7 @@ from projections.read_models.folding import (
 )
 from projections.read_models.models import OrderFact
 from projections.read_models.per_order import OrderProjection, Writes
+from projections.read_models.toolkit import tables
 
 _FACT_COLUMNS = (
     "customer_id",

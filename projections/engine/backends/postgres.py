@@ -1,5 +1,5 @@
 """The engine on PostgreSQL: leases claimed in one statement, a fenced swap that NOTIFYs on
-each batch, LISTEN while a reader waits, partitions per generation, rows as JSON recordsets.
+each batch, LISTEN while a reader waits.
 No session state (no session advisory lock): it works through PgBouncer in transaction mode."""
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from projections.engine.backends.base import (
     poll,
     swap_parameters,
 )
-from projections.engine.backends.postgres_partitions import PartitionedTables
-from projections.engine.backends.postgres_rows import RecordsetRows
 from projections.engine.models import ProjectionState
 
 NOTIFY_CHANNEL: Final = "projections"
@@ -72,9 +70,9 @@ _SWAP_AND_NOTIFY: Final = (
 )
 
 
-class PostgresBackend(PartitionedTables, RecordsetRows, EngineBackend):
+class PostgresBackend(EngineBackend):
     # A second connection reads the log while this one applies, and a third writes a batch
-    # while the next is folded: both cores work.
+    # while the next is folded: both cores work (strategies.Pipelined).
     reads_ahead = True
     writes_behind = True
 

@@ -6,14 +6,14 @@ from typing import ClassVar
 
 from django.db import models, transaction
 
-from projections.engine.backends import backend
 from projections.engine.followers import Follower
+from projections.read_models.toolkit.backends import table_backend
 
 
 class Projection(Follower):
     """A follower whose ``handle`` writes the rows of its ``tables`` for ``batch.generation``.
 
-    Each generation has its own rows (projections.engine.backends' tables: a partition per
+    Each generation has its own rows (projections.read_models.toolkit.backends: a partition per
     generation on PostgreSQL); a rebuild fills a new generation's, detached from queries,
     and attaches them once caught up.
     """
@@ -22,17 +22,17 @@ class Projection(Follower):
 
     def create_generation(self, generation: int, *, serving: bool) -> None:
         # A rebuild's are detached until caught up: no index but the unique keys meanwhile.
-        backend().create(self.tables, generation, attach=serving)
+        table_backend().create(self.tables, generation, attach=serving)
 
     def attach_generation(self, generation: int) -> None:
         def caught_up() -> None:
             with transaction.atomic():
                 self.caught_up(generation)
 
-        backend().attach(self.tables, generation, meanwhile=caught_up)
+        table_backend().attach(self.tables, generation, meanwhile=caught_up)
 
     def drop_generation(self, generation: int) -> None:
-        backend().drop(self.tables, generation)
+        table_backend().drop(self.tables, generation)
 
     def caught_up(self, generation: int) -> None:
         """A rebuilt ``generation`` has caught up; its tables are attached right after (it

@@ -18,9 +18,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from orders.domain import events as ev
-from projections.engine import followers, runner, tables
+from projections.engine import followers, runner
 from projections.engine.generations import active_state
 from projections.read_models.order_views import OrderViews
+from projections.read_models.toolkit import tables
 from tests.projections import builders as b
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

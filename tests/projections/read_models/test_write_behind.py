@@ -20,11 +20,12 @@ from rest_framework.test import APIClient
 
 from eventstore.store import Checkpoint, read_all
 from orders.domain import events as ev
-from projections.engine import followers, leases, runner, strategies, tables
+from projections.engine import followers, leases, runner, strategies
 from projections.engine.backends import backend
 from projections.engine.generations import active_state
 from projections.engine.leases import Lease
 from projections.models import ProjectionState
+from projections.read_models.toolkit import tables
 from tests.projections import builders as b
 from tests.waiting import wait_until
 

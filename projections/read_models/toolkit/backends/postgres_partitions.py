@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from django.db import connection, models
 from django.db.backends.utils import CursorWrapper
 
-from projections.engine.backends.base import GenerationTables
+from projections.read_models.toolkit.backends.base import GenerationTables
 
 
 def partition_name(table: str, generation: int) -> str:

@@ -19,8 +19,8 @@ import orjson
 from django.db import connection, models
 
 from common.db import fetch
-from projections.engine.backends.base import Row, Rows, Terms, adding_conflict
-from projections.engine.backends.postgres_partitions import partition_name
+from projections.read_models.toolkit.backends.base import Row, Rows, Terms, adding_conflict
+from projections.read_models.toolkit.backends.postgres_partitions import partition_name
 
 # The partitions this process has seen attached (see RecordsetRows.takes_terms).
 _ATTACHED: set[str] = set()

@@ -2,8 +2,8 @@
 
 What projections call to read and write their rows: plain dicts in, plain dicts out, one
 statement per call whatever the batch's size. Each database does it its own way
-(projections.engine.backends: JSON recordsets into a generation's partition on PostgreSQL,
-the ORM on SQLite).
+(toolkit.backends: JSON recordsets into a generation's partition on PostgreSQL, the ORM on
+SQLite).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from django.db import models
 
-from projections.engine.backends import backend
-from projections.engine.backends.base import Row, Terms
+from projections.read_models.toolkit.backends import table_backend
+from projections.read_models.toolkit.backends.base import Row, Terms
 
 __all__ = ["Terms", "add", "delete", "load", "recount_terms", "takes_terms", "upsert"]
 
@@ -32,7 +32,7 @@ def load(
     wanted = list(keys)
     if not wanted:
         return []
-    return backend().load(
+    return table_backend().load(
         model, generation, key=key, keys=wanted, columns=columns, order_by=order_by
     )
 
@@ -41,7 +41,7 @@ def delete(model: type[models.Model], generation: int, key: str, keys: Iterable[
     """Delete the rows of ``generation`` whose ``key`` is one of ``keys``."""
     wanted = list(keys)
     if wanted:
-        backend().delete(model, generation, key=key, keys=wanted)
+        table_backend().delete(model, generation, key=key, keys=wanted)
 
 
 def upsert(
@@ -57,7 +57,7 @@ def upsert(
     With ``update`` None a clash is an error (plain insert).
     """
     if rows:
-        backend().upsert(model, generation, rows, unique=unique, update=update)
+        table_backend().upsert(model, generation, rows, unique=unique, update=update)
 
 
 def add(
@@ -77,14 +77,14 @@ def add(
     Counters move by signed deltas, so a batch costs the same however large the totals are.
     """
     if rows:
-        backend().add(model, generation, rows, key=key, sums=sums, latest=latest, terms=terms)
+        table_backend().add(model, generation, rows, key=key, sums=sums, latest=latest, terms=terms)
 
 
 def takes_terms(model: type[models.Model], generation: int) -> bool:
     """Whether ``add`` would count ``terms`` into ``model``'s rows of ``generation`` now: not
     on a database without full text search, nor (PostgreSQL) for a generation whose tables
     are detached (a rebuild's: ``recount_terms`` counts them before it attaches them)."""
-    return backend().takes_terms(model, generation)
+    return table_backend().takes_terms(model, generation)
 
 
 def recount_terms(
@@ -98,4 +98,4 @@ def recount_terms(
 ) -> None:
     """Count anew, in one pass, ``generation``'s words of ``source``'s ``text`` per ``key``
     into ``model`` (the counts ``add`` moves with ``terms``; see backends.base.Terms)."""
-    backend().recount_terms(model, generation, source=source, text=text, key=key, count=count)
+    table_backend().recount_terms(model, generation, source=source, text=text, key=key, count=count)
