@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0002_subscriberstate'),
+        ("integrations", "0002_subscriberstate"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['webhook', 'event_id'], name='delivery_webhook_event'),
+            model_name="delivery",
+            index=models.Index(fields=["webhook", "event_id"], name="delivery_webhook_event"),
         ),
     ]
