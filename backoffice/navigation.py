@@ -59,6 +59,9 @@ SECTIONS: Final = (
         (
             Page("Projections", model="projections.projectionstate"),
             Page("Skipped events", model="projections.projectionskip"),
+            Page("Webhooks", model="integrations.webhook"),
+            Page("Webhook deliveries", model="integrations.delivery"),
+            Page("Subscribers", model="integrations.subscriberstate"),
             Page("Idempotency records", model="orders.idempotencyrecord"),
             Page("API tokens", model="backoffice.apitoken"),
         ),

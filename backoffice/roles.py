@@ -12,6 +12,7 @@ from typing import Any, Final
 
 ISSUE_COMMANDS: Final = "orders.issue_order_commands"
 OPERATE: Final = "projections.operate_projections"
+MANAGE_WEBHOOKS: Final = "integrations.manage_webhooks"
 
 # The pages each kind of staff member sees, as view permissions.
 ORDER_PAGES: Final = (
@@ -24,6 +25,9 @@ OPERATIONS: Final = (
     "projections.view_projectionstate",
     "projections.view_projectionskip",
     "orders.view_idempotencyrecord",
+    "integrations.view_webhook",
+    "integrations.view_delivery",
+    "integrations.view_subscriberstate",
 )
 TOKENS: Final = ("backoffice.view_apitoken",)
 
@@ -35,8 +39,9 @@ ROLES: Final = {
     "order-clerks": (ISSUE_COMMANDS, *ORDER_PAGES),
     # See every page staff see, to answer questions; change nothing.
     "support": (*ORDER_PAGES, *EVENT_LOG, *OPERATIONS, *TOKENS),
-    # Keep the read side running: projections, skips, rebuilds, idempotency records, the log.
-    "projection-operators": (OPERATE, *OPERATIONS, *EVENT_LOG),
+    # Keep the read side running: projections, skips, rebuilds, idempotency records, the log;
+    # and the other systems that follow it: webhooks (made, enabled, deleted) and subscribers.
+    "projection-operators": (OPERATE, MANAGE_WEBHOOKS, *OPERATIONS, *EVENT_LOG),
 }
 
 # The names the permissions get when Django creates them (after every migration has run, so
@@ -44,11 +49,16 @@ ROLES: Final = {
 _NAMES: Final = {
     ISSUE_COMMANDS: "Can issue order commands",
     OPERATE: "Can rebuild, retry and skip projections",
+    MANAGE_WEBHOOKS: "Can manage webhooks",
 }
 
 
 # The models the custom permissions are declared on (their Meta.permissions).
-_MODEL_OF: Final = {ISSUE_COMMANDS: "idempotencyrecord", OPERATE: "projectionstate"}
+_MODEL_OF: Final = {
+    ISSUE_COMMANDS: "idempotencyrecord",
+    OPERATE: "projectionstate",
+    MANAGE_WEBHOOKS: "webhook",
+}
 
 
 def ensure_roles(apps: Any) -> None:

@@ -48,6 +48,12 @@ class BackOfficeSite(admin.AdminSite):
         staff = context["has_permission"]
         context["stale"] = staleness.stale_projections() if staff else []
         context["may_view_projections"] = request.user.has_perm("projections.view_projectionstate")
+        # Webhooks and subscribers in trouble: for the staff who look after them.
+        watches = any(
+            request.user.has_perm(p)
+            for p in ("integrations.view_webhook", "integrations.view_subscriberstate")
+        )
+        context["troubled_followers"] = staleness.troubled_followers() if staff and watches else []
         return context
 
     def get_app_list(

@@ -15,8 +15,10 @@ from typing import Final
 
 from django.conf import settings
 from django.core.cache import cache
+from django.urls import reverse
 from django.utils import timezone
 
+from integrations.status import follower_status_list
 from projections.engine.status import projection_status_list
 
 # What staff see of each projection: the pages that show its figures.
@@ -30,6 +32,7 @@ PAGES_FED: Final = {
 # banner comes and goes within a reload or two.
 CACHE_SECONDS: Final = 3
 CACHE_KEY: Final = "backoffice:stale-projections"
+FOLLOWERS_CACHE_KEY: Final = "backoffice:troubled-followers"
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,54 @@ def stale_projections() -> list[Stale]:
 
 def forget() -> None:
     """Look again on the next page (after an operator's repair, so its page tells the truth)."""
-    cache.delete(CACHE_KEY)
+    cache.delete_many([CACHE_KEY, FOLLOWERS_CACHE_KEY])
+
+
+@dataclass(frozen=True)
+class Troubled:
+    """A webhook or subscriber whose events are not getting through: failing (retried with
+    backoff), disabled (stopped until enabled), stopped at an event that fails, or further
+    behind than BACKOFFICE_STALE_AFTER_SECONDS."""
+
+    kind: str
+    name: str
+    description: str
+    status: str
+    since: datetime | None
+    error: str
+    admin_url: str
+
+
+def troubled_followers() -> list[Troubled]:
+    """The webhooks and subscribers in trouble now (computed at most every few seconds)."""
+    found: list[Troubled] | None = cache.get(FOLLOWERS_CACHE_KEY)
+    if found is None:
+        found = _troubled()
+        cache.set(FOLLOWERS_CACHE_KEY, found, CACHE_SECONDS)
+    return found
+
+
+def _troubled() -> list[Troubled]:
+    now = timezone.now()
+    limit = settings.BACKOFFICE_STALE_AFTER_SECONDS
+    found = []
+    for row in follower_status_list():
+        behind = row.lag_seconds > limit and row.status not in ("disabled",)
+        if not row.in_trouble and not behind:
+            continue
+        page = "integrations_webhook" if row.kind == "webhook" else "integrations_subscriberstate"
+        found.append(
+            Troubled(
+                kind=row.kind,
+                name=row.name,
+                description=row.description,
+                status=row.status if row.in_trouble else "behind",
+                since=row.failing_since or now - timedelta(seconds=row.lag_seconds),
+                error=row.last_error,
+                admin_url=reverse(f"admin:{page}_changelist"),
+            )
+        )
+    return found
 
 
 def _compute() -> list[Stale]:

@@ -61,3 +61,19 @@ FEED_EVENTS = Counter(
     "eventstore_feed_events",
     "Events answered by the feed (GET /api/events).",
 )
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries",
+    "Webhook delivery attempts, by webhook and outcome (delivered, http_4xx, http_5xx, "
+    "http_3xx: a redirect, not followed; timeout, connection, url_not_allowed).",
+    ["webhook", "outcome"],
+)
+WEBHOOK_RETRIES = Counter(
+    "webhook_retries",
+    "Webhook delivery attempts that retried an event an earlier attempt failed to deliver.",
+    ["webhook"],
+)
+SUBSCRIBER_EVENTS = Counter(
+    "subscriber_events",
+    "Events a Python subscriber handled (committed with its checkpoint), by subscriber.",
+    ["subscriber"],
+)

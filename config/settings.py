@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "eventstore",
     "orders",
     "projections",
+    "integrations",
     "backoffice.apps.BackOfficeConfig",
     "axes",
 ]
@@ -276,6 +277,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several answers have a field named "status", each with its own choices: this one's name.
+    "ENUM_NAME_OVERRIDES": {"WebhookStatusEnum": "integrations.models.WebhookStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.http.schema.blank_alternatives_as_any_of",
@@ -385,6 +388,33 @@ FEED_MAX_WAITS = env.int(
 FEED_REDIS_URL = env.str(
     "FEED_REDIS_URL", default="" if CELERY_TASK_ALWAYS_EAGER else CELERY_BROKER_URL
 )
+# --- Following the log: webhooks and Python subscribers (integrations) ------------------
+# Webhook URLs must be https unless this is on (a test receiver, a private network's tools).
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+# A webhook URL whose host resolves to a loopback, private or link-local address is refused
+# (when created and again at each delivery: DNS can change) unless this is on.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+# An endpoint failing for this long is disabled until staff enable it: seconds, or with a
+# unit (90s, 30m, 24h, 2d).
+WEBHOOKS_DISABLE_AFTER = env.str("WEBHOOKS_DISABLE_AFTER", default="24h")
+# Recipients of the shipped-order e-mail (integrations.shipping_emails); none: no e-mail.
+ORDER_SHIPPED_EMAIL_TO = env.list("ORDER_SHIPPED_EMAIL_TO", default=[])
+# E-mail through Django's framework: printed (console) unless EMAIL_HOST names an SMTP server.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# Every wait bounded: an SMTP server that hangs fails the send (it is tried again) after this.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orders@localhost")
 
 # --- Back office ----------------------------------------------------------------------------
 # How long a page shown after a staff command waits for the read model to have the command.
@@ -426,5 +456,11 @@ LOGGING = {
         "level": env.str("LOG_LEVEL", default="WARNING" if DEBUG else "INFO"),
     },
     # A line per task run (every commit sends a catch-up): on only when asked for.
-    "loggers": {"celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")}},
+    "loggers": {
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        # A line per webhook delivery, with its URL (which may carry a receiver's own token):
+        # the deliveries are recorded (integrations.models.Delivery) and counted instead.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

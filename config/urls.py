@@ -27,6 +27,7 @@ urlpatterns = [
     ),
     # The feed: the log for other systems (GET /api/events).
     path("api/", include("eventstore.urls")),
+    path("api/", include("integrations.urls")),
     # Unknown paths under /api/ answer in the contract's error shape (also with DEBUG on).
     re_path(r"^api/", json_not_found),
 ]

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from common.http.errors import error_body
 from eventstore.store import head_position
+from integrations.status import follower_status_list
 from ops import checks
 from ops.models import WorkerHeartbeat
 from projections.engine.models import ProjectionSkip, ProjectionStatus
@@ -93,7 +94,11 @@ class DatabaseCollector(Collector):
         yield from self._broker_metrics()
         up = GaugeMetricFamily("orders_database_up", "1 if the database answered this scrape.")
         try:
-            metrics = [*self._projection_metrics(), self._worker_metrics()]
+            metrics = [
+                *self._projection_metrics(),
+                *self._integration_metrics(),
+                self._worker_metrics(),
+            ]
         except DatabaseError:
             up.add_metric([], 0)
             yield up
@@ -115,6 +120,9 @@ class DatabaseCollector(Collector):
         up = GaugeMetricFamily("orders_broker_up", "1 if the broker answered a PING this scrape.")
         up.add_metric([], int(state == checks.OK))
         yield up
+
+    def _integration_metrics(self) -> Iterator[Metric]:
+        return _integration_metrics()
 
     def _worker_metrics(self) -> Metric:
         age = GaugeMetricFamily(
@@ -194,6 +202,37 @@ class DatabaseCollector(Collector):
             skipped.add_metric([name], counts.get(name, 0))
         yield from (position, lag_events, lag_seconds, status, failed, skipped)
         yield from (shard_position, shard_lag, shard_owned)
+
+
+INTEGRATION_STATUSES = ("active", "failing", "disabled", "running", "stalled", "failed")
+
+
+def _integration_metrics() -> Iterator[Metric]:
+    """Each webhook's and subscriber's lag and status (their deliveries and retries are
+    counted where they happen: common.metrics)."""
+    labels = ["follower", "kind"]
+    lag_events = GaugeMetricFamily(
+        "integration_lag_events",
+        "Events a webhook or Python subscriber has not delivered or handled yet.",
+        labels=labels,
+    )
+    lag_seconds = GaugeMetricFamily(
+        "integration_lag_seconds",
+        "Age of the oldest event a webhook or subscriber has not delivered or handled yet.",
+        labels=labels,
+    )
+    status = GaugeMetricFamily(
+        "integration_status",
+        "1 for the webhook's (active, failing, disabled) or subscriber's (running, stalled, "
+        "failed) current status.",
+        labels=[*labels, "status"],
+    )
+    for row in follower_status_list():
+        lag_events.add_metric([row.name, row.kind], row.lag_events)
+        lag_seconds.add_metric([row.name, row.kind], row.lag_seconds)
+        for value in INTEGRATION_STATUSES:
+            status.add_metric([row.name, row.kind, value], int(row.status == value))
+    yield from (lag_events, lag_seconds, status)
 
 
 _FROM_DATABASE = CollectorRegistry()

@@ -5,12 +5,12 @@ rendering, exception text included. Two nets, because a secret reaches text in w
 lists in advance (an exception message quoting a connection string, a repr of settings):
 
 - the values the service is configured with: the secret key (and its fallbacks), the metrics
-  token, the database passwords and the broker's password, as written and as they appear
-  quoted in a repr or percent-encoded in a URL;
+  token, the database passwords, the broker's password and the SMTP password, as written and
+  as they appear quoted in a repr or percent-encoded in a URL;
 - the shapes credentials take in text: the password of a URL (``scheme://user:pw@``), a
   ``password=``/``'password': ...`` pair (libpq connection strings, dict reprs), and the
   value after an HTTP ``Token``/``Bearer`` scheme (API tokens, which are too many to
-  list).
+  list), and webhook signing secrets (``whsec_...``, one per webhook).
 
 It is the second line of defence: the first is that nothing renders a traceback's local
 variables and that no code logs a request's body or headers.
@@ -32,7 +32,7 @@ REDACTED = "[redacted]"
 # protect nothing anyway.
 MIN_SECRET_LENGTH = 4
 # Variables the settings are read from: the gunicorn master logs before Django is set up.
-SECRET_VARIABLES = ("DJANGO_SECRET_KEY", "METRICS_TOKEN")
+SECRET_VARIABLES = ("DJANGO_SECRET_KEY", "METRICS_TOKEN", "EMAIL_HOST_PASSWORD")
 URL_VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL")
 
 _SHAPES = (
@@ -49,12 +49,14 @@ _SHAPES = (
     # An Authorization header's credentials (long enough not to be a word: "Token
     # authentication" stays).
     (re.compile(r"\b(Token|Bearer)(\s+)[A-Za-z0-9._~+/=-]{16,}"), rf"\1\2{REDACTED}"),
+    # A webhook's signing secret (integrations.delivery.new_secret).
+    (re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"), f"whsec_{REDACTED}"),
 )
 
 
 # Only text holding one of these can hold a credential's shape (saves the patterns' time on
 # the many fields that cannot).
-_MAYBE_SHAPED = re.compile(r"(?i)://|passw|secret|api_key|token|bearer")
+_MAYBE_SHAPED = re.compile(r"(?i)://|passw|secret|api_key|token|bearer|whsec_")
 
 
 def redact(value: Any) -> Any:
@@ -104,6 +106,7 @@ def configured_secrets() -> tuple[str, ...]:
     if settings.configured:
         values += [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
         values.append(getattr(settings, "METRICS_TOKEN", ""))
+        values.append(getattr(settings, "EMAIL_HOST_PASSWORD", ""))
         values += [db.get("PASSWORD") or "" for db in settings.DATABASES.values()]
         values.append(_url_password(getattr(settings, "CELERY_BROKER_URL", "") or ""))
     return tuple(sorted({str(v) for v in values if v}))

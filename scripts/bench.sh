@@ -7,6 +7,7 @@
 #                                    streams
 #                                    (args go to it; web and scale run gunicorn and workers),
 #                                    or admin, admin_indexes (the back office; not in "all"),
+#                                    or webhooks (deliveries/s to a local receiver; not in "all"),
 #                                    or faults (PostgreSQL frozen, starving readers, on a
 #                                    private cluster it makes; not in "all")
 # Results: docs/benchmarks.md (by hand, with the date) and bench/results/ (JSON, not committed).

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the service as production does, on this machine, without containers: gunicorn (web),
-# a Celery worker and Celery beat, on PostgreSQL and Redis. Ctrl-C (or SIGTERM) stops all three;
+# a Celery worker (projections), a Celery worker of threads for the queue "integrations"
+# (webhooks and Python subscribers: a slow receiver holds a thread of its own, never the
+# projections) and Celery beat, on PostgreSQL and Redis. Ctrl-C (or SIGTERM) stops all four;
 # if one of them dies, the others are stopped too. `make serve` runs this.
 #   DATABASE_URL       default postgres://root@127.0.0.1:5432/orders
 #   CELERY_BROKER_URL  default redis://127.0.0.1:6379/0
@@ -37,17 +39,19 @@ gunicorn -c config/gunicorn.py config.wsgi &
 pids+=($!)
 celery -A config worker --concurrency "${CELERY_CONCURRENCY:-2}" --loglevel INFO &
 pids+=($!)
+celery -A config worker -Q integrations -n integrations@%h --pool threads --concurrency "${INTEGRATIONS_CONCURRENCY:-8}" --loglevel INFO &
+pids+=($!)
 celery -A config beat --schedule "$state/celerybeat-schedule" --loglevel INFO &
 pids+=($!)
 
 url="http://$HOST:$PORT"
 [ "$HOST" = 0.0.0.0 ] && url="http://127.0.0.1:$PORT"
 cat <<MSG
-Serving (web pid ${pids[0]}, worker pid ${pids[1]}, beat pid ${pids[2]}):
+Serving (web pid ${pids[0]}, worker pid ${pids[1]}, integrations worker pid ${pids[2]}, beat pid ${pids[3]}):
   API docs   $url/api/docs/
   admin      $url/admin/
   health     $url/healthz  $url/readyz  $url/metrics
 Stop with Ctrl-C.
 MSG
-# The first of the three to end brings the others down.
+# The first of the four to end brings the others down.
 wait -n "${pids[@]}"

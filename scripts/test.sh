@@ -48,7 +48,7 @@ fi
 CELERY_BROKER_URL=$TEST_REDIS_URL python scripts/check_services.py
 ruff check .
 ruff format --check .
-mypy eventstore orders projections common config ops backoffice
+mypy eventstore orders projections common config ops backoffice integrations
 lint-imports --no-cache
 python -m pytest "$@"
 # Through a private PgBouncer in transaction mode: the API tests (in-process, and the contract's

@@ -1,5 +1,21 @@
 """The back office's admin pages, registered on the site when Django autodiscovers them."""
 
-from backoffice.admin import bookkeeping, events, orders, projections, reports, tokens
+from backoffice.admin import (
+    bookkeeping,
+    events,
+    integrations,
+    orders,
+    projections,
+    reports,
+    tokens,
+)
 
-__all__ = ["bookkeeping", "events", "orders", "projections", "reports", "tokens"]
+__all__ = [
+    "bookkeeping",
+    "events",
+    "integrations",
+    "orders",
+    "projections",
+    "reports",
+    "tokens",
+]

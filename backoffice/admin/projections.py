@@ -26,7 +26,7 @@ from backoffice.display import count, moment
 from backoffice.forms import SkipForm, action_form
 from common.admin import ReadOnlyAdmin
 from eventstore.store import head_position
-from projections.engine import poison, runner, tasks
+from projections.engine import followers, poison, runner, tasks
 from projections.engine.generations import rebuilding_state
 from projections.engine.models import ProjectionSkip, ProjectionState
 from projections.engine.status import projection_status_list
@@ -120,8 +120,15 @@ class ProjectionAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ProjectionState]:
         # One row per projection: its active generation (its first shard's cursor; every
-        # shard shows in the shards column; a rebuild shows in its row).
-        return super().get_queryset(request).filter(active=True, shard=0).order_by("name")
+        # shard shows in the shards column; a rebuild shows in its row). Other followers'
+        # cursors (webhooks, subscribers) have pages of their own.
+        names = [follower.name for follower in followers.registered()]
+        return (
+            super()
+            .get_queryset(request)
+            .filter(active=True, shard=0, name__in=names)
+            .order_by("name")
+        )
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("projections.operate_projections")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
@@ -104,3 +105,23 @@ def _status(
     if state.attempts or (lag and quiet > settings.PROJECTION_STALLED_SECONDS):
         return "stalled"
     return "running"
+
+
+# --- followers that are not projections (provided ones: webhooks, subscribers) ------------
+# Their owners know what their status means (a webhook's "failing", a subscriber's "failed")
+# and report their rows here, so that operators' tools list them without the engine (or the
+# read side) knowing them: each row has name, kind, position, head_position, lag_events,
+# lag_seconds, status and last_error.
+Reporter = Callable[[], list[dict[str, Any]]]
+_reporters: list[Reporter] = []
+
+
+def register_reporter(reporter: Reporter) -> Reporter:
+    if reporter not in _reporters:
+        _reporters.append(reporter)
+    return reporter
+
+
+def other_followers_status_list() -> list[dict[str, Any]]:
+    """The rows every registered reporter gives (webhooks, Python subscribers)."""
+    return [row for reporter in _reporters for row in reporter()]

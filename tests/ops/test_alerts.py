@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "ops" / "alerts.yml"
 CASES = ROOT / "ops" / "alerts-test.yml"
 # What the rules must say something about (issue: lag, failed projection, worker absent,
-# broker down, database down).
+# broker down, database down; a webhook disabled or a subscriber stopped).
 REQUIRED = {
     "OrdersDatabaseDown",
     "OrdersDatabaseReadOnly",
@@ -34,6 +34,7 @@ REQUIRED = {
     "OrdersWorkerAbsent",
     "OrdersProjectionLagging",
     "OrdersProjectionFailed",
+    "OrdersFollowerStopped",
 }
 # PromQL's own words: anything else that is a name and not a function call is a metric.
 _KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}

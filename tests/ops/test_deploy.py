@@ -121,7 +121,7 @@ def _shape(command: str) -> list[str]:
     ]
 
 
-def test_procfile_compose_serve_and_the_image_run_the_same_three_processes() -> None:
+def test_procfile_compose_serve_and_the_image_run_the_same_four_processes() -> None:
     procfile = dict(
         line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
     )
@@ -132,11 +132,11 @@ def test_procfile_compose_serve_and_the_image_run_the_same_three_processes() -> 
     ]
     dockerfile = (ROOT / "Dockerfile").read_text()
 
-    assert set(procfile) == {"release", "web", "worker", "beat"}
-    for process in ("web", "worker", "beat"):
+    assert set(procfile) == {"release", "web", "worker", "integrations", "beat"}
+    for process in ("web", "worker", "integrations", "beat"):
         assert _shape(procfile[process]) == _shape(compose[process]["command"]), process
         assert _shape(procfile[process]) in started_by_serve, process
-    assert len(started_by_serve) == 3
+    assert len(started_by_serve) == 4
     # The image installs requirements.txt and nothing else, and runs the web process.
     assert re.findall(r"pip install .*", dockerfile) == [
         "pip install --no-cache-dir -r requirements.txt"

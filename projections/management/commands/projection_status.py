@@ -1,4 +1,5 @@
-"""Print each projection's position, head, lag and status (the same as GET /api/projections)."""
+"""Print each projection's position, head, lag and status (the same as GET /api/projections),
+then those of the other followers of the log (webhooks, Python subscribers)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from projections.engine.status import projection_status_list
+from projections.engine.status import other_followers_status_list, projection_status_list
 
 
 class Command(BaseCommand):
     help = (
         "Show each projection's position, head, lag (events and seconds) and status, and "
-        "each shard's position, lag, status and owner."
+        "each shard's position, lag, status and owner; then each webhook's and Python "
+        "subscriber's."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -35,5 +37,18 @@ class Command(BaseCommand):
                     f"    PROJECTION_SHARDS asks for {row['configured_shards']} shards: "
                     f"rebuild {row['name']} to apply it"
                 )
+            if row["last_error"]:
+                self.stdout.write(f"    last error: {row['last_error']}")
+        others = other_followers_status_list()
+        if others:
+            self.stdout.write("")
+            self.stdout.write(
+                f"{'follower':<46} {'kind':<10} {'position':>10} {'lag':>8} {'lag s':>9}  status"
+            )
+        for row in others:
+            self.stdout.write(
+                f"{row['name']:<46} {row['kind']:<10} {row['position']:>10} "
+                f"{row['lag_events']:>8} {row['lag_seconds']:>9.1f}  {row['status']}"
+            )
             if row["last_error"]:
                 self.stdout.write(f"    last error: {row['last_error']}")

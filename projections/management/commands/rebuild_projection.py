@@ -28,12 +28,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["all"] == bool(options["name"]):
             raise CommandError("Name one projection or pass --all.")
-        try:
-            names = [p.name for p in base.registered()] if options["all"] else [options["name"]]
-            for name in names:
-                base.get(name)
-        except LookupError as exc:
-            raise CommandError(str(exc)) from exc
+        # Projections only: other followers (webhooks, subscribers) have nothing to rebuild.
+        known = [p.name for p in base.registered()]
+        names = known if options["all"] else [options["name"]]
+        for name in names:
+            if name not in known:
+                raise CommandError(
+                    f"No projection named {name!r} (known: {', '.join(known) or 'none'})"
+                )
         for name in names:
             with tqdm(
                 total=head_position(),

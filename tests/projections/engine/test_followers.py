@@ -136,14 +136,14 @@ def test_a_follower_on_a_queue_of_its_own_is_run_by_that_queues_catch_up_only(
 ) -> None:
     slow = Slow("slow")
     provide(lambda: [slow], queues=["slow-followers"])
-    assert followers.queues() == {"slow-followers"}
+    assert "slow-followers" in followers.queues()  # beside any other app's (integrations)
     b.append_new_order()
 
     assert "slow" not in catch_up(["order_views"])
     woken: list[str | None] = []
     monkeypatch.setattr(wakeups, "wake", lambda task, queue=None: woken.append(queue))
     assert "slow" not in catch_up()  # the default queue's catch-up wakes the slow queue
-    assert woken == ["slow-followers"]
+    assert "slow-followers" in woken and None not in woken
     assert applied_positions("slow") == []
 
     assert catch_up(queue="slow-followers") == {"slow": len(all_positions())}

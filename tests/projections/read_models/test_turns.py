@@ -21,4 +21,5 @@ def test_a_catch_up_turns_to_the_order_views_first(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(runner, "run_some", turn)
     catch_up()
-    assert turns == ["order_views", "customer_summaries", "daily_sales"]
+    # (Then, Celery being eager here, the other queues' followers: a subscriber's.)
+    assert turns[:3] == ["order_views", "customer_summaries", "daily_sales"]
