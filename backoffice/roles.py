@@ -12,6 +12,7 @@ from typing import Any, Final
 
 ISSUE_COMMANDS: Final = "orders.issue_order_commands"
 OPERATE: Final = "projections.operate_projections"
+FORGET: Final = "orders.forget_customers"
 
 # The pages each kind of staff member sees, as view permissions.
 ORDER_PAGES: Final = (
@@ -33,8 +34,9 @@ ROLES: Final = {
     # Take orders by phone, change and ship them; see orders, customers, daily sales and an
     # order's timeline (its own stream, not the whole log).
     "order-clerks": (ISSUE_COMMANDS, *ORDER_PAGES),
-    # See every page staff see, to answer questions; change nothing.
-    "support": (*ORDER_PAGES, *EVENT_LOG, *OPERATIONS, *TOKENS),
+    # See every page staff see, to answer questions; change nothing, but for a customer's
+    # request to be forgotten (their personal data erased), which support receives.
+    "support": (FORGET, *ORDER_PAGES, *EVENT_LOG, *OPERATIONS, *TOKENS),
     # Keep the read side running: projections, skips, rebuilds, idempotency records, the log.
     "projection-operators": (OPERATE, *OPERATIONS, *EVENT_LOG),
 }
@@ -44,11 +46,16 @@ ROLES: Final = {
 _NAMES: Final = {
     ISSUE_COMMANDS: "Can issue order commands",
     OPERATE: "Can rebuild, retry and skip projections",
+    FORGET: "Can forget customers (erase their personal data)",
 }
 
 
 # The models the custom permissions are declared on (their Meta.permissions).
-_MODEL_OF: Final = {ISSUE_COMMANDS: "idempotencyrecord", OPERATE: "projectionstate"}
+_MODEL_OF: Final = {
+    ISSUE_COMMANDS: "idempotencyrecord",
+    OPERATE: "projectionstate",
+    FORGET: "idempotencyrecord",
+}
 
 
 def ensure_roles(apps: Any) -> None:

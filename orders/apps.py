@@ -7,3 +7,8 @@ class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = "Orders"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from orders.repository import register_personal_data
+
+        register_personal_data()

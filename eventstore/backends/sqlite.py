@@ -15,7 +15,7 @@ from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
 from common.db import fetch
-from eventstore.backends.base import EventStoreBackend, aware, row_to_event, row_to_payload
+from eventstore.backends.base import EventStoreBackend, aware
 from eventstore.errors import ConcurrencyError
 from eventstore.models import Event
 from eventstore.records import (
@@ -33,22 +33,20 @@ _CURRENT_VERSION: Final = (
 )
 
 
-def _recorded(event: Event, *, metadata: bool = True) -> RecordedEvent:
-    """An ORM row as a RecordedEvent; there is no transaction id to tell."""
-    return row_to_event(
-        (
-            event.global_position,
-            event.event_id,
-            event.stream_id,
-            event.stream_type,
-            event.version,
-            event.event_type,
-            event.schema_version,
-            event.data,
-            event.metadata if metadata else None,
-            event.recorded_at,
-            0,
-        )
+def _row(event: Event, *, metadata: bool = True) -> tuple[Any, ...]:
+    """An ORM row as row_to_event's columns; there is no transaction id to tell."""
+    return (
+        event.global_position,
+        event.event_id,
+        event.stream_id,
+        event.stream_type,
+        event.version,
+        event.event_type,
+        event.schema_version,
+        event.data,
+        event.metadata if metadata else None,
+        event.recorded_at,
+        0,
     )
 
 
@@ -62,6 +60,7 @@ class SQLiteBackend(EventStoreBackend):
         expected_version: ExpectedVersion,
         *,
         rider: Rider | None,  # not written here: the caller writes its row itself
+        sealed_with: tuple[str, bytes] | None = None,  # never given: checks_sealing_keys
     ) -> AppendResult:
         current = self.current_version(stream_id)
         if expected is not None and current != expected:
@@ -111,7 +110,7 @@ class SQLiteBackend(EventStoreBackend):
             events = events.filter(version__lte=to_version)
         if until is not None:
             events = events.filter(recorded_at__lte=until)
-        return [_recorded(e, metadata=metadata) for e in events]
+        return self.events_of([_row(e, metadata=metadata) for e in events])
 
     def read_stream_payloads(
         self, stream_id: str, from_version: int, to_version: int | None
@@ -120,14 +119,14 @@ class SQLiteBackend(EventStoreBackend):
         if to_version is not None:
             events = events.filter(version__lte=to_version)
         rows = events.order_by("version").values_list("event_type", "schema_version", "data")
-        return [row_to_payload(row) for row in rows]
+        return self.payloads_of(list(rows))
 
     def read_all(self, after: Checkpoint, limit: int, metadata: bool) -> list[RecordedEvent]:
         events = Event.objects.filter(global_position__gt=after.position)
         events = events.order_by("global_position")
         if not metadata:
             events = events.defer("metadata")
-        return [_recorded(e, metadata=metadata) for e in events[:limit]]
+        return self.events_of([_row(e, metadata=metadata) for e in events[:limit]])
 
     def checkpoint_now(self) -> Checkpoint:
         return Checkpoint(0, self.head_position())

@@ -1,0 +1,223 @@
+"""Personal data in the log, crypto-shredded: sealed with a key per data subject, erased by
+deleting the key.
+
+An app registers which fields of which event types are personal (``register_personal_fields``)
+and how an event names its subject (a field of the payload, else the subject given with the
+event, else the stream's). On append and import the store moves those fields of a payload into
+one envelope, ``payload["_sealed"] = {"subject", "fields", "box"}``: ``box`` is the fields'
+values encrypted with AES-256-GCM (``cryptography``, a random 96-bit nonce per envelope, the
+subject as associated data) under the subject's key. Keys live in ``eventstore_personal_key``
+and nowhere else: not in the log, an export, a read table or a log line.
+
+On every read (a stream, the log, an export, an event in the back office) the store opens the
+envelopes with the keys read from that table in the same batch, and puts each field back in its
+place, so everything above the store sees clear values; once a subject is forgotten its key is
+gone, and each of its personal fields reads ``"[erased]"``. Keys are never cached for reading.
+Appends cache keys per process, but the append statement itself checks that the cached key is
+still the subject's (eventstore.backends.postgres): a forget in another process takes effect on
+the next append everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ERASED: Final = "[erased]"
+SEALED: Final = "_sealed"  # the payload's key holding the envelope
+_NONCE_BYTES: Final = 12
+KEY_BYTES: Final = 32  # AES-256
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalFields:
+    """The personal fields of one event type, as paths into its payload, and the payload field
+    naming the data subject (None: the subject comes with the event or from its stream)."""
+
+    event_type: str
+    paths: tuple[tuple[str, ...], ...]
+    subject_field: str | None = None
+
+
+_REGISTRY: dict[str, PersonalFields] = {}
+
+
+def register_personal_fields(
+    event_type: str, paths: Iterable[str], *, subject_field: str | None = None
+) -> PersonalFields:
+    """Declare the dotted ``paths`` of ``event_type``'s payload personal (sealed on append)."""
+    fields = PersonalFields(
+        event_type, tuple(tuple(p.split(".")) for p in paths), subject_field=subject_field
+    )
+    if _REGISTRY.get(event_type, fields) != fields:
+        raise ValueError(f"Personal fields of {event_type} are already registered otherwise")
+    _REGISTRY[event_type] = fields
+    return fields
+
+
+def unregister_personal_fields(event_type: str) -> None:
+    _REGISTRY.pop(event_type, None)
+
+
+def personal_fields(event_type: str) -> PersonalFields | None:
+    return _REGISTRY.get(event_type)
+
+
+# --- keys ---------------------------------------------------------------------------------------
+def new_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+@lru_cache(maxsize=1024)
+def _cipher(key: bytes) -> AESGCM:
+    """The cipher of ``key`` (by the key's bytes, never by subject: a key deleted from the table
+    is never read again, so a cipher kept here cannot open anything after a forget)."""
+    return AESGCM(key)
+
+
+class AppendKeys:
+    """The keys this process last sealed with, per subject: a hint the append statement checks
+    against the key table (a wrong or erased one appends nothing and is dropped)."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._keys: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, subject: str) -> bytes | None:
+        return self._keys.get(subject)
+
+    def put(self, subject: str, key: bytes) -> None:
+        with self._lock:
+            if len(self._keys) >= self.capacity:
+                self._keys.clear()
+            self._keys[subject] = key
+
+    def drop(self, subject: str) -> None:
+        with self._lock:
+            self._keys.pop(subject, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+append_keys: Final = AppendKeys()
+
+
+# --- sealing and opening ------------------------------------------------------------------------
+def has_personal_values(fields: PersonalFields, data: Mapping[str, Any]) -> bool:
+    return SEALED not in data and any(_has(data, path) for path in fields.paths)
+
+
+def _has(data: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    node: Any = data
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def seal(
+    data: Mapping[str, Any], fields: PersonalFields, subject: str, key: bytes
+) -> dict[str, Any]:
+    """``data`` with its personal fields moved into an envelope sealed with ``key``."""
+    out = dict(data)
+    names: list[str] = []
+    values: list[Any] = []
+    for path in fields.paths:
+        parent = _parent(out, path, copy=True)
+        if parent is not None and path[-1] in parent:
+            values.append(parent.pop(path[-1]))
+            names.append(".".join(path))
+    if not names:
+        return out
+    nonce = os.urandom(_NONCE_BYTES)
+    box = nonce + _cipher(key).encrypt(nonce, orjson.dumps(values), subject.encode())
+    out[SEALED] = {"subject": subject, "fields": names, "box": base64.b64encode(box).decode()}
+    return out
+
+
+def erased(data: Mapping[str, Any], fields: PersonalFields) -> dict[str, Any]:
+    """``data`` with each of its personal fields "[erased]" (a forgotten subject's, imported)."""
+    out = dict(data)
+    for path in fields.paths:
+        parent = _parent(out, path, copy=True)
+        if parent is not None and path[-1] in parent:
+            parent[path[-1]] = ERASED
+    return out
+
+
+def _parent(data: dict[str, Any], path: tuple[str, ...], *, copy: bool) -> dict[str, Any] | None:
+    """The dict holding ``path``'s last part (copied along the way: the caller's payload is
+    never changed), or None."""
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            return None
+        if copy:
+            child = node[part] = dict(child)
+        node = child
+    return node
+
+
+def subject_of_sealed(data: Mapping[str, Any]) -> str | None:
+    envelope = data.get(SEALED)
+    return envelope.get("subject") if isinstance(envelope, dict) else None
+
+
+def subjects(payloads: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The subjects whose keys opening ``payloads`` needs."""
+    return {s for d in payloads if SEALED in d and (s := subject_of_sealed(d)) is not None}
+
+
+def open_sealed(data: dict[str, Any], keys: Mapping[str, bytes | None]) -> dict[str, Any]:
+    """``data`` with its envelope opened: each personal field back in its place, clear, or
+    ``"[erased]"`` when the subject's key is gone (or does not open the envelope)."""
+    envelope = data.get(SEALED)
+    if not isinstance(envelope, dict):
+        return data
+    out = {k: v for k, v in data.items() if k != SEALED}
+    names: list[str] = list(envelope.get("fields") or ())
+    values: list[Any] | None = None
+    key = keys.get(str(envelope.get("subject")))
+    if key is not None:
+        try:
+            box = base64.b64decode(envelope["box"])
+            values = orjson.loads(
+                _cipher(bytes(key)).decrypt(
+                    box[:_NONCE_BYTES], box[_NONCE_BYTES:], str(envelope["subject"]).encode()
+                )
+            )
+        except (InvalidTag, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+            values = None  # sealed under a key erased meanwhile: a command racing its forget
+    for i, name in enumerate(names):
+        path = tuple(name.split("."))
+        parent = _parent(out, path, copy=True)
+        if parent is None:  # its parent went with the envelope (a payload of another shape)
+            continue
+        parent[path[-1]] = values[i] if values is not None and i < len(values) else ERASED
+    return out
+
+
+KeyReader = Callable[[Collection[str]], Mapping[str, bytes | None]]
+
+
+def open_all(payloads: list[dict[str, Any]], read_keys: KeyReader) -> list[dict[str, Any]]:
+    """``payloads`` opened with keys read once for all of them (``read_keys(subjects)``)."""
+    wanted: Collection[str] = subjects(payloads)
+    if not wanted:
+        return payloads
+    keys = read_keys(wanted)
+    return [open_sealed(d, keys) if SEALED in d else d for d in payloads]
