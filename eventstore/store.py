@@ -216,8 +216,11 @@ def _append(  # noqa: PLR0917 - append_to_stream's arguments, passed on
 
 
 def _subject_of(store: EventStoreBackend, stream_id: str, events: Sequence[NewEvent]) -> str | None:
-    """The data subject of the events' personal fields (None: they hold none)."""
-    found: set[str] = set()
+    """The data subject of the events' personal fields (None: they hold none): the one an
+    event names (``NewEvent.subject``, else its payload's subject field); for events naming
+    none, the one the others of this append name, else the stream's."""
+    named: set[str] = set()
+    unnamed = False
     for e in events:
         fields = personal.personal_fields(e.event_type)
         if fields is None or not personal.has_personal_values(fields, e.data):
@@ -227,16 +230,19 @@ def _subject_of(store: EventStoreBackend, stream_id: str, events: Sequence[NewEv
             value = e.data.get(fields.subject_field)
             subject = None if value is None else str(value)
         if subject is None:
-            subject = store.stream_subject(stream_id)
-        if subject is None:
+            unnamed = True
+        else:
+            named.add(subject)
+    if unnamed and not named:
+        found = store.stream_subject(stream_id)
+        if found is None:
             raise ValueError(
-                f"{e.event_type} holds personal fields but names no data subject "
-                f"(give NewEvent.subject)"
+                "Events hold personal fields but name no data subject (give NewEvent.subject)"
             )
-        found.add(subject)
-    if len(found) > 1:
+        named.add(found)
+    if len(named) > 1:
         raise ValueError("One append holds personal fields of one data subject at most")
-    return found.pop() if found else None
+    return named.pop() if named else None
 
 
 def _sealed(events: Sequence[NewEvent], subject: str, key: bytes) -> list[NewEvent]:
