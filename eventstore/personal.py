@@ -24,7 +24,7 @@ import base64
 import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
@@ -46,6 +46,17 @@ class PersonalFields:
     event_type: str
     paths: tuple[tuple[str, ...], ...]
     subject_field: str | None = None
+    # The paths grouped by the dict holding them (each parent walked and copied once).
+    by_parent: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for path in self.paths:
+            groups.setdefault(path[:-1], []).append(path[-1])
+        grouped = tuple((parent, tuple(names)) for parent, names in groups.items())
+        object.__setattr__(self, "by_parent", grouped)
 
 
 _REGISTRY: dict[str, PersonalFields] = {}
@@ -115,17 +126,42 @@ append_keys: Final = AppendKeys()
 
 
 # --- sealing and opening ------------------------------------------------------------------------
+Parent = tuple[str, ...]
+
+
+@lru_cache(maxsize=256)
+def _places(names: tuple[str, ...]) -> tuple[tuple[Parent, tuple[tuple[int, str], ...]], ...]:
+    """An envelope's dotted field names grouped by parent, with their index in its values."""
+    groups: dict[Parent, list[tuple[int, str]]] = {}
+    for i, name in enumerate(names):
+        *parent, last = name.split(".")
+        groups.setdefault(tuple(parent), []).append((i, last))
+    return tuple((parent, tuple(entries)) for parent, entries in groups.items())
+
+
 def has_personal_values(fields: PersonalFields, data: Mapping[str, Any]) -> bool:
-    return SEALED not in data and any(_has(data, path) for path in fields.paths)
+    if SEALED in data:
+        return False
+    for parent_path, names in fields.by_parent:
+        node: Any = data
+        for part in parent_path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping) and any(name in node for name in names):
+            return True
+    return False
 
 
-def _has(data: Mapping[str, Any], path: tuple[str, ...]) -> bool:
-    node: Any = data
+def _parent(data: dict[str, Any], path: Parent) -> dict[str, Any] | None:
+    """The dict at ``path`` in ``data``, copied along the way (the caller's payload is never
+    changed), or None."""
+    node = data
     for part in path:
-        if not isinstance(node, Mapping) or part not in node:
-            return False
-        node = node[part]
-    return True
+        child = node.get(part)
+        if not isinstance(child, dict):
+            return None
+        child = node[part] = dict(child)
+        node = child
+    return node
 
 
 def seal(
@@ -135,11 +171,14 @@ def seal(
     out = dict(data)
     names: list[str] = []
     values: list[Any] = []
-    for path in fields.paths:
-        parent = _parent(out, path, copy=True)
-        if parent is not None and path[-1] in parent:
-            values.append(parent.pop(path[-1]))
-            names.append(".".join(path))
+    for parent_path, parent_names in fields.by_parent:
+        parent = _parent(out, parent_path)
+        if parent is None:
+            continue
+        for name in parent_names:
+            if name in parent:
+                values.append(parent.pop(name))
+                names.append(".".join((*parent_path, name)))
     if not names:
         return out
     nonce = os.urandom(_NONCE_BYTES)
@@ -151,25 +190,13 @@ def seal(
 def erased(data: Mapping[str, Any], fields: PersonalFields) -> dict[str, Any]:
     """``data`` with each of its personal fields "[erased]" (a forgotten subject's, imported)."""
     out = dict(data)
-    for path in fields.paths:
-        parent = _parent(out, path, copy=True)
-        if parent is not None and path[-1] in parent:
-            parent[path[-1]] = ERASED
+    for parent_path, names in fields.by_parent:
+        parent = _parent(out, parent_path)
+        if parent is not None:
+            for name in names:
+                if name in parent:
+                    parent[name] = ERASED
     return out
-
-
-def _parent(data: dict[str, Any], path: tuple[str, ...], *, copy: bool) -> dict[str, Any] | None:
-    """The dict holding ``path``'s last part (copied along the way: the caller's payload is
-    never changed), or None."""
-    node = data
-    for part in path[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            return None
-        if copy:
-            child = node[part] = dict(child)
-        node = child
-    return node
 
 
 def subject_of_sealed(data: Mapping[str, Any]) -> str | None:
@@ -188,26 +215,30 @@ def open_sealed(data: dict[str, Any], keys: Mapping[str, bytes | None]) -> dict[
     envelope = data.get(SEALED)
     if not isinstance(envelope, dict):
         return data
-    out = {k: v for k, v in data.items() if k != SEALED}
-    names: list[str] = list(envelope.get("fields") or ())
+    out = dict(data)
+    del out[SEALED]
+    subject = envelope.get("subject")
+    names = envelope.get("fields")
+    if not isinstance(names, list):
+        return out
     values: list[Any] | None = None
-    key = keys.get(str(envelope.get("subject")))
-    if key is not None:
+    key = keys.get(subject) if isinstance(subject, str) else None
+    if key is not None and isinstance(subject, str):
         try:
             box = base64.b64decode(envelope["box"])
             values = orjson.loads(
-                _cipher(bytes(key)).decrypt(
-                    box[:_NONCE_BYTES], box[_NONCE_BYTES:], str(envelope["subject"]).encode()
-                )
+                _cipher(key).decrypt(box[:_NONCE_BYTES], box[_NONCE_BYTES:], subject.encode())
             )
         except (InvalidTag, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
             values = None  # sealed under a key erased meanwhile: a command racing its forget
-    for i, name in enumerate(names):
-        path = tuple(name.split("."))
-        parent = _parent(out, path, copy=True)
+        if not isinstance(values, list) or len(values) != len(names):
+            values = None
+    for parent_path, entries in _places(tuple(names)):
+        parent = _parent(out, parent_path)
         if parent is None:  # its parent went with the envelope (a payload of another shape)
             continue
-        parent[path[-1]] = values[i] if values is not None and i < len(values) else ERASED
+        for i, name in entries:
+            parent[name] = ERASED if values is None else values[i]
     return out
 
 
