@@ -385,7 +385,9 @@ def export_records(
         events = events.filter(stream_id=stream_id)
     rows = events.values(*EXPORT_FIELDS).iterator(chunk_size=chunk_size)
     for chunk in _chunks(rows, chunk_size):
-        opened = personal.open_all([row["data"] for row in chunk], backend().personal_keys)
+        opened = personal.open_all(
+            [row["data"] for row in chunk], backend().personal_keys, in_place=True
+        )
         for row, data in zip(chunk, opened, strict=True):
             yield {
                 **row,

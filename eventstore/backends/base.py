@@ -191,8 +191,8 @@ def _bytes(value: str | bytes) -> bytes:
 
 def _opened(value: Any, keys: Mapping[str, bytes | None]) -> dict[str, Any]:
     """A stored payload parsed, its personal fields opened (eventstore.personal)."""
-    data = _loads(value)
-    return personal.open_sealed(data, keys) if personal.SEALED in data else data
+    data = _loads(value)  # parsed for this read alone: opened in place
+    return personal.open_sealed(data, keys, in_place=True) if personal.SEALED in data else data
 
 
 def row_to_payload(
