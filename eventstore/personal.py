@@ -99,7 +99,7 @@ class AppendKeys:
     """The keys this process last sealed with, per subject: a hint the append statement checks
     against the key table (a wrong or erased one appends nothing and is dropped)."""
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    def __init__(self, capacity: int = 50_000) -> None:
         self.capacity = capacity
         self._keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -109,8 +109,8 @@ class AppendKeys:
 
     def put(self, subject: str, key: bytes) -> None:
         with self._lock:
-            if len(self._keys) >= self.capacity:
-                self._keys.clear()
+            if subject not in self._keys and len(self._keys) >= self.capacity:
+                del self._keys[next(iter(self._keys))]  # the one kept longest
             self._keys[subject] = key
 
     def drop(self, subject: str) -> None:
