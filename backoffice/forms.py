@@ -116,6 +116,17 @@ class ShipSelectedForm(forms.Form):
     tracking_number = forms.CharField(max_length=100, required=False)
 
 
+class ForgetCustomersForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=(
+            "Why are they forgotten (e.g. the customer's request and its reference)? Recorded "
+            "in the log with your name and the time; write no personal data here."
+        ),
+    )
+
+
 class SkipForm(forms.Form):
     reason = forms.CharField(
         max_length=2000,

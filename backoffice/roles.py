@@ -13,6 +13,7 @@ from typing import Any, Final
 ISSUE_COMMANDS: Final = "orders.issue_order_commands"
 OPERATE: Final = "projections.operate_projections"
 MANAGE_WEBHOOKS: Final = "integrations.manage_webhooks"
+FORGET: Final = "orders.forget_customers"
 
 # The pages each kind of staff member sees, as view permissions.
 ORDER_PAGES: Final = (
@@ -37,8 +38,9 @@ ROLES: Final = {
     # Take orders by phone, change and ship them; see orders, customers, daily sales and an
     # order's timeline (its own stream, not the whole log).
     "order-clerks": (ISSUE_COMMANDS, *ORDER_PAGES),
-    # See every page staff see, to answer questions; change nothing.
-    "support": (*ORDER_PAGES, *EVENT_LOG, *OPERATIONS, *TOKENS),
+    # See every page staff see, to answer questions; change nothing, but for a customer's
+    # request to be forgotten (their personal data erased), which support receives.
+    "support": (FORGET, *ORDER_PAGES, *EVENT_LOG, *OPERATIONS, *TOKENS),
     # Keep the read side running: projections, skips, rebuilds, idempotency records, the log;
     # and the other systems that follow it: webhooks (made, enabled, deleted) and subscribers.
     "projection-operators": (OPERATE, MANAGE_WEBHOOKS, *OPERATIONS, *EVENT_LOG),
@@ -50,6 +52,7 @@ _NAMES: Final = {
     ISSUE_COMMANDS: "Can issue order commands",
     OPERATE: "Can rebuild, retry and skip projections",
     MANAGE_WEBHOOKS: "Can manage webhooks",
+    FORGET: "Can forget customers (erase their personal data)",
 }
 
 
@@ -58,6 +61,7 @@ _MODEL_OF: Final = {
     ISSUE_COMMANDS: "idempotencyrecord",
     OPERATE: "projectionstate",
     MANAGE_WEBHOOKS: "webhook",
+    FORGET: "idempotencyrecord",
 }
 
 

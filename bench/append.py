@@ -34,6 +34,7 @@ import pstats
 import random
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,6 +68,8 @@ from bench.common import (
 DB_NAME = "bench_orders"
 ES_SCHEMA = "es_bench"
 TARGETS = {1: 0.85, 4: 0.85}  # ours/raw, from issue 12
+CLEAR = "ours, personal fields clear"
+SEALING_TARGET = 0.9  # ours (sealed) / ours with them clear, from issue 20
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 RAW_TABLE_DDL = raw_event_table_ddl("bench_raw_event")
@@ -131,6 +134,44 @@ def ours_session(number: int) -> AbstractContextManager[Step]:
             yield step
         finally:
             connection.close()
+
+    return session()
+
+
+# "ours, personal fields clear": the store as it was before sealing (issue 20), to measure what
+# sealing the address costs an append. The registration is global: the writers of this system
+# (threads, run together) take it away while any of them runs and put it back after the last.
+_clear_lock = threading.Lock()
+_clear_writers = [0]
+_saved_fields: dict[str, Any] = {}
+
+
+def ours_clear_session(number: int) -> AbstractContextManager[Step]:
+    from eventstore import personal
+
+    @contextmanager
+    def session() -> Iterator[Step]:
+        with _clear_lock:
+            if _clear_writers[0] == 0:
+                for event_type in ("OrderCreated", "ShippingAddressChanged"):
+                    fields = personal.personal_fields(event_type)
+                    if fields is not None:
+                        _saved_fields[event_type] = fields
+                        personal.unregister_personal_fields(event_type)
+            _clear_writers[0] += 1
+        try:
+            with ours_session(number) as step:
+                yield step
+        finally:
+            with _clear_lock:
+                _clear_writers[0] -= 1
+                if _clear_writers[0] == 0:
+                    for event_type, fields in _saved_fields.items():
+                        personal.register_personal_fields(
+                            event_type,
+                            [".".join(p) for p in fields.paths],
+                            subject_field=fields.subject_field,
+                        )
 
     return session()
 
@@ -504,6 +545,25 @@ def report(
     print("\nratios (median over rounds of each round's ratio)")
     headers = ("writers", "ours/raw", "by round", "target", "", "ours/eventsourcing", "by round")
     print(format_table(ratio_rows, headers))
+    sealing_rows = []
+    for writers in writer_counts:
+        vs_clear = per_round(CLEAR, writers)
+        if not vs_clear:
+            continue
+        ratios[f"ours/clear|{writers}"] = vs_clear
+        median = statistics.median(vs_clear)
+        sealing_rows.append(
+            [
+                str(writers),
+                _ratio(median),
+                " ".join(f"{r:.2f}" for r in vs_clear),
+                f"≥ {SEALING_TARGET:.2f}",
+                "ok" if median >= SEALING_TARGET else "BELOW",
+            ]
+        )
+    if sealing_rows:
+        print("\nsealing the personal fields: ours (sealed) / ours with them clear")
+        print(format_table(sealing_rows, ("writers", "sealed/clear", "by round", "target", "")))
     return {
         "medians": {f"{label}|{writers}": vars_of(m) for (label, writers), m in medians.items()},
         "rounds": {
@@ -550,6 +610,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-orders", type=int, default=3000)
     parser.add_argument("--no-eventsourcing", action="store_true")
     parser.add_argument(
+        "--clear",
+        action="store_true",
+        help="add ours with the personal fields left clear (what sealing them costs)",
+    )
+    parser.add_argument(
         "--synchronous-commit",
         choices=("on", "off"),
         default="on",
@@ -592,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{ES_SCHEMA}.aggregate_events",
             )
         )
+    if args.clear:
+        systems.append(System(CLEAR, ours_clear_session, "eventstore_event"))
     if args.breakdown:
         systems.append(
             System(

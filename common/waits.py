@@ -76,3 +76,20 @@ def bounded_wait(condition: Callable[[], bool], deadline: float) -> str:
         if not free:
             return BUSY
         return FRESH if poll(condition, deadline) else STALE
+
+
+# The read side's wait until every projection has applied a position (set by projections.apps),
+# so that a lower layer (orders' forget of a customer) waits for the read models without
+# importing them. Unset (no read side installed): nothing to wait for.
+_ReadModelsWait = Callable[[int, float], bool]
+_read_models_wait: _ReadModelsWait | None = None
+
+
+def set_read_models_wait(wait: _ReadModelsWait) -> None:
+    global _read_models_wait  # noqa: PLW0603 - set once, at the read side's ready()
+    _read_models_wait = wait
+
+
+def wait_for_read_models(position: int, timeout: float) -> bool:
+    """Wait (bounded) until every projection has applied ``position``; True if they have."""
+    return True if _read_models_wait is None else _read_models_wait(position, timeout)

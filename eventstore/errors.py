@@ -24,3 +24,16 @@ class ConcurrencyError(EventStoreError):
 
 class DuplicateEventError(EventStoreError):
     """An event with the same event_id is already in the log."""
+
+
+class SubjectForgotten(EventStoreError):
+    """The events carry personal data of a data subject who was forgotten: nothing appended."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__("The data subject of these events was forgotten.")
+
+
+class SealingKeyRejected(EventStoreError):
+    """(Internal to the store.) The key an append sealed with is not the subject's (any more):
+    nothing was appended; the store reads the key again and retries."""

@@ -68,3 +68,21 @@ class LogIdentity(models.Model):
 
     def __str__(self) -> str:
         return str(self.value)
+
+
+class PersonalKey(models.Model):
+    """A data subject's key (eventstore.personal): the only place it lives. Forgetting the
+    subject deletes the key (``key`` NULL) and keeps the row: when, and the position of the
+    event recording it, so a second forget answers the first's."""
+
+    subject_id = models.CharField(max_length=255, primary_key=True)
+    key = models.BinaryField(null=True)
+    created_at = models.DateTimeField()
+    forgotten_at = models.DateTimeField(null=True)
+    forgotten_position = models.BigIntegerField(null=True)
+
+    class Meta:
+        db_table = "eventstore_personal_key"
+
+    def __str__(self) -> str:
+        return f"{self.subject_id} ({'forgotten' if self.forgotten_at else 'kept'})"

@@ -23,6 +23,9 @@ class NewEvent:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = 1
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # The data subject whose personal fields the event holds (eventstore.personal), when its
+    # payload does not name them; else the stream's.
+    subject: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,22 +15,33 @@ order, also when a transaction appends to several streams.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
+from itertools import islice
 from typing import Any, Final, NoReturn
 
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from common.metrics import EVENTS_APPENDED
 from common.waits import BEYOND_HEAD, FRESH, bounded_wait
-from eventstore import wakeups
+from eventstore import personal, wakeups
 from eventstore.backends import backend
-from eventstore.errors import ConcurrencyError, DuplicateEventError, EventStoreError
-from eventstore.models import Event, LogIdentity
+from eventstore.backends.base import EventStoreBackend
+from eventstore.errors import (
+    ConcurrencyError,
+    DuplicateEventError,
+    EventStoreError,
+    SealingKeyRejected,
+    SubjectForgotten,
+)
+from eventstore.exports import RecordKind
+from eventstore.models import Event, LogIdentity, PersonalKey
 from eventstore.records import (
     ANY,
     BUCKETS,
@@ -60,10 +71,12 @@ __all__ = [
     "DuplicateEventError",
     "EventStoreError",
     "ExpectedVersion",
+    "Forgetting",
     "NewEvent",
     "Page",
     "RecordedEvent",
     "Shard",
+    "SubjectForgotten",
     "any_between",
     "append_to_stream",
     "appends_in_one_statement",
@@ -72,9 +85,13 @@ __all__ = [
     "checkpoint_now",
     "current_version",
     "export_records",
+    "forget_subject",
+    "forgotten",
     "head_position",
     "import_records",
     "log_identity",
+    "on_subject_forgotten",
+    "open_personal_data",
     "read_all",
     "read_all_matching",
     "read_stream",
@@ -111,6 +128,9 @@ def append_to_stream(
     Raises ConcurrencyError on a version mismatch and DuplicateEventError on a reused event_id.
     ``record``: a keyed command's record, written by the same statement where the backend can
     (``record_written`` of the result says whether it was; see CommandRecord).
+
+    Personal fields (eventstore.personal) are sealed with their subject's key, made at the
+    subject's first event; SubjectForgotten (nothing appended) when the subject was forgotten.
     """
     if not events:
         raise ValueError("append_to_stream needs at least one event")
@@ -123,8 +143,8 @@ def append_to_stream(
         # costs ~30 µs). A failure dooms the caller's transaction, as a nested atomic without
         # savepoint would: Django will roll it back, whatever the caller does.
         try:
-            result = store.append(
-                stream_id, stream_type, events, expected, expected_version, record=record
+            result = _append(
+                store, stream_id, stream_type, events, expected, expected_version, record
             )
             return _counted(result, stream_type, len(events))
         except BaseException as exc:
@@ -137,8 +157,8 @@ def append_to_stream(
         try:
             # No block of our own where the append is one statement: it commits by itself.
             with nullcontext() if store.appends_in_one_statement else transaction.atomic():
-                result = store.append(
-                    stream_id, stream_type, events, expected, expected_version, record=record
+                result = _append(
+                    store, stream_id, stream_type, events, expected, expected_version, record
                 )
                 return _counted(result, stream_type, len(events))
         except DatabaseError as exc:
@@ -149,6 +169,112 @@ def append_to_stream(
                 actual = store.current_version(stream_id)
                 _raise_store_error(exc, stream_id, expected_version, events, actual=actual)
     raise AssertionError("unreachable")
+
+
+def _append(  # noqa: PLR0917 - append_to_stream's arguments, passed on
+    store: EventStoreBackend,
+    stream_id: str,
+    stream_type: str,
+    events: Sequence[NewEvent],
+    expected: int | None,
+    expected_version: ExpectedVersion,
+    record: CommandRecord | None,
+) -> AppendResult:
+    """The backend's append, the events' personal fields sealed first.
+
+    Where the backend checks keys in its append statement (PostgreSQL), the key is this
+    process's last one for the subject (a fresh one the first time, which the statement stores
+    if the subject has none): one statement still. A key the statement rejects (another
+    process made the subject's first, or the subject was forgotten) is read from the key table
+    and the append tried again. Elsewhere the key is read (or made) first.
+    """
+    subject = _subject_of(store, stream_id, events)
+    if subject is None:
+        return store.append(
+            stream_id, stream_type, events, expected, expected_version, record=record
+        )
+    keys = personal.append_keys
+    if store.checks_sealing_keys:
+        key = keys.get(subject) or personal.new_key()
+        try:
+            result = store.append(
+                stream_id,
+                stream_type,
+                _sealed(events, subject, key),
+                expected,
+                expected_version,
+                record=record,
+                sealed_with=(subject, key),
+            )
+            keys.put(subject, key)
+            return result
+        except SealingKeyRejected:
+            keys.drop(subject)
+    found = store.sealing_key(subject)
+    if found is None:
+        raise SubjectForgotten(subject)
+    key = found
+    try:
+        result = store.append(
+            stream_id,
+            stream_type,
+            _sealed(events, subject, key),
+            expected,
+            expected_version,
+            record=record,
+            sealed_with=(subject, key) if store.checks_sealing_keys else None,
+        )
+    except SealingKeyRejected:  # forgotten between the two statements
+        raise SubjectForgotten(subject) from None
+    if store.checks_sealing_keys:
+        keys.put(subject, key)
+    return result
+
+
+def _subject_of(store: EventStoreBackend, stream_id: str, events: Sequence[NewEvent]) -> str | None:
+    """The data subject of the events' personal fields (None: they hold none): the one an
+    event names (``NewEvent.subject``, else its payload's subject field); for events naming
+    none, the one the others of this append name, else the stream's."""
+    named: set[str] = set()
+    unnamed = False
+    for e in events:
+        fields = personal.personal_fields(e.event_type)
+        if fields is None or not personal.has_personal_values(fields, e.data):
+            continue
+        subject = e.subject
+        if subject is None and fields.subject_field is not None:
+            value = e.data.get(fields.subject_field)
+            subject = None if value is None else str(value)
+        if subject is None:
+            unnamed = True
+        else:
+            named.add(subject)
+    if unnamed and not named:
+        found = store.stream_subject(stream_id)
+        if found is None:
+            raise ValueError(
+                "Events hold personal fields but name no data subject (give NewEvent.subject)"
+            )
+        named.add(found)
+    if len(named) > 1:
+        raise ValueError("One append holds personal fields of one data subject at most")
+    return named.pop() if named else None
+
+
+def _sealed(events: Sequence[NewEvent], subject: str, key: bytes) -> list[NewEvent]:
+    """The events with their personal fields sealed (an event without any is kept as is)."""
+    out = []
+    for e in events:
+        fields = personal.personal_fields(e.event_type)
+        if fields is None or personal.SEALED in e.data:
+            out.append(e)
+            continue
+        # (Built directly: dataclasses.replace costs more than the sealing.)
+        data = personal.seal(e.data, fields, subject, key)
+        out.append(
+            NewEvent(e.event_type, data, e.metadata, e.schema_version, e.event_id, e.subject)
+        )
+    return out
 
 
 def _counted(result: AppendResult, stream_type: str, count: int) -> AppendResult:
@@ -346,25 +472,36 @@ def export_records(
     stream_id: str | None = None, *, chunk_size: int = 2000, as_stored: bool = False
 ) -> Iterable[dict[str, Any]]:
     """The stored rows as plain dicts in position order, payloads upcast to their current
-    schema version as every read gives them (``as_stored``: exactly as stored)."""
+    schema version as every read gives them (``as_stored``: as stored), their personal fields
+    clear, or "[erased]" for a forgotten subject (an export never holds a key or a sealed
+    envelope; import seals the fields again)."""
     events = Event.objects.order_by("global_position")
     if stream_id is not None:
         events = events.filter(stream_id=stream_id)
     upcasting = backend().upcasting()
-    for row in events.values(*EXPORT_FIELDS).iterator(chunk_size=chunk_size):
-        if not as_stored:
-            row["schema_version"], row["data"] = upcasting(
-                row["stream_id"],
-                row["version"],
-                row["event_type"],
-                row["schema_version"],
-                row["data"],
-            )
-        yield {
-            **row,
-            "event_id": str(row["event_id"]),
-            "recorded_at": row["recorded_at"].isoformat(),
-        }
+    rows = events.values(*EXPORT_FIELDS).iterator(chunk_size=chunk_size)
+    for chunk in _chunks(rows, chunk_size):
+        opened = personal.open_all(
+            [row["data"] for row in chunk], backend().personal_keys, in_place=True
+        )
+        for row, data in zip(chunk, opened, strict=True):
+            version_and_data = (row["schema_version"], data)
+            if not as_stored:
+                version_and_data = upcasting(
+                    row["stream_id"], row["version"], row["event_type"], *version_and_data
+                )
+            yield {
+                **row,
+                "schema_version": version_and_data[0],
+                "data": version_and_data[1],
+                "event_id": str(row["event_id"]),
+                "recorded_at": row["recorded_at"].isoformat(),
+            }
+
+
+def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
 
 
 def import_records(records: Sequence[Mapping[str, Any]]) -> int:
@@ -372,7 +509,39 @@ def import_records(records: Sequence[Mapping[str, Any]]) -> int:
 
     Used only by ``eventstore_import`` on an empty store. Each call is one transaction; callers
     import in position order, so later batches get later transaction ids, keeping read order.
+    Personal fields in clear (an export) are sealed with their subject's key, as an append
+    does; a forgotten subject's are written "[erased]".
     """
+    with transaction.atomic():
+        return _import_records(records)
+
+
+def _import_records(records: Sequence[Mapping[str, Any]]) -> int:
+    store = backend()
+    stream_subjects: dict[str, str] = {}
+    keys: dict[str, bytes | None] = {}
+
+    def data_of(r: Mapping[str, Any]) -> Any:
+        data = r["data"]
+        fields = personal.personal_fields(r["event_type"])
+        if fields is None or not isinstance(data, dict):
+            return data
+        stream_id = r["stream_id"]
+        subject = data.get(fields.subject_field) if fields.subject_field else None
+        if subject is None:
+            subject = stream_subjects.get(stream_id) or store.stream_subject(stream_id)
+        if subject is None:
+            return data
+        subject = stream_subjects[stream_id] = str(subject)
+        if not personal.has_personal_values(fields, data):
+            return data
+        if subject not in keys:
+            keys[subject] = store.sealing_key(subject)
+        key = keys[subject]
+        if key is None:
+            return personal.erased(data, fields)
+        return personal.seal(data, fields, subject, key)
+
     rows = [
         Event(
             global_position=int(r["global_position"]),
@@ -382,14 +551,13 @@ def import_records(records: Sequence[Mapping[str, Any]]) -> int:
             version=int(r["version"]),
             event_type=r["event_type"],
             schema_version=int(r["schema_version"]),
-            data=r["data"],
+            data=data_of(r),
             metadata=r["metadata"],
             recorded_at=datetime.fromisoformat(r["recorded_at"]),
         )
         for r in records
     ]
-    with transaction.atomic():
-        Event.objects.bulk_create(rows)
+    Event.objects.bulk_create(rows)
     return len(rows)
 
 
@@ -401,3 +569,126 @@ def reset_position_sequence() -> None:
     with connection.cursor() as cursor:
         for sql in statements:
             cursor.execute(sql)
+
+
+# --- personal data (eventstore.personal) ---------------------------------------------------------
+@dataclasses.dataclass(frozen=True, slots=True)
+class Forgetting:
+    """A subject's forget: when, the position of the event recording it, and whether this
+    call did it (False: it was forgotten before, and these are the first forget's)."""
+
+    subject: str
+    forgotten_at: datetime
+    position: int | None
+    first: bool
+
+
+ForgetHook = Callable[[str], None]
+_forget_hooks: list[ForgetHook] = []
+
+
+def on_subject_forgotten(hook: ForgetHook) -> ForgetHook:
+    """Register ``hook(subject)``, run inside each first forget's transaction: for a store of
+    derived copies that may hold the subject's personal fields in clear (e.g. snapshots of
+    their streams: delete them, or keep only sealed fields). A hook that raises fails the
+    forget, and nothing is forgotten."""
+    if hook not in _forget_hooks:
+        _forget_hooks.append(hook)
+    return hook
+
+
+def forget_subject(
+    subject: str, *, stream_id: str, stream_type: str, event: NewEvent, at: datetime | None = None
+) -> Forgetting:
+    """Forget ``subject``: delete their key, so that each of their personal fields in the log
+    reads "[erased]" from now on everywhere, and append ``event`` (recording who and why; it
+    must hold no personal data) to ``stream_id``, in one transaction. Forgetting a subject
+    again changes nothing and answers the first forget. The log itself is never changed."""
+    if personal.personal_fields(event.event_type) is not None:
+        raise ValueError("The event recording a forget must hold no personal fields")
+    when = at or timezone.now()
+    with transaction.atomic():
+        PersonalKey.objects.bulk_create(
+            [PersonalKey(subject_id=subject, key=None, created_at=when, forgotten_at=when)],
+            ignore_conflicts=True,
+        )
+        row = PersonalKey.objects.select_for_update().get(subject_id=subject)
+        if row.forgotten_at is not None and row.forgotten_position is not None:
+            return Forgetting(subject, row.forgotten_at, row.forgotten_position, first=False)
+        result = append_to_stream(stream_id, stream_type, [event], expected_version=ANY)
+        row.key = None
+        row.forgotten_at = when
+        row.forgotten_position = result.last_position
+        row.save(update_fields=["key", "forgotten_at", "forgotten_position"])
+        for hook in _forget_hooks:
+            hook(subject)
+    personal.append_keys.drop(subject)
+    return Forgetting(subject, when, result.last_position, first=True)
+
+
+def forgotten(subject: str) -> Forgetting | None:
+    """``subject``'s forget, if they were forgotten."""
+    row = PersonalKey.objects.filter(subject_id=subject, forgotten_at__isnull=False).first()
+    if row is None or row.forgotten_at is None:
+        return None
+    return Forgetting(subject, row.forgotten_at, row.forgotten_position, first=False)
+
+
+def open_personal_data(data: dict[str, Any]) -> dict[str, Any]:
+    """A payload as stored (the ORM's ``Event.data``) with its personal fields opened: clear,
+    or "[erased]" once the subject is forgotten. Every reader of stored payloads that does not
+    go through read_stream or read_all (the back office's event pages) shows them through
+    this."""
+    return personal.open_all([data], backend().personal_keys)[0]
+
+
+def _forgotten_records(stream_id: str | None) -> Iterable[dict[str, Any]]:
+    rows = PersonalKey.objects.filter(forgotten_at__isnull=False).order_by("subject_id")
+    if stream_id is not None:
+        subject = backend().stream_subject(stream_id)
+        rows = rows.filter(subject_id=subject or "")
+    for row in rows:
+        assert row.forgotten_at is not None
+        yield {
+            "subject_id": row.subject_id,
+            "forgotten_at": row.forgotten_at.isoformat(),
+            "forgotten_position": row.forgotten_position,
+        }
+
+
+def _restore_forgotten(records: Sequence[Mapping[str, Any]]) -> int:
+    """The imported log's forgotten subjects forgotten here too (their keys, made by the
+    import, deleted): their personal fields read "[erased]" as they did where exported."""
+    with transaction.atomic():
+        for r in records:
+            subject = str(r["subject_id"])
+            try:
+                when = datetime.fromisoformat(str(r["forgotten_at"]))
+            except ValueError as exc:
+                raise ValueError(f"forgotten_at of {subject!r} is not a timestamp") from exc
+            position = r.get("forgotten_position")
+            PersonalKey.objects.update_or_create(
+                subject_id=subject,
+                defaults={
+                    "key": None,
+                    "forgotten_at": when,
+                    "forgotten_position": None if position is None else int(position),
+                },
+                create_defaults={
+                    "key": None,
+                    "created_at": when,
+                    "forgotten_at": when,
+                    "forgotten_position": None if position is None else int(position),
+                },
+            )
+            personal.append_keys.drop(subject)
+    return len(records)
+
+
+# Exported with the log (never a key): who was forgotten, so that an import forgets them too.
+FORGOTTEN_SUBJECTS: Final = RecordKind(
+    name="forgotten_subject",
+    fields=("subject_id", "forgotten_at"),
+    export=_forgotten_records,
+    restore=_restore_forgotten,
+)

@@ -10,7 +10,8 @@ lists in advance (an exception message quoting a connection string, a repr of se
 - the shapes credentials take in text: the password of a URL (``scheme://user:pw@``), a
   ``password=``/``'password': ...`` pair (libpq connection strings, dict reprs), and the
   value after an HTTP ``Token``/``Bearer`` scheme (API tokens, which are too many to
-  list), and webhook signing secrets (``whsec_...``, one per webhook).
+  list), webhook signing secrets (``whsec_...``, one per webhook); and, likewise, an
+  address's personal field (``'city': '...'``, ``line1=...``).
 
 It is the second line of defence: the first is that nothing renders a traceback's local
 variables and that no code logs a request's body or headers.
@@ -46,6 +47,15 @@ _SHAPES = (
         ),
         rf"\1{REDACTED}",
     ),
+    # A personal field of an address (the API contract's "Personal data") quoted in a dict's
+    # repr or a key=value pair, e.g. an exception message about a payload: its value.
+    (
+        re.compile(
+            r"(\b(?:line1|line2|city|postal_code)['\"]?\s*[=:]\s*)"
+            r"('[^']*'|\"[^\"]*\"|[^\s,;&)}\]]+)"
+        ),
+        rf"\1{REDACTED}",
+    ),
     # An Authorization header's credentials (long enough not to be a word: "Token
     # authentication" stays).
     (re.compile(r"\b(Token|Bearer)(\s+)[A-Za-z0-9._~+/=-]{16,}"), rf"\1\2{REDACTED}"),
@@ -56,7 +66,9 @@ _SHAPES = (
 
 # Only text holding one of these can hold a credential's shape (saves the patterns' time on
 # the many fields that cannot).
-_MAYBE_SHAPED = re.compile(r"(?i)://|passw|secret|api_key|token|bearer|whsec_")
+_MAYBE_SHAPED = re.compile(
+    r"(?i)://|passw|secret|api_key|token|bearer|whsec_|line1|line2|city|postal_code"
+)
 
 
 def redact(value: Any) -> Any:

@@ -51,8 +51,12 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["actor", "key"], name=KEY_CONSTRAINT)]
-        # The permission a user needs to send order commands (see the API contract).
-        permissions = [("issue_order_commands", "Can issue order commands")]
+        # The permissions a user needs to send order commands and to forget a customer (erase
+        # their personal data), as the API contract names them.
+        permissions = [
+            ("issue_order_commands", "Can issue order commands"),
+            ("forget_customers", "Can forget customers (erase their personal data)"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor}:{self.key}"

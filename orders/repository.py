@@ -9,13 +9,30 @@ from datetime import datetime
 from typing import Any, Final
 
 from eventstore import store
+from eventstore.personal import register_personal_fields
 from orders import snapshots
-from orders.domain.errors import ConcurrencyConflict, OrderNotFound, OrderUnreadable
+from orders.domain.errors import (
+    ConcurrencyConflict,
+    CustomerForgotten,
+    OrderNotFound,
+    OrderUnreadable,
+)
 from orders.domain.events import DomainEvent, event_from_stored
 from orders.domain.handlers import CommandResult
 from orders.domain.model import Order
+from orders.domain.values import PERSONAL_ADDRESS_FIELDS
 
 STREAM_TYPE: Final = "Order"
+_ADDRESS_PATHS: Final = tuple(f"shipping_address.{name}" for name in PERSONAL_ADDRESS_FIELDS)
+
+
+def register_personal_data() -> None:
+    """Tell the event store which fields of the order events are personal (sealed with the
+    customer's key; "[erased]" once the customer is forgotten). Run once, at app start."""
+    register_personal_fields("OrderCreated", _ADDRESS_PATHS, subject_field="customer_id")
+    # Names no customer: the subject comes with the event (the order's customer).
+    register_personal_fields("ShippingAddressChanged", _ADDRESS_PATHS)
+
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +153,7 @@ class EventStoreOrderRepository:
                 data=e.to_payload(),
                 metadata=self.metadata,
                 schema_version=e.schema_version,
+                subject=order.customer_id,
             )
             for e in order.pending
         ]
@@ -147,6 +165,12 @@ class EventStoreOrderRepository:
                 expected_version=order.version or store.NO_STREAM,
                 record=self.record,
             )
+        except store.SubjectForgotten as exc:
+            raise CustomerForgotten(
+                f"Customer {order.customer_id} was forgotten: no new personal data of theirs "
+                "is recorded.",
+                customer_id=order.customer_id,
+            ) from exc
         except store.ConcurrencyError as exc:
             raise ConcurrencyConflict(
                 f"Order {order.id} was changed by another request; reload and retry.",

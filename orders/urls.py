@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from orders.api import commands, history
+from orders.api import commands, customers, history
 
 ORDER = r"(?P<order_id>[^/]+)"
 
@@ -25,4 +25,9 @@ urlpatterns = [
         rf"^orders/{ORDER}/history/?$", history.OrderHistoryView.as_view(), name="order-history"
     ),
     re_path(rf"^orders/{ORDER}/state/?$", history.OrderStateView.as_view(), name="order-state"),
+    re_path(
+        r"^customers/(?P<customer_id>[^/]+)/forget/?$",
+        customers.ForgetCustomerView.as_view(),
+        name="customer-forget",
+    ),
 ]

@@ -24,6 +24,7 @@ from backoffice.display import moment
 from backoffice.jsonhtml import json_html
 from backoffice.paging import KeysetChangeList
 from common.admin import ReadOnlyAdmin
+from eventstore import store
 from eventstore.models import CORRELATION_ID, Event
 
 
@@ -168,7 +169,8 @@ class EventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="data")
     def data_json(self, event: Event) -> SafeString:
-        return json_html(event.data)
+        # As every reader sees it: personal fields opened, or "[erased]" (never the envelope).
+        return json_html(store.open_personal_data(event.data))
 
     @admin.display(description="metadata")
     def metadata_json(self, event: Event) -> SafeString:

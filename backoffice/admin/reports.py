@@ -3,15 +3,17 @@ amounts with their currency, daily sales with a chart and the totals of what the
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -19,7 +21,9 @@ from django.utils.safestring import SafeString
 from backoffice.charts import bar_chart
 from backoffice.dashboard import currencies_in_use
 from backoffice.display import amount_in, count, moment
+from backoffice.forms import ForgetCustomersForm, action_form
 from common.admin import ReadOnlyAdmin
+from orders.customers import forget_customer
 from projections.engine.generations import active_generation
 from projections.read_models.models import CustomerSummary, DailySales, OrderView
 
@@ -82,6 +86,7 @@ class CustomerSummaryAdmin(ReadOnlyAdmin):
     ordering = ("customer_id",)
     show_facets = admin.ShowFacets.NEVER
     show_full_result_count = False
+    actions = ("forget_selected",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CustomerSummary]:
         generation = active_generation("customer_summaries")
@@ -127,6 +132,58 @@ class CustomerSummaryAdmin(ReadOnlyAdmin):
     @admin.display(description="last order", ordering="last_order_at")
     def last_order(self, summary: CustomerSummary) -> str:
         return moment(summary.last_order_at)
+
+    # --- forgetting customers (their personal data erased: orders.customers) --------------
+    def has_forget_customers_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.forget_customers")
+
+    @admin.action(
+        description="Forget selected customers (erase their personal data)",
+        permissions=["forget_customers"],
+    )
+    def forget_selected(
+        self, request: HttpRequest, queryset: QuerySet[CustomerSummary]
+    ) -> TemplateResponse | None:
+        customers = list(queryset)
+        form = action_form(
+            self,
+            request,
+            queryset,
+            ForgetCustomersForm,
+            title="Forget these customers",
+            submit=f"Forget {len(customers)} customer{'s' if len(customers) != 1 else ''}",
+            describe=lambda c: f"{c.customer_id} · {count(c.order_count)} orders",
+            note=(
+                "The address lines, city and postal code of every order of theirs will read "
+                '"[erased]" everywhere, for good: this can\'t be undone. Their orders, the '
+                "country and the customer id stay. Recorded as forgotten by "
+                f"{request.user.get_username()}, with the reason below."
+            ),
+        )
+        if isinstance(form, TemplateResponse):
+            return form
+        reason = form.cleaned_data["reason"]
+        for customer in customers:
+            done = forget_customer(
+                customer.customer_id,
+                reason,
+                actor=request.user.get_username(),
+                correlation_id=str(uuid.uuid4()),
+            )
+            when = moment(done.forgotten_at)
+            if done.first:
+                self.message_user(
+                    request,
+                    f"Customer {customer.customer_id} forgotten ({when}).",
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"Customer {customer.customer_id} was forgotten already ({when}).",
+                    messages.WARNING,
+                )
+        return None
 
 
 class DailySalesChangeList(ChangeList):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -12,6 +12,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from common.db import json_loads
+from eventstore import personal
 from eventstore.models import Event
 from eventstore.records import (
     AppendResult,
@@ -46,6 +47,7 @@ class EventStoreBackend(ABC):
         expected_version: ExpectedVersion,
         *,
         record: CommandRecord | None,
+        sealed_with: tuple[str, bytes] | None = None,
     ) -> AppendResult:
         """Insert ``events`` as the stream's next versions, inside an open transaction, and
         ``record`` in the same statement if this backend can (AppendResult.record_written).
@@ -151,6 +153,71 @@ class EventStoreBackend(ABC):
         )
         return [(v, t, sv, _loads(data)) for v, t, sv, data in rows]
 
+    # --- personal data (eventstore.personal) ---------------------------------------------------
+    # Whether ``append`` takes a ``sealed_with`` (subject, key) and appends nothing, raising
+    # SealingKeyRejected, unless that key is still the subject's in the key table (inserting
+    # it, in the same statement, when the subject has none yet).
+    checks_sealing_keys: ClassVar[bool] = False
+
+    def personal_keys(self, subjects: Collection[str]) -> dict[str, bytes | None]:
+        """The subjects' keys (None: forgotten; absent: never had one), read now."""
+        from eventstore.models import PersonalKey
+
+        rows = PersonalKey.objects.filter(subject_id__in=list(subjects)).values_list(
+            "subject_id", "key"
+        )
+        return {subject: None if key is None else bytes(key) for subject, key in rows}
+
+    def sealing_key(self, subject: str) -> bytes | None:
+        """``subject``'s key, made now if it has none; None if the subject is forgotten."""
+        from eventstore.models import PersonalKey
+
+        PersonalKey.objects.bulk_create(
+            [PersonalKey(subject_id=subject, key=personal.new_key(), created_at=timezone.now())],
+            ignore_conflicts=True,
+        )
+        key = PersonalKey.objects.filter(subject_id=subject).values_list("key", flat=True).get()
+        return None if key is None else bytes(key)
+
+    def stream_subject(self, stream_id: str) -> str | None:
+        """The data subject of the stream's sealed personal fields (its first such event's)."""
+        from eventstore.models import Event
+
+        data = (
+            Event.objects.filter(stream_id=stream_id, data__has_key=personal.SEALED)
+            .order_by("version")
+            .values_list("data", flat=True)
+            .first()
+        )
+        return None if data is None else personal.subject_of_sealed(data)
+
+    def events_of(self, rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+        """``row_to_event`` of each row (in the read's order), personal fields opened with keys
+        read once, payloads upcast."""
+        keys = self._keys_for(rows, 7)
+        upcasting = self.upcasting()
+        return [row_to_event(row, upcasting, keys) for row in rows]
+
+    def payloads_of(
+        self, rows: Sequence[Sequence[Any]], stream_id: str, from_version: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """``row_to_payload`` of each row (the stream's events from ``from_version``, in
+        version order), personal fields opened with keys read once, payloads upcast."""
+        keys = self._keys_for(rows, 2)
+        upcasting = self.upcasting()
+        return [
+            row_to_payload(row, stream_id, version, upcasting, keys)
+            for version, row in enumerate(rows, start=max(from_version, 1))
+        ]
+
+    def _keys_for(self, rows: Sequence[Sequence[Any]], column: int) -> Mapping[str, bytes | None]:
+        wanted = personal.subjects(
+            _loads(row[column])
+            for row in rows
+            if not isinstance(row[column], (str, bytes)) or b"_sealed" in _bytes(row[column])
+        )
+        return self.personal_keys(wanted) if wanted else _NO_KEYS
+
     def head_position(self) -> int:
         """The highest global position in the log (0 when it is empty)."""
         with connection.cursor() as cursor:
@@ -174,20 +241,42 @@ def _loads(value: Any) -> dict[str, Any]:
     return value  # type: ignore[no-any-return]
 
 
+_NO_KEYS: Mapping[str, bytes | None] = {}
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _opened(value: Any, keys: Mapping[str, bytes | None]) -> dict[str, Any]:
+    """A stored payload parsed, its personal fields opened (eventstore.personal)."""
+    data = _loads(value)  # parsed for this read alone: opened in place
+    return personal.open_sealed(data, keys, in_place=True) if personal.SEALED in data else data
+
+
 def row_to_payload(
-    row: Sequence[Any], stream_id: str, version: int, upcasting: StreamUpcasting
+    row: Sequence[Any],
+    stream_id: str,
+    version: int,
+    upcasting: StreamUpcasting,
+    keys: Mapping[str, bytes | None] = _NO_KEYS,
 ) -> tuple[str, dict[str, Any]]:
     """Columns event_type, schema_version, data of the stream's event ``version``: the type
-    and the payload upcast."""
-    return row[0], upcasting(stream_id, version, row[0], row[1], _loads(row[2]))[1]
+    and the payload opened (with ``keys``) and upcast."""
+    return row[0], upcasting(stream_id, version, row[0], row[1], _opened(row[2], keys))[1]
 
 
-def row_to_event(row: Sequence[Any], upcasting: StreamUpcasting) -> RecordedEvent:
+def row_to_event(
+    row: Sequence[Any],
+    upcasting: StreamUpcasting,
+    keys: Mapping[str, bytes | None] = _NO_KEYS,
+) -> RecordedEvent:
     """Columns global_position, event_id, stream_id, stream_type, version, event_type,
-    schema_version, data, metadata (None: left unread), recorded_at, tx_id; payloads upcast
-    to their current schema version (``upcasting``: the read's, rows in the read's order)."""
+    schema_version, data, metadata (None: left unread), recorded_at, tx_id; payloads opened
+    with ``keys`` (personal fields of subjects not in it read "[erased]") and upcast to their
+    current schema version (``upcasting``: the read's, rows in the read's order)."""
     event_type, raw_version = row[5], row[6]
-    schema_version, data = upcasting(row[2], row[4], event_type, raw_version, _loads(row[7]))
+    schema_version, data = upcasting(row[2], row[4], event_type, raw_version, _opened(row[7], keys))
     return RecordedEvent(
         global_position=row[0],
         event_id=row[1] if isinstance(row[1], uuid.UUID) else uuid.UUID(str(row[1])),

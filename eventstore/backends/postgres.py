@@ -9,7 +9,7 @@ and sees each stream in version order. Hot statements are prepared (common.db.fe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, Final
@@ -19,8 +19,8 @@ from django.utils import timezone
 from psycopg.errors import DeadlockDetected
 
 from common.db import fetch, json_dumps
-from eventstore.backends.base import EventStoreBackend, aware, row_to_event, row_to_payload
-from eventstore.errors import ConcurrencyError
+from eventstore.backends.base import EventStoreBackend, aware
+from eventstore.errors import ConcurrencyError, SealingKeyRejected
 from eventstore.records import (
     BUCKETS,
     AppendResult,
@@ -51,8 +51,27 @@ MAX_VERSION: Final = 2**31 - 1
 _APPEND_ROW: Final = "(%s::uuid, %s::int, %s::text, %s::int, %s::jsonb, %s::jsonb)"
 
 
+# Personal data (eventstore.personal): an append of sealed fields names the key it sealed with.
+# The statement stores it when the subject has no key yet, and appends nothing unless it is the
+# subject's key: a key this process kept from before the subject was forgotten (or that lost a
+# race to make the subject's first key) seals nothing into the log.
+_SEALING_KEY: Final = """sealing_key AS (
+    INSERT INTO eventstore_personal_key (subject_id, key, created_at)
+    VALUES (%s::text, %s::bytea, %s::timestamptz)
+    ON CONFLICT (subject_id) DO NOTHING
+    RETURNING key)"""
+_SEALING_KEY_GUARD: Final = """
+  AND %s::bytea = coalesce((SELECT key FROM sealing_key),
+                           (SELECT key FROM eventstore_personal_key WHERE subject_id = %s::text))"""
+_PERSONAL_KEYS: Final = (
+    "SELECT subject_id, key FROM eventstore_personal_key WHERE subject_id = ANY(%s::text[])"
+)
+
+
 @cache
-def append_sql(count: int, record_table: str | None = None) -> str:  # one text per count, table
+def append_sql(count: int, record_table: str | None = None, keyed: bool = False) -> str:
+    """One text per count, record table and keyed (see _SEALING_KEY)."""
+    guard = _SEALING_KEY_GUARD if keyed else ""
     insert = f"""
 INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
                               schema_version, data, metadata, recorded_at, tx_id)
@@ -62,16 +81,17 @@ FROM (SELECT coalesce(max(version), 0) AS version, max(tx_id) AS tx_id
       FROM (SELECT version, tx_id FROM eventstore_event WHERE stream_id = %s::text
             ORDER BY version DESC LIMIT 1) AS last) AS head,
      (VALUES {", ".join([_APPEND_ROW] * count)}) AS v(id, version, type, sv, data, meta)
-WHERE head.version = %s::int
+WHERE head.version = %s::int{guard}
 RETURNING global_position, version
 """  # noqa: S608
     if record_table is None:
-        return insert
+        return f"WITH {_SEALING_KEY}\n{insert}" if keyed else insert
     # A data-modifying CTE: the record's INSERT sees the appended rows, in the same snapshot
     # and statement (it writes nothing when they are none: a version conflict). No ON
     # CONFLICT: a key already taken fails the whole statement, the events included.
+    key = f"{_SEALING_KEY},\n" if keyed else ""
     return f"""
-WITH appended AS ({insert}),
+WITH {key}appended AS ({insert}),
 record AS (
     INSERT INTO {record_table} (actor, key, request_hash, response, created_at)
     SELECT %s::text, %s::text, %s::text,
@@ -285,6 +305,7 @@ LIMIT 1
 
 class PostgresBackend(EventStoreBackend):
     appends_in_one_statement = True
+    checks_sealing_keys = True
 
     def append(
         self,
@@ -295,10 +316,14 @@ class PostgresBackend(EventStoreBackend):
         expected_version: ExpectedVersion,
         *,
         record: CommandRecord | None,
+        sealed_with: tuple[str, bytes] | None = None,
     ) -> AppendResult:
         start = self.current_version(stream_id) if expected is None else expected
         now = timezone.now()
-        params: list[Any] = [stream_id, stream_type, now, stream_id]
+        params: list[Any] = []
+        if sealed_with is not None:
+            params += [sealed_with[0], sealed_with[1], now]
+        params += [stream_id, stream_type, now, stream_id]
         for version, e in enumerate(events, start=start + 1):
             params += [
                 e.event_id,
@@ -309,13 +334,18 @@ class PostgresBackend(EventStoreBackend):
                 json_dumps(e.metadata),
             ]
         params.append(start)
+        if sealed_with is not None:
+            params += [sealed_with[1], sealed_with[0]]
         table = None
         if record is not None:
             params += record_parameters(record)
             table = connection.ops.quote_name(record.table._meta.db_table)
-        rows = fetch(append_sql(len(events), table), params)
-        if not rows:  # the stream is not at the expected version
-            raise ConcurrencyError(stream_id, expected_version, self.current_version(stream_id))
+        rows = fetch(append_sql(len(events), table, sealed_with is not None), params)
+        if not rows:  # the stream is not at the expected version, or the key is not the subject's
+            actual = self.current_version(stream_id)
+            if sealed_with is not None and actual == start:
+                raise SealingKeyRejected(stream_id)
+            raise ConcurrencyError(stream_id, expected_version, actual)
         rows.sort(key=lambda row: row[1])
         return AppendResult(
             stream_id,
@@ -324,6 +354,10 @@ class PostgresBackend(EventStoreBackend):
             record_written=record is not None,
             recorded_at=now,
         )
+
+    def personal_keys(self, subjects: Collection[str]) -> dict[str, bytes | None]:
+        rows = fetch(_PERSONAL_KEYS, [list(subjects)])
+        return {subject: None if key is None else bytes(key) for subject, key in rows}
 
     def is_version_conflict(self, exc: DatabaseError) -> bool:
         # Two transactions appending to the same streams in opposite orders each wait for the
@@ -357,19 +391,14 @@ class PostgresBackend(EventStoreBackend):
             rows = fetch(_READ_STREAM_SQL[metadata], params)
         else:
             rows = fetch(_READ_STREAM_ALSO_SQL[metadata], [stream_id, also, *params])
-        upcasting = self.upcasting()
-        return [row_to_event(row, upcasting) for row in rows]
+        return self.events_of(rows)
 
     def read_stream_payloads(
         self, stream_id: str, from_version: int, to_version: int | None
     ) -> list[tuple[str, dict[str, Any]]]:
         to = MAX_VERSION if to_version is None else to_version
         rows = fetch(_READ_STREAM_PAYLOADS, [stream_id, from_version, to])
-        upcasting = self.upcasting()
-        return [
-            row_to_payload(row, stream_id, version, upcasting)
-            for version, row in enumerate(rows, start=max(from_version, 1))
-        ]
+        return self.payloads_of(rows, stream_id, from_version)
 
     def read_matching(
         self,
@@ -384,8 +413,7 @@ class PostgresBackend(EventStoreBackend):
         rows = fetch(_READ_MATCHING, params)
         last = rows.pop() if rows and rows[-1][11] else None
         tail = None if last is None else Checkpoint(last[10], last[0])
-        upcasting = self.upcasting()
-        return [row_to_event(row, upcasting) for row in rows], tail
+        return self.events_of(rows), tail
 
     def read_all(
         self, after: Checkpoint, limit: int, metadata: bool, shard: Shard
@@ -399,8 +427,7 @@ class PostgresBackend(EventStoreBackend):
                 params += [bucket, after.tx_id, after.position, limit]
             params.append(limit)
             rows = fetch(read_shard_sql(len(buckets), metadata), params)
-        upcasting = self.upcasting()
-        return [row_to_event(row, upcasting) for row in rows]
+        return self.events_of(rows)
 
     def checkpoint_now(self) -> Checkpoint:
         rows = fetch(_CHECKPOINT_NOW, [])

@@ -17,7 +17,7 @@ from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
 from common.db import fetch
-from eventstore.backends.base import EventStoreBackend, aware, row_to_event, row_to_payload
+from eventstore.backends.base import EventStoreBackend, aware
 from eventstore.errors import ConcurrencyError
 from eventstore.models import Event
 from eventstore.records import (
@@ -30,30 +30,26 @@ from eventstore.records import (
     RecordedEvent,
     Shard,
 )
-from eventstore.upcasting import StreamUpcasting
 
 _CURRENT_VERSION: Final = (
     "SELECT coalesce(max(version), 0) FROM eventstore_event WHERE stream_id = %s"
 )
 
 
-def _recorded(event: Event, upcasting: StreamUpcasting, *, metadata: bool = True) -> RecordedEvent:
-    """An ORM row as a RecordedEvent; there is no transaction id to tell."""
-    return row_to_event(
-        (
-            event.global_position,
-            event.event_id,
-            event.stream_id,
-            event.stream_type,
-            event.version,
-            event.event_type,
-            event.schema_version,
-            event.data,
-            event.metadata if metadata else None,
-            event.recorded_at,
-            0,
-        ),
-        upcasting,
+def _row(event: Event, *, metadata: bool = True) -> tuple[Any, ...]:
+    """An ORM row as row_to_event's columns; there is no transaction id to tell."""
+    return (
+        event.global_position,
+        event.event_id,
+        event.stream_id,
+        event.stream_type,
+        event.version,
+        event.event_type,
+        event.schema_version,
+        event.data,
+        event.metadata if metadata else None,
+        event.recorded_at,
+        0,
     )
 
 
@@ -73,6 +69,7 @@ class SQLiteBackend(EventStoreBackend):
         expected_version: ExpectedVersion,
         *,
         record: CommandRecord | None,  # not written here: the caller writes it itself
+        sealed_with: tuple[str, bytes] | None = None,  # never given: checks_sealing_keys
     ) -> AppendResult:
         current = self.current_version(stream_id)
         if expected is not None and current != expected:
@@ -127,8 +124,7 @@ class SQLiteBackend(EventStoreBackend):
         rows = list(events)
         if also is not None:
             rows = list(Event.objects.filter(stream_id=stream_id, version=also)) + rows
-        upcasting = self.upcasting()
-        return [_recorded(e, upcasting, metadata=metadata) for e in rows]
+        return self.events_of([_row(e, metadata=metadata) for e in rows])
 
     def read_stream_payloads(
         self, stream_id: str, from_version: int, to_version: int | None
@@ -137,11 +133,7 @@ class SQLiteBackend(EventStoreBackend):
         if to_version is not None:
             events = events.filter(version__lte=to_version)
         rows = events.order_by("version").values_list("event_type", "schema_version", "data")
-        upcasting = self.upcasting()
-        return [
-            row_to_payload(row, stream_id, version, upcasting)
-            for version, row in enumerate(rows, start=max(from_version, 1))
-        ]
+        return self.payloads_of(list(rows), stream_id, from_version)
 
     def read_all(
         self, after: Checkpoint, limit: int, metadata: bool, shard: Shard
@@ -151,8 +143,7 @@ class SQLiteBackend(EventStoreBackend):
         events = events.order_by("global_position")
         if not metadata:
             events = events.defer("metadata")
-        upcasting = self.upcasting()
-        return [_recorded(e, upcasting, metadata=metadata) for e in events[:limit]]
+        return self.events_of([_row(e, metadata=metadata) for e in events[:limit]])
 
     def read_matching(
         self,
@@ -176,8 +167,7 @@ class SQLiteBackend(EventStoreBackend):
         # Rows once seen stay as they were (the log is append-only): a second read is safe.
         found = Event.objects.filter(global_position__in=matched).order_by("global_position")
         tail = Checkpoint(0, scanned[-1][0]) if scanned else None
-        upcasting = self.upcasting()
-        return [_recorded(e, upcasting) for e in found], tail
+        return self.events_of([_row(e) for e in found]), tail
 
     def checkpoint_now(self) -> Checkpoint:
         return Checkpoint(0, self.head_position())

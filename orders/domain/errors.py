@@ -56,3 +56,10 @@ class OrderUnreadable(DomainError):
     """An event of the order's stream does not fold: its state, and so any command, is unknown."""
 
     code = "order_unreadable"
+
+
+class CustomerForgotten(DomainError):
+    """The customer was forgotten (their personal data erased): no command may record new
+    personal data of theirs (create an order, change an address)."""
+
+    code = "customer_forgotten"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from orders.domain.errors import InvalidCommand
 
@@ -68,6 +68,11 @@ def checked_line(item: LineItem) -> LineItem:
             f"unit_price must be 0.00..{MAX_UNIT_PRICE}", product_id=item.product_id
         )
     return LineItem(item.product_id, item.quantity, price)
+
+
+# The address's personal fields (the API contract's "Personal data"): sealed in the log with a
+# key per customer, and read "[erased]" once the customer is forgotten. The country stays clear.
+PERSONAL_ADDRESS_FIELDS: Final = ("line1", "line2", "city", "postal_code")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,11 @@ in the batch's transaction: a search filtered by status alone answers its exact 
 The word counts move likewise, by the (search text, status) of each touched order before the
 batch (-1) and after it (+1), split into words by the database in the same statement: a
 one-word search answers its exact total from them (PostgreSQL).
+
+A customer forgotten (orders.customers: their key gone, so their personal fields read
+"[erased]" from the log from then on) is scrubbed here when the event recording it comes: the
+address fields of each of their orders' rows and cached states become "[erased]", and their
+city leaves the search text and the counts by word, as a rebuild would leave them.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from eventstore.personal import ERASED
 from eventstore.store import RecordedEvent
+from orders.customers import CUSTOMER_FORGOTTEN
+from orders.domain.values import PERSONAL_ADDRESS_FIELDS
 from projections.read_models.folding import (
     CANCELLED,
+    ORDER_EVENT_TYPES,
     PENDING,
     SHIPPED,
     OrderId,
@@ -39,7 +48,7 @@ from projections.read_models.toolkit import tables
 
 def _search_text(state: OrderState) -> str:
     parts = [state.customer_id, *state.lines]
-    if state.shipping_address:
+    if state.shipping_address and state.shipping_address.get("city") != ERASED:
         parts.append(state.shipping_address.get("city", ""))
     if state.cancel_reason:
         parts.append(state.cancel_reason)
@@ -69,9 +78,14 @@ _ITEM_COLUMNS = ("order_id", "product_id", "quantity", "unit_price")
 _STATUSES = (PENDING, SHIPPED, CANCELLED)
 
 
+def _erased(address: dict[str, Any]) -> dict[str, Any]:
+    return {k: ERASED if k in PERSONAL_ADDRESS_FIELDS else v for k, v in address.items()}
+
+
 class OrderViews(OrderProjection):
     name: ClassVar[str] = "order_views"
     tables = (OrderView, OrderViewItem, OrderStatusCount, OrderTermCount)
+    handles: ClassVar[frozenset[str] | None] = ORDER_EVENT_TYPES | {CUSTOMER_FORGOTTEN}
 
     def writes(
         self,
@@ -81,17 +95,29 @@ class OrderViews(OrderProjection):
         settle: Callable[[], None],
         shard: int,
     ) -> Writes:
+        forgotten = {e.data["customer_id"] for e in events if e.event_type == CUSTOMER_FORGOTTEN}
+        if forgotten:
+            events = [e for e in events if e.event_type != CUSTOMER_FORGOTTEN]
         states = self.states_for(events, states, generation, settle)
+        erase = self._orders_of(forgotten, states, generation, settle) if forgotten else set()
         words = tables.takes_terms(OrderTermCount, generation)
         counts = dict.fromkeys(_STATUSES, 0)
         searched: dict[OrderId, tuple[str, str]] = {}  # (search_text, status) before the batch
-        for order_id in {order_id_of(e) for e in events}:
+        for order_id in {order_id_of(e) for e in events} | erase:
             before = states.get(order_id)  # None: created by this batch
             if before is not None:
                 counts[before.status] -= 1
                 if words:
                     searched[order_id] = (_search_text(before), before.status)
         touched = fold(events, states)
+        if forgotten:  # and orders of theirs this batch created (read "[erased]" already)
+            erase |= {order_id for order_id, s in touched.items() if s.customer_id in forgotten}
+        for order_id in erase:  # a forgotten customer's: scrubbed, as a rebuild reads them
+            state = states.pop(order_id)
+            if order_id not in touched:
+                state.is_new = state.lines_changed = False
+            state.shipping_address = _erased(state.shipping_address)
+            states[order_id] = touched[order_id] = state
         views = [self._row(state) for state in touched.values()]
         terms: list[dict[str, Any]] = []
         for view in views:
@@ -138,8 +164,29 @@ class OrderViews(OrderProjection):
             tables.upsert(OrderView, generation, views, unique=["order_id"], update=_VIEW_COLUMNS)
             tables.delete(OrderViewItem, generation, "order_id", unlined)
             tables.upsert(OrderViewItem, generation, items, unique=["order_id", "product_id"])
+            if erase and words:
+                # The forgotten customers' words no order has any more (their city): gone,
+                # as from a rebuild's count, not left at zero.
+                OrderTermCount.objects.filter(generation=generation, order_count=0).delete()
 
         return write
+
+    def _orders_of(
+        self,
+        customers: set[str],
+        states: dict[OrderId, OrderState],
+        generation: int,
+        settle: Callable[[], None],
+    ) -> set[OrderId]:
+        """The orders of ``customers`` (forgotten), their states added to ``states``."""
+        settle()  # their rows as written so far
+        rows = tables.load(OrderView, generation, "customer_id", customers, ("order_id",))
+        ids = {str(row["order_id"]) for row in rows}
+        ids |= {order_id for order_id, s in states.items() if s.customer_id in customers}
+        missing = {order_id for order_id in ids if order_id not in states}
+        if missing:
+            states.update(self.load(generation, missing))
+        return ids
 
     def caught_up(self, generation: int) -> None:
         # A rebuild's batches leave the counts by word out (PostgreSQL: they cost catching up

@@ -206,6 +206,17 @@ def test_configured_secrets_are_redacted_wherever_they_appear(
     assert "kept" in text
 
 
+def test_personal_address_fields_in_a_repr_or_a_pair_are_redacted() -> None:
+    text = (
+        "bad payload {'line1': '1 Secret St', 'city': 'Hushton', 'country': 'PT'} postal_code=QX-1"
+    )
+    assert redaction.redact_text(text) == (
+        "bad payload {'line1': [redacted], 'city': [redacted], 'country': 'PT'} "
+        "postal_code=[redacted]"
+    )
+    assert redaction.redact_text('{"line2": "Flat 2"}') == '{"line2": [redacted]}'
+
+
 def test_credentials_in_any_shape_are_redacted() -> None:
     assert redaction.redact_text(
         "Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"
