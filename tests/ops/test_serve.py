@@ -204,11 +204,18 @@ def test_make_serve_runs_web_worker_and_beat_until_stopped(serve: Served, clerk:
 
     status, _, body = serve.call("/readyz")
     assert status == 200, body
-    assert json.loads(body)["checks"] == {
+    checks = json.loads(body)["checks"]
+    shards = checks.pop("projection_shards")
+    assert checks == {
         "database": "ok",
         "migrations": "ok",
         "broker": "ok",
         "projections": {"customer_summaries": "ok", "daily_sales": "ok", "order_views": "ok"},
+    }
+    assert {name: [shard["index"] for shard in parts] for name, parts in shards.items()} == {
+        "customer_summaries": [0],
+        "daily_sales": [0],
+        "order_views": [0],
     }
 
     for _ in range(10):
