@@ -278,7 +278,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several answers have a field named "status", each with its own choices: this one's name.
-    "ENUM_NAME_OVERRIDES": {"WebhookStatusEnum": "integrations.models.WebhookStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookStatusEnum": "integrations.models.WebhookStatus",
+        "ProjectionStatusEnum": ["running", "stalled", "failed", "rebuilding"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.http.schema.blank_alternatives_as_any_of",
