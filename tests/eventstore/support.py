@@ -71,3 +71,18 @@ def in_own_connection(target: Callable[[], None], errors: list[BaseException]) -
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+# The contract's Event: what the feed answers and a webhook delivers as its "data".
+EVENT_KEYS = {
+    "event_id",
+    "stream_id",
+    "stream_type",
+    "version",
+    "position",
+    "event_type",
+    "schema_version",
+    "data",
+    "metadata",
+    "recorded_at",
+}

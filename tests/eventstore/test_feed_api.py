@@ -20,26 +20,13 @@ from eventstore import feed
 from eventstore.models import Event, LogIdentity
 from eventstore.store import NO_STREAM, NewEvent, append_to_stream, read_all
 from eventstore.upcasting import register_upcaster, unregister_upcaster
-from tests.eventstore.support import an_event, events, in_own_connection, log_settled
+from tests.eventstore.support import EVENT_KEYS, an_event, events, in_own_connection, log_settled
 from tests.eventstore.test_following import Held
 from tests.waiting import wait_until
 
 # Reads see committed events only (gap-safe reading stops below every running transaction,
 # a test's own included).
 pytestmark = pytest.mark.django_db(transaction=True)
-
-EVENT_KEYS = {
-    "event_id",
-    "stream_id",
-    "stream_type",
-    "version",
-    "position",
-    "event_type",
-    "schema_version",
-    "data",
-    "metadata",
-    "recorded_at",
-}
 
 
 def integrations_group() -> Group:

@@ -19,23 +19,10 @@ from integrations import delivery, followers
 from integrations.delivery import new_secret
 from integrations.followers import backoff_seconds, deliver_batch
 from integrations.models import Delivery, Webhook, WebhookStatus
-from tests.eventstore.support import an_event, log_settled
+from tests.eventstore.support import EVENT_KEYS, an_event, log_settled
 from tests.integrations.receiver import Receiver, receiving
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-EVENT_KEYS = {
-    "event_id",
-    "stream_id",
-    "stream_type",
-    "version",
-    "position",
-    "event_type",
-    "schema_version",
-    "data",
-    "metadata",
-    "recorded_at",
-}
 
 
 @pytest.fixture(autouse=True)
