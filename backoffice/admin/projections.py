@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from backoffice import staleness
 from backoffice.admin.events import event_link
@@ -163,7 +163,7 @@ class ProjectionAdmin(ReadOnlyAdmin):
     @admin.display(description="shards (position, lag, owner)")
     def shard_list(self, state: ProjectionState) -> SafeString:
         return format_html_join(
-            format_html("<br>"),
+            mark_safe("<br>"),  # a constant, no input
             "#{}: {}, {}, lag {}, {}",
             (
                 (
