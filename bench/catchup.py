@@ -262,14 +262,14 @@ def fill_log(
     return time.perf_counter() - started
 
 
-def wait_until_visible(timeout: float = 120.0) -> None:
+def wait_until_visible(db_name: str = DB_NAME, timeout: float = 120.0) -> None:
     """Wait until a gap-safe reader sees the whole log: a transaction open anywhere on the
     server (another database's included) since before the fill committed holds the snapshot's
     xmin back, and every system would find less to read."""
     import psycopg
 
     deadline = time.monotonic() + timeout
-    with psycopg.connect(database_url(DB_NAME), autocommit=True) as conn:
+    with psycopg.connect(database_url(db_name), autocommit=True) as conn:
         while True:
             [(hidden,)] = conn.execute(
                 "SELECT count(*) FROM eventstore_event "

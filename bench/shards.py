@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench.shards: {machine_note()}", flush=True)
     print(f"filling {args.events:,} events ...", flush=True)
     fill_log(args.events, args.seed, database=DB_NAME)
-    wait_until_visible()
+    wait_until_visible(DB_NAME)
     results: dict[str, Any] = {"machine": machine_note(), "catch_up": [], "lag": []}
     if not args.skip_catch_up:
         for number in range(args.rounds):
