@@ -7,9 +7,10 @@ command side sees it, and the order after it. A page of a long stream needs the 
 stood before the page's first event: folding the thousands of events before it on every view
 costs more than a page may (docs/decisions.md, "Paged timelines"), so the fold keeps the order
 it reached every CHECKPOINT_EVERY versions in Django's cache and a later page starts from the
-nearest one below it. The log never changes, so a kept state stays true; it is kept without
-the shipping address (personal data, which erasure must be able to remove): the address is
-read again from the last event that set it.
+nearest one below it, or from the commands' nearest snapshot of the order (orders.snapshots)
+where that is nearer (a fresh process keeps none yet). The log never changes, so a kept state
+stays true; it is kept without the shipping address (personal data, which erasure must be able
+to remove): the address is read again from the last event that set it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.core.cache import cache
 
 from eventstore import store
 from eventstore.models import Event
+from orders import snapshots
 from orders.domain import events as ev
 from orders.domain.events import event_from_stored
 from orders.domain.model import Order
@@ -209,7 +211,14 @@ def order_at(order_id: uuid.UUID, stream_id: str, version: int) -> Order:
         return order
     anchor = _anchor(stream_id)
     kept = _nearest_kept(stream_id, anchor, version)
-    if kept is not None:
+    # The commands' snapshots (orders.snapshots) are there in a fresh process too: the first
+    # view of a long order folds from the nearest of them, not from the stream's start.
+    snapshot = snapshots.latest(order_id, version=version)
+    if snapshot is not None and (kept is None or snapshot.version > kept.version):
+        order = snapshot.order()
+        if snapshot.address_version:
+            order.shipping_address = snapshots.address_at(stream_id, snapshot.address_version)
+    elif kept is not None:
         order = kept
         order.shipping_address = _address_at(stream_id, order.version)
     for event_type, data in store.read_stream_payloads(

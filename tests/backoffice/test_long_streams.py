@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from backoffice import streams
 from eventstore import store
+from orders import snapshots
 from orders.domain.events import event_from_stored
 from orders.domain.model import Order
-from orders.repository import stream_id_for
+from orders.repository import load_order, stream_id_for
 from tests.backoffice.long_stream import append_long_order
 
 pytestmark = pytest.mark.django_db
@@ -111,6 +113,32 @@ def test_a_page_deep_in_the_stream_folds_from_the_nearest_kept_state(
     # address last: never the 2,000 before.
     assert sum(counted_reads) <= 50 + 250 + 1
     assert "Porto" in html or "Faro" in html or "Braga" in html or "Lisbon" in html
+
+
+def test_a_fresh_process_folds_from_the_commands_nearest_snapshot(
+    boss: Client,
+    long_order: uuid.UUID,
+    counted_reads: list[int],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # A command at version 2,000 would have left this snapshot (orders.snapshots).
+    order, _events, _snapshot, address_version = load_order(long_order, version=2000)
+    with django_capture_on_commit_callbacks(execute=True):
+        snapshots.take_after_commit(order, address_version, timezone.now(), None)
+    cache.clear()  # no state kept yet: a process just started
+    counted_reads.clear()
+    url = f"/admin/streams/{stream_id_for(long_order)}/"
+    html = boss.get(url).content.decode()
+    # The page's 50 events, the 550 between the snapshot and the page, the event that set the
+    # address the snapshot leaves out: never the 2,000 before.
+    assert 0 < sum(counted_reads) <= 50 + 550 + 1
+    assert versions_shown(html) == list(range(EVENTS, EVENTS - 50, -1))
+    page = streams.timeline_page(stream_id_for(long_order), EVENTS)
+    assert page is not None
+    states = every_state(long_order)
+    assert [e.state for e in page.entries] == [states[e.event.version] for e in page.entries]
+    oldest = page.entries[-1]
+    assert oldest.changes == streams.changes(states[oldest.event.version - 1], states[EVENTS - 49])
 
 
 def test_kept_states_hold_no_address(long_order: uuid.UUID) -> None:
