@@ -29,7 +29,7 @@ from orders import snapshots
 from orders.domain import events as ev
 from orders.domain.events import event_from_stored
 from orders.domain.model import Order
-from orders.repository import STREAM_TYPE
+from orders.streams import STREAM_TYPE
 
 State = dict[str, str]
 

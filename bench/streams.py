@@ -82,7 +82,7 @@ def long_order_events(order_id: uuid.UUID, count: int) -> Iterator[Any]:
 
 def append_long_order(count: int) -> uuid.UUID:
     from eventstore import store
-    from orders.repository import STREAM_TYPE, stream_id_for
+    from orders.streams import STREAM_TYPE, stream_id_for
 
     order_id = uuid.uuid4()
     chunk: list[Any] = []

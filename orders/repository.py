@@ -21,8 +21,8 @@ from orders.domain.events import DomainEvent, event_from_stored
 from orders.domain.handlers import CommandResult
 from orders.domain.model import Order
 from orders.domain.values import PERSONAL_ADDRESS_FIELDS
+from orders.streams import STREAM_TYPE, stream_id_for
 
-STREAM_TYPE: Final = "Order"
 _ADDRESS_PATHS: Final = tuple(f"shipping_address.{name}" for name in PERSONAL_ADDRESS_FIELDS)
 
 
@@ -35,10 +35,6 @@ def register_personal_data() -> None:
 
 
 logger = logging.getLogger(__name__)
-
-
-def stream_id_for(order_id: uuid.UUID) -> str:
-    return f"{STREAM_TYPE}-{order_id}"
 
 
 def order_from_events(

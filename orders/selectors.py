@@ -15,7 +15,8 @@ from orders.domain import events as ev
 from orders.domain.errors import InvalidCommand, OrderNotFound
 from orders.domain.model import Order
 from orders.domain.values import Address, LineItem
-from orders.repository import load_order, stream_id_for
+from orders.repository import load_order
+from orders.streams import stream_id_for
 
 MAX_VERSION = 2**31 - 1  # the log's version column is an integer
 

@@ -27,7 +27,7 @@ from backoffice.views import version_asked
 from common.admin import ReadOnlyAdmin
 from orders.domain import commands as cmd
 from orders.domain.model import OrderStatus
-from orders.repository import stream_id_for
+from orders.streams import stream_id_for
 from projections.read_models.models import OrderView
 from projections.read_models.selectors import order_view_list, with_items
 

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from eventstore import store
-from orders.repository import STREAM_TYPE, stream_id_for
+from orders.streams import STREAM_TYPE, stream_id_for
 from tests.orders.builders import create_body, item_body
 
 pytestmark = pytest.mark.django_db

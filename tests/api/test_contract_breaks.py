@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from common.http.csp import POLICY
 from config.wsgi import application
 from eventstore import store
-from orders.repository import stream_id_for
+from orders.streams import stream_id_for
 from tests.orders.builders import address_body, create_body
 
 pytestmark = pytest.mark.django_db

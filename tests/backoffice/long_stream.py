@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from eventstore import store
 from orders.domain import events as ev
-from orders.repository import STREAM_TYPE, stream_id_for
+from orders.streams import STREAM_TYPE, stream_id_for
 from tests.projections import builders as b
 
 CHUNK = 2000

@@ -32,7 +32,7 @@ from selenium.webdriver.support.ui import Select
 from backoffice.roles import ensure_roles
 from eventstore.models import Event
 from orders.domain import events as ev
-from orders.repository import stream_id_for
+from orders.streams import stream_id_for
 from projections.engine.generations import active_state
 from projections.engine.wakeups import CATCH_UP
 from projections.read_models.models import OrderView

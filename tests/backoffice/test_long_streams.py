@@ -18,7 +18,8 @@ from eventstore import store
 from orders import snapshots
 from orders.domain.events import event_from_stored
 from orders.domain.model import Order
-from orders.repository import load_order, stream_id_for
+from orders.repository import load_order
+from orders.streams import stream_id_for
 from tests.backoffice.long_stream import append_long_order
 
 pytestmark = pytest.mark.django_db

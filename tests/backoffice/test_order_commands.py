@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from eventstore.models import Event
-from orders.repository import stream_id_for
+from orders.streams import stream_id_for
 from projections.read_models.models import OrderView
 from tests.backoffice.conftest import VIEW_ALL, StaffFactory
 from tests.projections import builders as b

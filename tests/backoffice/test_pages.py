@@ -10,7 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from eventstore.models import Event
-from orders.repository import stream_id_for
+from orders.streams import stream_id_for
 from tests.backoffice.conftest import page
 from tests.projections.read_models.shop import Shop
 

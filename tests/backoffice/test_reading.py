@@ -14,7 +14,7 @@ from django.test import Client
 
 from backoffice import charts
 from backoffice.display import amount, amount_in, moment
-from orders.repository import stream_id_for
+from orders.streams import stream_id_for
 from projections.engine import generations, tasks
 from tests.backoffice.conftest import VIEW_ALL, StaffFactory, page
 from tests.projections import builders as b

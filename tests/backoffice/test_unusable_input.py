@@ -14,7 +14,7 @@ from django.contrib.admin.views.main import SEARCH_VAR
 from django.test import Client, RequestFactory
 
 from eventstore.models import Event
-from orders.repository import stream_id_for
+from orders.streams import stream_id_for
 from projections.engine.models import ProjectionSkip
 from tests.projections.read_models.shop import Shop
 

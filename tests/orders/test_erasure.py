@@ -25,7 +25,7 @@ from backoffice.roles import ensure_roles
 from eventstore import personal, store
 from eventstore.models import Event, PersonalKey
 from orders.customers import CUSTOMER_FORGOTTEN, customer_stream_id
-from orders.repository import stream_id_for
+from orders.streams import stream_id_for
 from tests.projections import builders as b
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]

@@ -18,7 +18,8 @@ from rest_framework.test import APIClient
 from orders import snapshots
 from orders.domain.model import Order
 from orders.models import OrderStateSnapshot
-from orders.repository import EventStoreOrderRepository, stream_id_for
+from orders.repository import EventStoreOrderRepository
+from orders.streams import stream_id_for
 from tests.backoffice.long_stream import append_long_order
 from tests.projections import builders as b
 from tests.projections.conftest import Clock

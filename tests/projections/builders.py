@@ -15,8 +15,8 @@ from orders import idempotency
 from orders.domain import commands as cmd
 from orders.domain import events as ev
 from orders.domain.values import Address, LineItem
-from orders.repository import STREAM_TYPE, stream_id_for
 from orders.services import execute_command
+from orders.streams import STREAM_TYPE, stream_id_for
 from projections.engine import followers, runner
 from projections.engine.generations import active_state
 from projections.models import OrderTermCount, ProjectionState

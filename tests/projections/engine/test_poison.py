@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from eventstore import store
 from eventstore.models import Event
 from eventstore.store import RecordedEvent
-from orders.repository import STREAM_TYPE, stream_id_for
+from orders.streams import STREAM_TYPE, stream_id_for
 from projections.engine import followers, runner
 from projections.engine.generations import active_state
 from projections.engine.leases import holding
