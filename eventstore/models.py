@@ -80,9 +80,19 @@ class PersonalKey(models.Model):
     created_at = models.DateTimeField()
     forgotten_at = models.DateTimeField(null=True)
     forgotten_position = models.BigIntegerField(null=True)
+    # The forget record's transaction (its event's tx_id, as a number): with the position, its
+    # checkpoint. Shards that read forget records (Shard.forgets) find them by this index.
+    forgotten_tx = models.BigIntegerField(null=True)
 
     class Meta:
         db_table = "eventstore_personal_key"
+        indexes = [
+            models.Index(
+                fields=["forgotten_tx", "forgotten_position"],
+                name="eventstore_forget_records",
+                condition=models.Q(forgotten_tx__isnull=False),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.subject_id} ({'forgotten' if self.forgotten_at else 'kept'})"

@@ -74,10 +74,16 @@ class Shard:
 
     Read through ``read_all(..., shard=...)``: each part in the same gap-safe order as the
     whole log, its own checkpoints comparable with the log's.
+
+    ``forgets``: the part also holds every forget record of the log (the event
+    ``store.forget_subject`` appends), wherever its stream's bucket is, in the same order: a
+    follower that scrubs a forgotten subject's data from its shard's rows and cached state needs
+    each of its shards to apply the forget, at its place in the log.
     """
 
     index: int = 0
     count: int = 1
+    forgets: bool = False
 
     def __post_init__(self) -> None:
         if not valid_shard_count(self.count):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
@@ -97,6 +97,7 @@ __all__ = [
     "read_stream",
     "read_stream_payloads",
     "reset_position_sequence",
+    "streams_in",
     "valid_shard_count",
     "wait_for_commit",
 ]
@@ -448,6 +449,13 @@ def any_between(after: Checkpoint, until: Checkpoint, *, shard: Shard = _WHOLE_L
     return backend().any_between(after, until, shard)
 
 
+def streams_in(stream_ids: Collection[str], shard: Shard) -> set[str]:
+    """Those of ``stream_ids`` whose events ``shard`` holds (all of them for the whole log)."""
+    if shard.whole or not stream_ids:
+        return set(stream_ids)
+    return backend().streams_in(stream_ids, shard)
+
+
 def backlog(after: Checkpoint, *, shard: Shard = _WHOLE_LOG) -> Backlog:
     """How many committed events (of ``shard``) lie after ``after``, and when the oldest of them
     was recorded."""
@@ -616,10 +624,12 @@ def forget_subject(
         if row.forgotten_at is not None and row.forgotten_position is not None:
             return Forgetting(subject, row.forgotten_at, row.forgotten_position, first=False)
         result = append_to_stream(stream_id, stream_type, [event], expected_version=ANY)
+        recorded = backend().checkpoint_at(result.last_position)
         row.key = None
         row.forgotten_at = when
         row.forgotten_position = result.last_position
-        row.save(update_fields=["key", "forgotten_at", "forgotten_position"])
+        row.forgotten_tx = None if recorded is None else recorded.tx_id
+        row.save(update_fields=["key", "forgotten_at", "forgotten_position", "forgotten_tx"])
         for hook in _forget_hooks:
             hook(subject)
     personal.append_keys.drop(subject)
@@ -666,20 +676,18 @@ def _restore_forgotten(records: Sequence[Mapping[str, Any]]) -> int:
                 when = datetime.fromisoformat(str(r["forgotten_at"]))
             except ValueError as exc:
                 raise ValueError(f"forgotten_at of {subject!r} is not a timestamp") from exc
-            position = r.get("forgotten_position")
+            position = None if r.get("forgotten_position") is None else int(r["forgotten_position"])
+            recorded = None if position is None else backend().checkpoint_at(position)
+            forgotten = {
+                "key": None,
+                "forgotten_at": when,
+                "forgotten_position": position,
+                "forgotten_tx": None if recorded is None else recorded.tx_id,
+            }
             PersonalKey.objects.update_or_create(
                 subject_id=subject,
-                defaults={
-                    "key": None,
-                    "forgotten_at": when,
-                    "forgotten_position": None if position is None else int(position),
-                },
-                create_defaults={
-                    "key": None,
-                    "created_at": when,
-                    "forgotten_at": when,
-                    "forgotten_position": None if position is None else int(position),
-                },
+                defaults=forgotten,
+                create_defaults={**forgotten, "created_at": when},
             )
             personal.append_keys.drop(subject)
     return len(records)

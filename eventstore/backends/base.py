@@ -127,6 +127,10 @@ class EventStoreBackend(ABC):
     def any_between(self, after: Checkpoint, until: Checkpoint, shard: Shard) -> bool:
         """Whether ``shard`` has a committed event after ``after`` and at or before ``until``."""
 
+    def streams_in(self, stream_ids: Collection[str], shard: Shard) -> set[str]:
+        """Those of ``stream_ids`` whose events ``shard`` (not the whole log) holds."""
+        raise ValueError(f"This database reads the log as one shard, not as shard {shard}")
+
     @abstractmethod
     def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
         """How many events of ``shard`` lie after ``after`` and when the oldest of them was

@@ -254,12 +254,35 @@ LIMIT %s::int
 """
 
 
+# A shard that reads the forget records (Shard.forgets): those of the other shards' buckets too,
+# through the forgotten subjects' index on (forgotten_tx, forgotten_position) (migration 0008):
+# one more ordered range, merged as the buckets' are.
+_FORGETS_ARM: Final = f"""
+(SELECT e.global_position, e.event_id, e.stream_id, e.stream_type, e.version, e.event_type,
+        e.schema_version, e.data, {{metadata}} AS metadata, e.recorded_at, e.tx_id
+ FROM eventstore_personal_key AS k
+ JOIN eventstore_event AS e ON e.global_position = k.forgotten_position
+ WHERE (k.forgotten_tx, k.forgotten_position) > (%s::bigint, %s::bigint)
+   AND k.forgotten_tx < (SELECT h FROM horizon)::text::bigint
+   AND {BUCKET} <> ALL(%s::int[])
+ ORDER BY k.forgotten_tx, k.forgotten_position
+ LIMIT %s::int)"""  # noqa: S608 (constant SQL text)
+
+
+# Which streams a shard holds: their bucket (as BUCKET computes it) modulo the shard count.
+_STREAMS_IN: Final = (
+    "SELECT s FROM unnest(%s::text[]) AS s "  # noqa: S608 (constant SQL text)
+    f"WHERE (hashtextextended(s, 0) & {BUCKETS - 1}) %% %s::int = %s::int"
+)
+
+
 @cache
-def read_shard_sql(buckets: int, metadata: bool) -> str:  # one text per bucket count
-    arms = " UNION ALL ".join(
-        [_SHARD_ARM.format(metadata="e.metadata" if metadata else "NULL")] * buckets
-    )
-    return _HORIZON + _MERGED_ARMS.format(arms=arms)
+def read_shard_sql(buckets: int, metadata: bool, forgets: bool = False) -> str:
+    column = "e.metadata" if metadata else "NULL"
+    arms = [_SHARD_ARM.format(metadata=column)] * buckets
+    if forgets:
+        arms.append(_FORGETS_ARM.format(metadata=column))
+    return _HORIZON + _MERGED_ARMS.format(arms=" UNION ALL ".join(arms))
 
 
 _ANY_BETWEEN: Final = (
@@ -269,25 +292,41 @@ _ANY_BETWEEN: Final = (
 )
 
 
+_ANY_FORGET_BETWEEN: Final = (
+    "SELECT EXISTS (SELECT FROM eventstore_personal_key AS k "
+    "WHERE (k.forgotten_tx, k.forgotten_position) > (%s::bigint, %s::bigint) "
+    "AND (k.forgotten_tx, k.forgotten_position) <= (%s::bigint, %s::bigint))"
+)
+
+
 @cache
-def any_between_sql(buckets: int) -> str:  # one text per bucket count (0: the whole log)
+def any_between_sql(buckets: int, forgets: bool = False) -> str:  # 0 buckets: the whole log
     if not buckets:
         return _ANY_BETWEEN.format(bucket="")
-    arm = _ANY_BETWEEN.format(bucket=f"{BUCKET} = %s::int AND ")
-    return "SELECT " + " OR ".join([f"({arm})"] * buckets)
+    arms = [_ANY_BETWEEN.format(bucket=f"{BUCKET} = %s::int AND ")] * buckets
+    if forgets:
+        arms.append(_ANY_FORGET_BETWEEN)
+    return "SELECT " + " OR ".join(f"({arm})" for arm in arms)
+
+
+_FORGETS_BACKLOG: Final = (
+    "(SELECT count(*) AS n, min(e.recorded_at) AS oldest FROM eventstore_personal_key AS k "  # noqa: S608
+    "JOIN eventstore_event AS e ON e.global_position = k.forgotten_position "
+    "WHERE (k.forgotten_tx, k.forgotten_position) > (%s::bigint, %s::bigint) "
+    f"AND {BUCKET} <> ALL(%s::int[]))"
+)
 
 
 @cache
-def shard_backlog_sql(buckets: int) -> str:  # one text per bucket count
-    counts = " UNION ALL ".join(
-        [
-            "(SELECT count(*) AS n, min(e.recorded_at) AS oldest FROM eventstore_event AS e "  # noqa: S608
-            f"WHERE {BUCKET} = %s::int "
-            "AND (e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint))"
-        ]
-        * buckets
-    )
-    return f"SELECT coalesce(sum(n), 0), min(oldest) FROM ({counts}) AS c"  # noqa: S608
+def shard_backlog_sql(buckets: int, forgets: bool = False) -> str:
+    counts = [
+        "(SELECT count(*) AS n, min(e.recorded_at) AS oldest FROM eventstore_event AS e "  # noqa: S608
+        f"WHERE {BUCKET} = %s::int "
+        "AND (e.tx_id, e.global_position) > (%s::bigint::text::xid8, %s::bigint))"
+    ] * buckets
+    if forgets:
+        counts.append(_FORGETS_BACKLOG)
+    return f"SELECT coalesce(sum(n), 0), min(oldest) FROM ({' UNION ALL '.join(counts)}) AS c"  # noqa: S608
 
 
 # The last event below the horizon: every event that is not visible yet sorts after it.
@@ -425,8 +464,10 @@ class PostgresBackend(EventStoreBackend):
             params: list[Any] = []
             for bucket in buckets:
                 params += [bucket, after.tx_id, after.position, limit]
+            if shard.forgets:
+                params += [after.tx_id, after.position, list(buckets), limit]
             params.append(limit)
-            rows = fetch(read_shard_sql(len(buckets), metadata), params)
+            rows = fetch(read_shard_sql(len(buckets), metadata, shard.forgets), params)
         return self.events_of(rows)
 
     def checkpoint_now(self) -> Checkpoint:
@@ -450,8 +491,14 @@ class PostgresBackend(EventStoreBackend):
             params: list[Any] = []
             for bucket in shard.buckets:
                 params += [bucket, *bounds]
-            [(found,)] = fetch(any_between_sql(len(shard.buckets)), params)
+            if shard.forgets:
+                params += bounds
+            [(found,)] = fetch(any_between_sql(len(shard.buckets), shard.forgets), params)
         return bool(found)
+
+    def streams_in(self, stream_ids: Collection[str], shard: Shard) -> set[str]:
+        rows = fetch(_STREAMS_IN, [list(stream_ids), shard.count, shard.index])
+        return {row[0] for row in rows}
 
     def backlog(self, after: Checkpoint, shard: Shard) -> Backlog:
         with connection.cursor() as cursor:
@@ -465,7 +512,9 @@ class PostgresBackend(EventStoreBackend):
                 params: list[Any] = []
                 for bucket in shard.buckets:
                     params += [bucket, after.tx_id, after.position]
-                cursor.execute(shard_backlog_sql(len(shard.buckets)), params)
+                if shard.forgets:
+                    params += [after.tx_id, after.position, list(shard.buckets)]
+                cursor.execute(shard_backlog_sql(len(shard.buckets), shard.forgets), params)
             count, oldest = cursor.fetchone() or (0, None)
         return Backlog(int(count), None if oldest is None else aware(oldest))
 

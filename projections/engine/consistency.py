@@ -25,6 +25,7 @@ from eventstore.store import (
     checkpoint_now,
     head_position,
 )
+from projections.engine import followers
 from projections.engine.backends import backend
 from projections.engine.models import ProjectionState
 
@@ -59,7 +60,8 @@ class _Goal:
             if Checkpoint(tx, pos) < self.target:
                 if count == 1:
                     return False
-                behind.append((Shard(shard, count), Checkpoint(tx, pos)))
+                part = followers.log_part(followers.get(name), shard, count)
+                behind.append((part, Checkpoint(tx, pos)))
         if set(shards) != self.names or len(found) != sum(shards.values()):
             return False
         if not behind:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 
-from eventstore.store import Checkpoint, RecordedEvent
+from eventstore.store import Checkpoint, RecordedEvent, Shard
 
 if TYPE_CHECKING:
     from projections.engine.strategies import Strategy
@@ -47,6 +47,10 @@ class Follower(ABC):
     batch_size: ClassVar[int | None] = None
     # How many shards apply it at once (each its own cursor, checkpoint and lease).
     shards: ClassVar[int] = 1
+    # True: each of its shards also reads every forget record of the log (the event
+    # eventstore.store.forget_subject appends), wherever its stream is: for a follower that
+    # scrubs a forgotten subject's data from what each shard wrote and keeps.
+    every_shard_reads_forgets: ClassVar[bool] = False
     # How batches are read and applied (projections.engine.strategies): in place by default;
     # ``Pipelined`` reads the next batch ahead and writes a batch behind while catching up.
     strategy: ClassVar[type[Strategy] | None] = None
@@ -86,6 +90,7 @@ class Batch:
     after: Checkpoint
     to: Checkpoint
     continues: bool
+    shards: int = 1  # how many shards the generation has (``shard`` is this one's index)
     retry_at: datetime | None = None
     # Write-behind (strategies.Pipelined) only: ``handle`` runs before the transaction, its
     # writes are deferred into it, and reading the follower's rows waits for the batches before.
@@ -101,6 +106,11 @@ class Batch:
             statements()
         else:
             self.deferred.append(statements)
+
+
+def log_part(follower: Follower, index: int, count: int) -> Shard:
+    """What shard ``index`` of ``count`` of ``follower`` reads of the log."""
+    return Shard(index, count, forgets=follower.every_shard_reads_forgets)
 
 
 def shard_count(follower: Follower) -> int:

@@ -9,9 +9,9 @@ from typing import Any, Final
 from django.conf import settings
 from django.utils import timezone
 
-from eventstore.store import Shard, backlog, head_position
+from eventstore.store import backlog, head_position
 from projections.engine import followers
-from projections.engine.followers import shard_count
+from projections.engine.followers import log_part, shard_count
 from projections.engine.generations import active_state
 from projections.engine.models import ProjectionState, ProjectionStatus
 
@@ -38,7 +38,7 @@ def projection_status_list() -> list[dict[str, Any]]:
         shards: list[dict[str, Any]] = []
         oldest = None
         for state in states:
-            shard = None if state.shards <= 1 else Shard(state.shard, state.shards)
+            shard = None if state.shards <= 1 else log_part(projection, state.shard, state.shards)
             behind = (
                 backlog(state.checkpoint)
                 if shard is None

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from common.metrics import PROJECTION_BATCH_SECONDS
-from eventstore.store import Checkpoint, RecordedEvent, Shard, read_all
+from eventstore.store import Checkpoint, RecordedEvent, read_all
 from projections.engine.backends import backend
-from projections.engine.followers import Batch, Follower
+from projections.engine.followers import Batch, Follower, log_part
 from projections.engine.leases import Lease, advance, reload
 from projections.engine.models import ProjectionSkip, ProjectionState
 
@@ -41,7 +41,7 @@ def read_events(
     (the generation's shard count is the one it was made with: ``state.shards``)."""
     if state.shards <= 1:
         return read_all(after, limit=limit, metadata=follower.reads_metadata)
-    shard = Shard(state.shard, state.shards)
+    shard = log_part(follower, state.shard, state.shards)
     return read_all(after, limit=limit, metadata=follower.reads_metadata, shard=shard)
 
 
@@ -107,6 +107,7 @@ def prepare(
         after=after,
         to=events[-1].checkpoint,
         continues=continues,
+        shards=state.shards,
     )
     if behind is not None:
         batch.deferred, batch.settle = [], behind

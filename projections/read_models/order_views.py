@@ -22,9 +22,10 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from eventstore.personal import ERASED
-from eventstore.store import RecordedEvent
+from eventstore.store import RecordedEvent, Shard, streams_in
 from orders.customers import CUSTOMER_FORGOTTEN
 from orders.domain.values import PERSONAL_ADDRESS_FIELDS
+from orders.streams import stream_id_for
 from projections.read_models.folding import (
     CANCELLED,
     ORDER_EVENT_TYPES,
@@ -86,6 +87,9 @@ class OrderViews(OrderProjection):
     name: ClassVar[str] = "order_views"
     tables = (OrderView, OrderViewItem, OrderStatusCount, OrderTermCount)
     handles: ClassVar[frozenset[str] | None] = ORDER_EVENT_TYPES | {CUSTOMER_FORGOTTEN}
+    # A forget's event is in the customer's stream, in one shard: every shard scrubs its own
+    # orders of the customer (rows, cached states, counts) when it comes to it.
+    every_shard_reads_forgets: ClassVar[bool] = True
 
     def writes(
         self,
@@ -93,13 +97,13 @@ class OrderViews(OrderProjection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
-        shard: int,
+        part: Shard,
     ) -> Writes:
         forgotten = {e.data["customer_id"] for e in events if e.event_type == CUSTOMER_FORGOTTEN}
         if forgotten:
             events = [e for e in events if e.event_type != CUSTOMER_FORGOTTEN]
         states = self.states_for(events, states, generation, settle)
-        erase = self._orders_of(forgotten, states, generation, settle) if forgotten else set()
+        erase = self._orders_of(forgotten, states, generation, settle, part) if forgotten else set()
         words = tables.takes_terms(OrderTermCount, generation)
         counts = dict.fromkeys(_STATUSES, 0)
         searched: dict[OrderId, tuple[str, str]] = {}  # (search_text, status) before the batch
@@ -131,7 +135,7 @@ class OrderViews(OrderProjection):
             terms.append({"text": now[0], "status": now[1], "delta": 1})
         status_counts = [{"status": status, "order_count": n} for status, n in counts.items()]
         term_counts = (
-            tables.Terms(OrderTermCount, terms, key="status", count="order_count", shard=shard)
+            tables.Terms(OrderTermCount, terms, key="status", count="order_count", shard=part.index)
             if words
             else None
         )
@@ -159,7 +163,7 @@ class OrderViews(OrderProjection):
                 key="status",
                 sums=("order_count",),
                 terms=term_counts,
-                shard=shard,
+                shard=part.index,
             )
             tables.upsert(OrderView, generation, views, unique=["order_id"], update=_VIEW_COLUMNS)
             tables.delete(OrderViewItem, generation, "order_id", unlined)
@@ -177,12 +181,18 @@ class OrderViews(OrderProjection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
+        part: Shard,
     ) -> set[OrderId]:
-        """The orders of ``customers`` (forgotten), their states added to ``states``."""
+        """The orders of ``customers`` (forgotten) in ``part`` of the log, their states added
+        to ``states``. Each shard scrubs its own orders only: it alone writes their rows and
+        their parts of the counts, and keeps their states."""
         settle()  # their rows as written so far
         rows = tables.load(OrderView, generation, "customer_id", customers, ("order_id",))
         ids = {str(row["order_id"]) for row in rows}
         ids |= {order_id for order_id, s in states.items() if s.customer_id in customers}
+        if not part.whole:
+            mine = streams_in([stream_id_for(order_id) for order_id in ids], part)
+            ids = {order_id for order_id in ids if stream_id_for(order_id) in mine}
         missing = {order_id for order_id in ids if order_id not in states}
         if missing:
             states.update(self.load(generation, missing))

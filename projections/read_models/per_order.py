@@ -13,8 +13,8 @@ from typing import ClassVar
 
 from django.conf import settings
 
-from eventstore.store import RecordedEvent
-from projections.engine.followers import Batch
+from eventstore.store import RecordedEvent, Shard
+from projections.engine.followers import Batch, log_part
 from projections.engine.strategies import Pipelined, Strategy
 from projections.read_models.folding import (
     ORDER_EVENT_TYPES,
@@ -48,7 +48,8 @@ class OrderProjection(Projection):
     def handle(self, events: Sequence[RecordedEvent], batch: Batch) -> int | None:
         slot = (batch.generation, batch.shard)
         states = self.cache.states(slot, continues=batch.continues)
-        batch.write(self.writes(events, states, batch.generation, batch.settle, batch.shard))
+        part = log_part(self, batch.shard, batch.shards)
+        batch.write(self.writes(events, states, batch.generation, batch.settle, part))
         self.cache.trim(slot)
         return None
 
@@ -58,11 +59,12 @@ class OrderProjection(Projection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
-        shard: int,
+        part: Shard,
     ) -> Writes:
         """Fold ``events`` into ``states`` (the cached ones; the rest are read back once
-        ``settle`` returns) and return the statements that write the result. Rows that
-        several shards write (counts, sums) take the deltas into ``shard``'s part of them."""
+        ``settle`` returns) and return the statements that write the result. ``part`` is the
+        shard of the log the batch is from: rows that several shards write (counts, sums)
+        take the deltas into its part of them (``part.index``)."""
         raise NotImplementedError
 
     def states_for(

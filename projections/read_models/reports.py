@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from django.db import models
 
-from eventstore.store import RecordedEvent
+from eventstore.store import RecordedEvent, Shard
 from projections.read_models.folding import (
     OrderId,
     OrderState,
@@ -80,7 +80,7 @@ class FactProjection(OrderProjection):
         states: dict[OrderId, OrderState],
         generation: int,
         settle: Callable[[], None],
-        shard: int,
+        part: Shard,
     ) -> Writes:
         states = self.states_for(events, states, generation, settle)
         before = _Totals(len(self.sums))
@@ -123,7 +123,7 @@ class FactProjection(OrderProjection):
                 key=self.key,
                 sums=self.sums,
                 latest=self.latest,
-                shard=shard,
+                shard=part.index,
             )
 
         return write

@@ -12,11 +12,15 @@ from django.db import connection
 from eventstore.store import (
     BUCKETS,
     Checkpoint,
+    NewEvent,
     RecordedEvent,
     Shard,
+    any_between,
     append_to_stream,
     backlog,
+    forget_subject,
     read_all,
+    streams_in,
     valid_shard_count,
 )
 from tests.eventstore.support import events, in_own_connection, log_settled
@@ -126,3 +130,52 @@ def test_a_shard_is_read_through_its_index() -> None:
     assert "Merge Append" in plan
     assert plan.count("eventstore_event_shard") == len(shard.buckets)
     assert "Seq Scan on eventstore_event" not in plan
+
+
+def _forget(subject: str) -> int:
+    """Forget ``subject`` (the record in stream Subject-<subject>); returns its position."""
+    record = NewEvent("SubjectForgotten", {"subject": subject})
+    return forget_subject(
+        subject, stream_id=f"Subject-{subject}", stream_type="Subject", event=record
+    ).position
+
+
+def test_a_shard_that_reads_forgets_gets_every_forget_record_once_in_log_order() -> None:
+    _fill(streams=20, per_stream=2)
+    forgets = [_forget(f"s{n}") for n in range(6)]
+    for n in range(10):  # events after the forget records
+        append_to_stream(f"Late-{n}", "Thing", events(1), expected_version="no_stream")
+    log_settled()
+    for count in (2, 4):
+        owners = {
+            p: k for k in range(count) for p in (e.global_position for e in follow(Shard(k, count)))
+        }
+        for k in range(count):
+            without = follow(Shard(k, count))
+            seen = follow(Shard(k, count, forgets=True), limit=3)
+            # Its own events, then every forget record (its own once), in the log's order.
+            positions = [e.global_position for e in seen]
+            assert len(positions) == len(set(positions))
+            assert set(positions) == {e.global_position for e in without} | set(forgets)
+            assert [e.checkpoint for e in seen] == sorted(e.checkpoint for e in seen)
+            # Each forget not its own is in the shard's backlog and between its checkpoints.
+            theirs = [p for p in forgets if owners[p] != k]
+            assert backlog(START, shard=Shard(k, count, forgets=True)).events == len(without) + len(
+                theirs
+            )
+            for event in seen:
+                if event.global_position in theirs:
+                    before = Checkpoint(event.checkpoint.tx_id, event.global_position - 1)
+                    assert any_between(
+                        before, event.checkpoint, shard=Shard(k, count, forgets=True)
+                    )
+                    assert not any_between(before, event.checkpoint, shard=Shard(k, count))
+
+
+def test_streams_in_a_shard_are_those_whose_events_it_holds() -> None:
+    _fill(streams=30, per_stream=1)
+    log_settled()
+    for k in range(4):
+        held = {e.stream_id for e in follow(Shard(k, 4))}
+        assert streams_in([f"Thing-{n}" for n in range(30)], Shard(k, 4)) == held
+    assert streams_in(["Thing-1"], Shard()) == {"Thing-1"}

@@ -19,10 +19,13 @@ from typing import Any
 
 from django.db import connection, models
 
-from eventstore.models import Event
+from eventstore.models import Event, PersonalKey
+from eventstore.personal import ERASED
 from eventstore.store import Checkpoint, RecordedEvent, read_all
 from orders.domain.model import OrderStatus
-from orders.repository import STREAM_TYPE, order_from_events
+from orders.repository import order_from_events
+from orders.streams import STREAM_TYPE
+from projections.engine import followers
 from projections.engine.generations import active_generation
 from projections.models import (
     CustomerSummary,
@@ -87,7 +90,8 @@ def expected_read_models(events: Sequence[RecordedEvent]) -> dict[str, Rows]:
                 [
                     order.customer_id,
                     *order.lines,
-                    *([address["city"]] if address else []),
+                    # A forgotten customer's city ("[erased]") is no word of the search.
+                    *([address["city"]] if address and address["city"] != ERASED else []),
                     *([order.cancel_reason] if order.cancel_reason else []),
                 ]
             ),
@@ -256,9 +260,26 @@ def assert_read_models_equal_the_log() -> int:
     found += term_count_differences()
     assert not found, "the read models differ from the log:\n" + "\n".join(found)
     applied = dict.fromkeys(READ_MODEL_PROJECTIONS, 0)
+    shards = dict.fromkeys(READ_MODEL_PROJECTIONS, 0)
     for s in ProjectionState.objects.filter(name__in=READ_MODEL_PROJECTIONS, active=True):
-        applied[s.name] += s.events_applied  # each shard counts its own events
-    assert applied == dict.fromkeys(READ_MODEL_PROJECTIONS, len(events)), applied
+        applied[s.name] += s.events_applied  # each shard counts the events it handled
+        shards[s.name] += 1
+    forgets = set(
+        PersonalKey.objects.exclude(forgotten_position=None).values_list(
+            "forgotten_position", flat=True
+        )
+    )
+    expected = {}
+    for name in READ_MODEL_PROJECTIONS:
+        follower = followers.get(name)
+        handled = [
+            e for e in events if follower.handles is None or e.event_type in follower.handles
+        ]
+        # A forget record reaches every shard of a follower that reads them all.
+        everywhere = follower.every_shard_reads_forgets and shards[name] > 1
+        again = sum(e.global_position in forgets for e in handled) if everywhere else 0
+        expected[name] = len(handled) + again * (shards[name] - 1)
+    assert applied == expected, (applied, expected)
     return len(events)
 
 

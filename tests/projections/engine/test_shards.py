@@ -13,13 +13,17 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from eventstore import store
+from eventstore.personal import ERASED
+from eventstore.store import Shard
+from orders.customers import forget_customer
+from orders.streams import stream_id_for
 from projections.engine import followers, sharding
 from projections.engine.consistency import wait_until_applied
-from projections.engine.generations import active_state
+from projections.engine.generations import active_generation, active_state
 from projections.engine.leases import claim, release
 from projections.engine.rebuild import rebuild
 from projections.engine.status import projection_status_list
-from projections.models import OrderStatusCount, ProjectionState
+from projections.models import OrderStatusCount, OrderTermCount, OrderView, ProjectionState
 from tests.faults.fold import assert_read_models_equal_the_log
 from tests.projections import builders as b
 
@@ -129,3 +133,34 @@ def test_a_cursor_known_only_by_its_id_learns_its_shard_count_from_its_claim(
     assert turn.lease is not None
     release(hint, turn.lease)
     assert (hint.shards, hint.active) == (4, True)
+
+
+def test_a_forget_scrubs_every_shards_orders_and_no_shard_writes_the_address_back(
+    settings: Any,
+) -> None:
+    settings.PROJECTION_SHARDS = {"order_views": 4}
+    rebuild("order_views")
+    placed = [b.place_order(customer_id="erin", city="Quillfeatherton") for _ in range(12)]
+    b.place_order(customer_id="frank", city="Keepsakeville")
+    b.catch_up_until_applied(["order_views"])  # each shard keeps its orders' states in memory
+    streams = [stream_id_for(body["order_id"]) for body in placed]
+    shards_of_erin = {k for k in range(4) if store.streams_in(streams, Shard(k, 4))}
+    assert len(shards_of_erin) > 1  # the forget's stream is in one shard only
+
+    forget_customer("erin", "asked", actor="tests", correlation_id="c-1")
+    b.catch_up_until_applied(["order_views"])
+    # Every shard's next event of her orders folds from its kept state: scrubbed too.
+    for body in placed:
+        b.ship(body["order_id"])
+    b.catch_up_until_applied(["order_views"])
+
+    views = OrderView.objects.filter(
+        customer_id="erin", generation=active_generation("order_views")
+    )
+    assert views.count() == len(placed)
+    for view in views:
+        assert {view.shipping_address[k] for k in ("line1", "city", "postal_code")} == {ERASED}
+        assert view.status == "shipped" and "quillfeatherton" not in view.search_text.lower()
+    assert not OrderTermCount.objects.filter(term__icontains="quillfeatherton").exists()
+    assert OrderTermCount.objects.filter(term__icontains="keepsakeville").exists()
+    assert_read_models_equal_the_log()
