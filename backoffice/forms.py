@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, Final
 
 from django import forms
 from django.contrib.admin import ModelAdmin, helpers
 from django.core.validators import RegexValidator
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
@@ -138,7 +137,7 @@ class SkipForm(forms.Form):
 def action_form(
     model_admin: ModelAdmin[Any],
     request: HttpRequest,
-    queryset: QuerySet[Any],
+    objects: Iterable[Any],
     form_class: type[forms.Form],
     *,
     title: str,
@@ -159,7 +158,7 @@ def action_form(
         "title": title,
         "opts": model_admin.model._meta,
         "form": form,
-        "objects": [(obj.pk, describe(obj)) for obj in queryset],
+        "objects": [(obj.pk, describe(obj)) for obj in objects],
         "action": request.POST.get("action", ""),
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "submit": submit,

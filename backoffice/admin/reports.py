@@ -1,5 +1,6 @@
 """Customers and daily sales in the back office: read-only, searchable, linked to the orders;
-amounts with their currency, daily sales with a chart and the totals of what the filter shows."""
+amounts with their currency, daily sales with a chart and the totals of what the filter shows;
+one row per customer and per day however many shards the projection runs as."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import uuid
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Count, QuerySet, Sum
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db.models import Count, Max, Min, Model, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -24,11 +26,73 @@ from backoffice.display import amount_in, count, moment
 from backoffice.forms import ForgetCustomersForm, action_form
 from common.admin import ReadOnlyAdmin
 from orders.customers import forget_customer
-from projections.engine.generations import active_generation
+from projections.engine.generations import active_generation, active_state
 from projections.read_models.models import CustomerSummary, DailySales, OrderView
+from projections.read_models.selectors import CUSTOMER_SUMS, DAILY_SUMS
 
 # The daily sales chart shows at most this many days (the latest the filter keeps).
 CHART_DAYS: Final = 90
+
+
+Row = TypeVar("Row", bound=Model)
+
+
+class PartsAdmin(ReadOnlyAdmin, Generic[Row]):
+    """A read table that a projection of several shards keeps in parts, one per shard and key
+    (read_models.models, ``shard``; docs/scaling.md, "Shards"). Staff see one row per key with
+    its parts added up, so that the list, its filters, ordering and pages, the detail page and
+    the actions see keys, not parts.
+
+    With one shard a key has one part: the list is the plain query, by the table's indexes.
+    With several, the rows are grouped by key, each sum under its column's name (so a filter
+    or an ordering by a column reads the sum), and ``pk`` names the key's first part: the
+    row's link, its action checkbox and Django's ``filter(pk__in=...)`` of the chosen rows all
+    go through that one name. Grouped rows come as dicts; ``as_row`` makes them models.
+    """
+
+    model: type[Row]
+    projection: ClassVar[str]
+    key: ClassVar[str]
+    sums: ClassVar[tuple[str, ...]]
+    latest: ClassVar[tuple[str, ...]] = ()  # kept by maximum, not added up
+    exclude = ("shard",)  # which part a row is, not what staff read
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        state = active_state(self.projection)
+        rows: QuerySet[Row] = super().get_queryset(request).filter(generation=state.generation)
+        if state.shards == 1:
+            return rows
+        return rows.values("generation", self.key).annotate(
+            pk=Min("pk"),
+            **{name: Sum(name) for name in self.sums},
+            **{name: Max(name) for name in self.latest},
+        )
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Row | None:
+        # By ``pk``, not (as Django's) by the primary key's name: grouped, that names one
+        # part. ``from_field`` can only be the primary key (no model refers to these tables,
+        # and the admin refuses any other field before this).
+        try:
+            row = self.get_queryset(request).get(pk=self.model._meta.pk.to_python(object_id))
+        except (ObjectDoesNotExist, ValidationError, ValueError):
+            return None
+        return self.as_row(row)
+
+    def as_row(self, row: Row | dict[str, Any]) -> Row:
+        """``row`` as a model: a key's grouped parts (not saved, ``pk`` its first part's)."""
+        return self.model(**row) if isinstance(row, dict) else row
+
+
+class PartsChangeList(ChangeList):
+    """The list of a PartsAdmin: its rows as models, grouped or not."""
+
+    model_admin: PartsAdmin[Any]
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        self.result_list = [self.model_admin.as_row(row) for row in self.result_list]
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -48,7 +112,7 @@ class CustomerFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CustomerChangeList(ChangeList):
+class CustomerChangeList(PartsChangeList):
     """Each customer of the page carries the currencies of their orders (one query for the
     page, by the order views' customer index), for their lifetime value."""
 
@@ -71,7 +135,11 @@ class CustomerChangeList(ChangeList):
 
 
 @admin.register(CustomerSummary)
-class CustomerSummaryAdmin(ReadOnlyAdmin):
+class CustomerSummaryAdmin(PartsAdmin[CustomerSummary]):
+    projection = "customer_summaries"
+    key = "customer_id"
+    sums = CUSTOMER_SUMS
+    latest = ("last_order_at",)
     list_display = (
         "customer_id",
         "orders",
@@ -87,10 +155,6 @@ class CustomerSummaryAdmin(ReadOnlyAdmin):
     show_facets = admin.ShowFacets.NEVER
     show_full_result_count = False
     actions = ("forget_selected",)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[CustomerSummary]:
-        generation = active_generation("customer_summaries")
-        return super().get_queryset(request).filter(generation=generation)
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return CustomerChangeList
@@ -144,11 +208,11 @@ class CustomerSummaryAdmin(ReadOnlyAdmin):
     def forget_selected(
         self, request: HttpRequest, queryset: QuerySet[CustomerSummary]
     ) -> TemplateResponse | None:
-        customers = list(queryset)
+        customers = [self.as_row(row) for row in queryset]
         form = action_form(
             self,
             request,
-            queryset,
+            customers,
             ForgetCustomersForm,
             title="Forget these customers",
             submit=f"Forget {len(customers)} customer{'s' if len(customers) != 1 else ''}",
@@ -186,7 +250,7 @@ class CustomerSummaryAdmin(ReadOnlyAdmin):
         return None
 
 
-class DailySalesChangeList(ChangeList):
+class DailySalesChangeList(PartsChangeList):
     """The days the filters keep, with their totals and a chart of the latest CHART_DAYS."""
 
     def get_results(self, request: HttpRequest) -> None:
@@ -240,7 +304,10 @@ def _charts(latest: list[tuple[date, int, Decimal]]) -> dict[str, Any]:
 
 
 @admin.register(DailySales)
-class DailySalesAdmin(ReadOnlyAdmin):
+class DailySalesAdmin(PartsAdmin[DailySales]):
+    projection = "daily_sales"
+    key = "date"
+    sums = DAILY_SUMS
     list_display = (
         "day",
         "placed",
@@ -253,9 +320,6 @@ class DailySalesAdmin(ReadOnlyAdmin):
     date_hierarchy = "date"
     ordering = ("-date",)
     show_facets = admin.ShowFacets.NEVER
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[DailySales]:
-        return super().get_queryset(request).filter(generation=active_generation("daily_sales"))
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return DailySalesChangeList

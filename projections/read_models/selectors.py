@@ -121,8 +121,8 @@ def order_search(query: queries.SearchOrders) -> QuerySet[OrderView] | CountedRo
 
 # The sums of a customer's summary and of a day's sales: a projection of several shards keeps
 # one part of each row per shard (read_models.models, ``shard``), and a reader adds them up.
-_CUSTOMER_SUMS: Final = ("order_count", "open_order_count", "cancelled_count", "lifetime_value")
-_DAILY_SUMS: Final = (
+CUSTOMER_SUMS: Final = ("order_count", "open_order_count", "cancelled_count", "lifetime_value")
+DAILY_SUMS: Final = (
     "orders_placed",
     "orders_cancelled",
     "orders_shipped",
@@ -136,7 +136,7 @@ def customer_summary_get(query: queries.GetCustomerSummary) -> CustomerSummary:
     found = CustomerSummary.objects.filter(
         generation=generation, customer_id=query.customer_id
     ).aggregate(
-        **{name: Sum(name) for name in _CUSTOMER_SUMS},
+        **{name: Sum(name) for name in CUSTOMER_SUMS},
         last_order_at=Max("last_order_at"),
         parts=Count("*"),
     )
@@ -160,7 +160,7 @@ def daily_sales_list(query: queries.GetDailySales) -> list[DailySales]:
         rows = rows.filter(date__lte=query.date_to)
     days = (
         rows.values("date")
-        .annotate(**{name: Sum(name) for name in _DAILY_SUMS})
+        .annotate(**{name: Sum(name) for name in DAILY_SUMS})
         .exclude(orders_placed=0, orders_cancelled=0, orders_shipped=0)
         .order_by("date")
     )
