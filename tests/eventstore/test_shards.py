@@ -179,3 +179,26 @@ def test_streams_in_a_shard_are_those_whose_events_it_holds() -> None:
         held = {e.stream_id for e in follow(Shard(k, 4))}
         assert streams_in([f"Thing-{n}" for n in range(30)], Shard(k, 4)) == held
     assert streams_in(["Thing-1"], Shard()) == {"Thing-1"}
+
+
+def test_the_forget_records_are_read_through_their_own_index() -> None:
+    _fill(streams=20, per_stream=2)
+    _forget("s1")
+    log_settled()
+    from eventstore.backends.postgres import read_shard_sql
+
+    shard = Shard(1, 4, forgets=True)
+    params: list[object] = []
+    for bucket in shard.buckets:
+        params += [bucket, 0, 0, 10]
+    params += [0, 0, list(shard.buckets), 10, 10]
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute("EXPLAIN " + read_shard_sql(len(shard.buckets), False, True), params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET enable_seqscan")
+    assert plan.count("eventstore_event_shard") == len(shard.buckets)
+    assert "eventstore_forget_records" in plan
+    assert "Seq Scan" not in plan
