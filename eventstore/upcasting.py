@@ -65,6 +65,7 @@ class StreamUpcaster:
 
 
 _stream_upcasters: dict[tuple[str, int], StreamUpcaster] = {}
+_stream_reads: set[str] = set()  # the event types any of them reads
 
 
 def register_stream_upcaster(upcaster: StreamUpcaster) -> StreamUpcaster:
@@ -74,11 +75,15 @@ def register_stream_upcaster(upcaster: StreamUpcaster) -> StreamUpcaster:
             f"An upcaster for {upcaster.event_type} v{upcaster.from_version} is already registered"
         )
     _stream_upcasters[key] = upcaster
+    _stream_reads.update(upcaster.reads)
     return upcaster
 
 
 def unregister_stream_upcaster(event_type: str, from_version: int) -> None:
     _stream_upcasters.pop((event_type, from_version), None)
+    _stream_reads.clear()
+    for upcaster in _stream_upcasters.values():
+        _stream_reads.update(upcaster.reads)
 
 
 def needs_stream(event_type: str, schema_version: int) -> bool:
@@ -123,6 +128,11 @@ class StreamUpcasting:
     def __init__(self, earlier: EarlierEvents) -> None:
         self._earlier = earlier
         self._folded: dict[str, list[_Folded]] = {}  # by stream id
+        # Per stream the read has met from its first event on: the events of the types stream
+        # upcasters read (as they read today) and the last version met. A context a later event
+        # needs folds these instead of reading them again: a read of the whole log meets most
+        # streams from their start, and asked the database once per stream otherwise.
+        self._passed: dict[str, tuple[int, list[tuple[str, Payload]]]] = {}
 
     def __call__(
         self, stream_id: str, version: int, event_type: str, schema_version: int, data: Payload
@@ -154,7 +164,20 @@ class StreamUpcasting:
                         except UNREADABLE:
                             one.broken = True
                     one.version = version
+        self._pass(stream_id, version, event_type, data)
         return schema_version, data
+
+    def _pass(self, stream_id: str, version: int, event_type: str, data: Payload) -> None:
+        if version == 1:
+            passed: list[tuple[str, Payload]] = []
+        elif (known := self._passed.get(stream_id)) is not None and known[0] == version - 1:
+            passed = known[1]
+        else:
+            self._passed.pop(stream_id, None)  # met from elsewhere than its start
+            return
+        if event_type in _stream_reads:
+            passed.append((event_type, data))
+        self._passed[stream_id] = (version, passed)
 
     def _context(self, stream_id: str, upcaster: StreamUpcaster, version: int) -> _Folded:
         """``upcaster``'s context of ``stream_id`` just before ``version``."""
@@ -164,6 +187,17 @@ class StreamUpcasting:
             one = _Folded(upcaster)
             folded.append(one)
         if one.version < version - 1:
+            passed = self._passed.get(stream_id)
+            if one.version == 0 and passed is not None and passed[0] == version - 1:
+                # Met in this read from the stream's start: fold what it passed.
+                for event_type, data in passed[1]:
+                    if event_type in upcaster.reads and not one.broken:
+                        try:
+                            upcaster.see(one.context, event_type, data)
+                        except UNREADABLE:
+                            one.broken = True
+                one.version = version - 1
+                return one
             # The stream's earlier events it reads, not folded yet (read in order; events of
             # other types between them do not change the context). Each is upcast in turn,
             # by this same context where it needs it.
