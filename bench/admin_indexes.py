@@ -1,12 +1,15 @@
-"""What the back office's indexes on the log cost each append (eventstore migration 0004).
+"""What the back office's indexes on the log cost each append (eventstore migration 0004),
+and with ``--shard`` what the shards' index costs (migration 0006).
 
     python -m bench.admin_indexes [--preload 1000000] [--seconds 4] [--rounds 5]
-                                  [--writers 1,4] [--each]
+                                  [--writers 1,4] [--each] [--shard]
 
 Tables of the raw append baseline's shape (bench.common.raw_event_table_ddl): one without the
 back office's indexes ("plain"), one with all three ("indexed": by event type, by stream
 type, by correlation id) and, with ``--each``, one per index alone; each
-preloaded by SQL with the same ``--preload`` events, then written by the raw baseline's
+preloaded by SQL with the same ``--preload`` events; with ``--shard``, one more ("sharded"):
+all three and the shards' index, on (bucket, global_position) as the raw tables have no
+tx_id. Then each is written by the raw baseline's
 writers (one multi-row INSERT of an order's 3 events per transaction, psycopg), the tables
 taking turns in every round (the order reversed every other round). Prints events/s and
 server CPU per transaction of each, and each one's ratio to plain per round. Database
@@ -45,9 +48,16 @@ FROM generate_series(1, %(preload)s) AS n
 """
 
 
-def tables(each: bool) -> dict[str, str]:
-    """label -> table: plain, indexed (all of them) and, with ``each``, one per index."""
-    labels = ["plain", "indexed", *(ADMIN_INDEXES if each else ())]
+# The shards' index (eventstore migration 0006) on a raw table: the bucket as its leading key.
+SHARD_INDEX = (
+    "CREATE INDEX {t}_shard ON {t} ((hashtextextended(stream_id, 0) & 15), global_position);"
+)
+
+
+def tables(each: bool, shard: bool = False) -> dict[str, str]:
+    """label -> table: plain, indexed (all of them), with ``each`` one per index, with
+    ``shard`` sharded (all of them and the shards' index)."""
+    labels = ["plain", "indexed", *(ADMIN_INDEXES if each else ()), *(["sharded"] if shard else [])]
     return {label: f"bench_{label}_event" for label in labels}
 
 
@@ -57,9 +67,12 @@ def prepare(preload: int, tables: dict[str, str]) -> None:
     recreate_database(DB_NAME)
     with psycopg.connect(**conninfo(DB_NAME), autocommit=True) as conn:
         for label, table in tables.items():
-            conn.execute(raw_event_table_ddl(table, admin_indexes=label == "indexed"))
+            indexed = label in ("indexed", "sharded")
+            conn.execute(raw_event_table_ddl(table, admin_indexes=indexed))
             if label in ADMIN_INDEXES:
                 conn.execute(ADMIN_INDEXES[label].format(t=table))
+            if label == "sharded":
+                conn.execute(SHARD_INDEX.format(t=table))
             conn.execute(PRELOAD_SQL.format(t=table), {"preload": preload})
         conn.execute("VACUUM ANALYZE")
 
@@ -71,9 +84,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--writers", default="1,4")
     parser.add_argument("--each", action="store_true", help="also each index alone")
+    parser.add_argument("--shard", action="store_true", help="also with the shards' index")
     args = parser.parse_args()
     writer_counts = [int(w) for w in args.writers.split(",")]
-    by_label = tables(args.each)
+    by_label = tables(args.each, args.shard)
 
     print(f"bench.admin_indexes: database {DB_NAME}, {machine_note()}")
     prepare(args.preload, by_label)
@@ -104,6 +118,10 @@ def main() -> None:
                 )
             for label in labels[1:]:
                 ratios.setdefault((label, writers), []).append(rates[label] / rates["plain"])
+            if "sharded" in rates:
+                ratios.setdefault(("sharded/indexed", writers), []).append(
+                    rates["sharded"] / rates["indexed"]
+                )
 
     rows = []
     for (label, writers), values in results.items():
@@ -117,7 +135,8 @@ def main() -> None:
         )
     print()
     print(format_table(rows, ["table", "writers", "events/s", "server CPU µs/tx"]))
-    print("\nevents/s against plain (median of the rounds' own ratios; each round)")
+    print("\nevents/s against plain, and sharded against indexed (median of the rounds' own")
+    print("ratios; each round)")
     for (label, writers), values in ratios.items():
         each = " ".join(f"{v:.2f}" for v in values)
         print(f"  {label:<12} {writers} writer(s): {statistics.median(values):.2f}   ({each})")
