@@ -169,9 +169,12 @@ class OrderViews(OrderProjection):
             tables.delete(OrderViewItem, generation, "order_id", unlined)
             tables.upsert(OrderViewItem, generation, items, unique=["order_id", "product_id"])
             if erase and words:
-                # The forgotten customers' words no order has any more (their city): gone,
-                # as from a rebuild's count, not left at zero.
-                OrderTermCount.objects.filter(generation=generation, order_count=0).delete()
+                # The forgotten customers' words no order of this shard has any more (their
+                # city): its parts gone, as from a rebuild's count, not left at zero. (Only its
+                # own parts: shards never write each other's rows.)
+                OrderTermCount.objects.filter(
+                    generation=generation, shard=part.index, order_count=0
+                ).delete()
 
         return write
 
