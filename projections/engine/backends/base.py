@@ -9,7 +9,6 @@ picks one once, and nothing else in the engine asks which database it runs on.
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,25 +20,8 @@ from django.db import connection
 from eventstore.store import Checkpoint
 from projections.engine.models import ProjectionSkip, ProjectionState
 
-Row = dict[str, Any]
-
 # Whether operators recorded any skip for a projection (asked at every catch-up turn).
 ANY_SKIP: Final = f"SELECT 1 FROM {ProjectionSkip._meta.db_table} WHERE name = %s LIMIT 1"  # noqa: S608
-
-# Read-your-writes polls with a growing interval where nothing tells it that a batch committed.
-FIRST_POLL_SECONDS: Final = 0.005
-LONGEST_POLL_SECONDS: Final = 0.1
-
-
-def poll(condition: Callable[[], bool], deadline: float) -> bool:
-    """Check ``condition`` at growing intervals until it holds (True) or ``deadline`` passes."""
-    delay = FIRST_POLL_SECONDS
-    while (remaining := deadline - time.monotonic()) > 0:
-        time.sleep(min(delay, remaining))
-        if condition():
-            return True
-        delay = min(delay * 2, LONGEST_POLL_SECONDS)
-    return False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Final
 from django.db import connection
 
 from common.db import fetch
+from common.waits import poll
 from eventstore.store import Checkpoint
 from projections.engine.backends.base import (
     ANY_SKIP,
@@ -20,7 +21,6 @@ from projections.engine.backends.base import (
     EngineBackend,
     Lease,
     Turn,
-    poll,
     swap_parameters,
 )
 from projections.engine.models import ProjectionState
