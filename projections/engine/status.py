@@ -53,7 +53,6 @@ def projection_status_list() -> list[dict[str, Any]]:
                     "lag_events": behind.events,
                     "status": _status(state, behind.events, now, rebuild),
                     "owner": state.owner if _leased(state, now) else "",
-                    "lease_until": state.lease_until if _leased(state, now) else None,
                 }
             )
         lowest = min(states, key=lambda s: s.position)
