@@ -12,7 +12,7 @@ from django.conf import settings
 from projections.engine import followers, generations, rebuild, runner
 from projections.engine.followers import shard_count
 from projections.engine.poison import ProjectionError
-from projections.engine.wakeups import CATCH_UP, lane_count, wake_lanes, wake_queues, woken
+from projections.engine.wakeups import CATCH_UP, wake_lanes, wake_queues, woken
 
 logger = logging.getLogger(__name__)
 REBUILD: Final = "projections.rebuild"
@@ -32,20 +32,22 @@ def catch_up(
     (its owner looks again after it lets go: runner.run_some), so sending this task often is
     cheap. The default queue's catch-up (the beat sweep sends it) also wakes the other queues.
 
-    Shards run on several workers at once through lanes: with followers of up to L shards,
-    lane k's catch-up gives the shards numbered k modulo L their turns first, then the
-    others' (passed over at once where another worker holds them). The catch-up sent without
-    a lane (every commit's, the beat sweep's) is lane 0 and sends lanes 1..L-1, each to be
-    taken by whichever worker is free (wakeups.wake_lanes).
+    Shards run on several workers at once through lanes: with followers of up to L shards (in
+    their active generations), lane k's catch-up gives the shards numbered k modulo L their
+    turns first, then the others' (passed over at once where another worker holds them). The
+    catch-up sent without a lane (every commit's, the beat sweep's) is lane 0 and sends lanes
+    1..L-1, each to be taken by whichever worker is free (wakeups.wake_lanes).
     """
     woken(CATCH_UP, queue, lane)
     chosen = [followers.get(name) for name in names] if names else followers.in_turn_order(queue)
-    lanes = lane_count(chosen)
+    counts = generations.active_shard_counts([f.name for f in chosen])
+    cursors = [(f, shard) for f in chosen for shard in range(counts.get(f.name, shard_count(f)))]
+    # As many lanes as the most shards a follower's active generation has (a count asked for
+    # but not rebuilt yet runs no lanes of its own).
+    lanes = max((shard + 1 for _f, shard in cursors), default=1)
     if lane is None and not names and lanes > 1 and not settings.CELERY_TASK_ALWAYS_EAGER:
         wake_lanes(queue, lanes)
         lane = 0
-    counts = generations.active_shard_counts([f.name for f in chosen])
-    cursors = [(f, shard) for f in chosen for shard in range(counts.get(f.name, shard_count(f)))]
     if lane is not None:  # this lane's shards first
         cursors.sort(key=lambda cursor: cursor[1] % lanes != lane % lanes)
     read = dict.fromkeys((f.name for f, _shard in cursors), 0)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from functools import cache
 from typing import Final
 
@@ -132,11 +131,6 @@ def wake_queues() -> None:
     """Wake the catch-up of every queue other than the default one that followers run on."""
     for queue in sorted(followers.queues()):
         wake(CATCH_UP, queue)
-
-
-def lane_count(chosen: Iterable[followers.Follower]) -> int:
-    """How many lanes the catch-up of ``chosen`` runs in: their largest shard count."""
-    return max((followers.shard_count(f) for f in chosen), default=1)
 
 
 def wake_lanes(queue: str | None, lanes: int) -> None:
