@@ -165,8 +165,10 @@ def unapplied(name: str) -> int:
     """How many committed events the projection's active generation has not read yet (all
     of its shards)."""
     states = ProjectionState.objects.filter(name=name, active=True)
+    follower = followers.get(name)
     return sum(
-        store.backlog(s.checkpoint, shard=store.Shard(s.shard, s.shards)).events for s in states
+        store.backlog(s.checkpoint, shard=followers.log_part(follower, s.shard, s.shards)).events
+        for s in states
     )
 
 
