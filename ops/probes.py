@@ -36,14 +36,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     database = checks.database()
     reachable = database != checks.UNREACHABLE
+    statuses = _statuses() if reachable else None
     report: dict[str, Any] = {
         "database": database,
         "migrations": checks.migrations() if reachable else checks.UNKNOWN,
         "broker": checks.broker(),
-        "projections": _projections() if reachable else checks.UNKNOWN,
+        "projections": checks.UNKNOWN if statuses is None else _projections(statuses),
     }
     if reachable:
-        report["projection_shards"] = _shards()
+        report["projection_shards"] = checks.UNKNOWN if statuses is None else _shards(statuses)
     if all(report[part] == checks.OK for part in DECIDING):
         return JsonResponse({"status": "ready", "checks": report})
     # Named: what failed; what could not be asked because of it is "unknown" in the details.
@@ -53,12 +54,17 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body("not_ready", message, report), status=503)
 
 
-def _shards() -> dict[str, list[dict[str, Any]]] | str:
-    """Each shard's position, lag and owner (reported, never deciding)."""
+def _statuses() -> list[dict[str, Any]] | None:
+    """The projections' status, read once for the report (None: the database would not say)."""
     try:
-        statuses = projection_status_list()
+        return projection_status_list()
     except DatabaseError:
-        return checks.UNKNOWN
+        logger.warning("readiness: projection status unavailable", exc_info=True)
+        return None
+
+
+def _shards(statuses: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each shard's position, lag and owner (reported, never deciding)."""
     return {
         status["name"]: [
             {
@@ -73,15 +79,10 @@ def _shards() -> dict[str, list[dict[str, Any]]] | str:
     }
 
 
-def _projections() -> dict[str, str] | str:
+def _projections(statuses: list[dict[str, Any]]) -> dict[str, str]:
     """Each projection's state: ``ok``, ``failed``, or ``lagging`` when its oldest unapplied
     event is older than READY_MAX_LAG_SECONDS (reported, never deciding)."""
     max_lag = settings.READY_MAX_LAG_SECONDS
-    try:
-        statuses = projection_status_list()
-    except DatabaseError:
-        logger.warning("readiness: projection status unavailable", exc_info=True)
-        return checks.UNKNOWN
     result = {}
     for status in statuses:
         if status["status"] == "failed":
