@@ -98,6 +98,16 @@ IDEMPOTENCY_HEADERS = [
 COMMAND_ERRORS = error_responses(403, 404, 409, 412, 415, 422)
 
 
+def refuse_unknown_parameters(request: Request, known: frozenset[str] = frozenset()) -> None:
+    """A 400 naming each query parameter a command does not take (``format`` aside)."""
+    unknown = set(request.query_params) - known - {"format"}
+    if unknown:
+        raise ValidationFailed(
+            "Unknown query parameters.",
+            details={name: ["Unknown parameter."] for name in sorted(unknown)},
+        )
+
+
 class CommandView(APIView):
     """Shared translation for command endpoints: headers in, outcome out."""
 
@@ -114,12 +124,7 @@ class CommandView(APIView):
         # A command's own method only: a view may also answer reads, and a method it lacks
         # is a 405.
         if request.method not in permissions.SAFE_METHODS and hasattr(self, method):
-            unknown = set(request.query_params) - self.query_parameters - {"format"}
-            if unknown:
-                raise ValidationFailed(
-                    "Unknown query parameters.",
-                    details={name: ["Unknown parameter."] for name in sorted(unknown)},
-                )
+            refuse_unknown_parameters(request, self.query_parameters)
 
     def run(self, request: Request, command: cmd.Command) -> Response:
         correlation_id = _header(request, "X-Correlation-ID") or str(uuid.uuid4())

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.http.errors import ValidationFailed, error_responses
+from common.http.errors import error_responses
 from common.http.fields import (
     IDENTIFIER_SCHEMA,
     IdentifierField,
@@ -19,7 +19,7 @@ from common.http.fields import (
     StrictSerializer,
     validated,
 )
-from orders.api.commands import HEADER_VALUE_PATTERN, _header
+from orders.api.commands import HEADER_VALUE_PATTERN, _header, refuse_unknown_parameters
 from orders.customers import MAX_REASON_LENGTH, forget_customer
 
 FORGET_PERMISSION = "orders.forget_customers"
@@ -72,11 +72,7 @@ class ForgetCustomerView(APIView):
         ),
     )
     def post(self, request: Request, customer_id: str) -> Response:
-        if set(request.query_params) - {"format"}:
-            raise ValidationFailed(
-                "Unknown query parameters.",
-                details={n: ["Unknown parameter."] for n in sorted(request.query_params)},
-            )
+        refuse_unknown_parameters(request)
         customer = validated(_CustomerPath, {"customer_id": customer_id})["customer_id"]
         reason = validated(ForgetIn, request.data)["reason"]
         correlation_id = _header(request, "X-Correlation-ID") or str(uuid.uuid4())

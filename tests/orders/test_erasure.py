@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 
 from backoffice.roles import ensure_roles
 from eventstore import personal, store
+from eventstore.backends import backend
 from eventstore.models import Event, PersonalKey
 from orders.customers import CUSTOMER_FORGOTTEN, customer_stream_id
 from orders.streams import stream_id_for
@@ -348,6 +349,24 @@ def test_a_key_made_by_another_process_is_read_and_used(api: APIClient) -> None:
     assert order["shipping_address"] == FRANK
 
 
+def test_a_command_on_an_order_seals_with_the_key_its_load_read(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = create(api, "hana", FRANK)
+    assert created.status_code == 201
+    personal.append_keys.drop("hana")  # as in another process, which never sealed for her
+    # The load read her key: the append seals with it at once, no guess to be refused.
+    monkeypatch.setattr(
+        backend(), "sealing_key", lambda subject: pytest.fail("the key was guessed")
+    )
+    order_id = created.json()["order_id"]
+    moved = api.put(f"/api/orders/{order_id}/shipping-address", ERIN_MOVED, format="json")
+    assert moved.status_code == 200, moved.content
+    assert personal.append_keys.get("hana") == bytes(
+        PersonalKey.objects.get(subject_id="hana").key or b""
+    )
+
+
 @pytest.mark.parametrize(
     ("customer_id", "body", "field"),
     [
@@ -368,6 +387,15 @@ def test_a_forget_with_bad_input_is_a_400_and_forgets_nothing(
     error = response.json()["error"]
     assert error["code"] == "validation_error"
     assert field in error["details"]
+    assert not PersonalKey.objects.filter(forgotten_at__isnull=False).exists()
+
+
+def test_a_forget_names_only_the_query_parameters_it_does_not_take(boss_api: APIClient) -> None:
+    response = boss_api.post(
+        "/api/customers/erin/forget?format=json&dry_run=1", {"reason": "asked"}, format="json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"dry_run"}
     assert not PersonalKey.objects.filter(forgotten_at__isnull=False).exists()
 
 
