@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from common.http.fields import ID_PATTERN
+from orders.customers import MAX_REASON_LENGTH
 from orders.domain.values import MAX_QUANTITY, MAX_UNIT_PRICE
 from projections.read_models.models import OrderView
 
@@ -117,7 +118,7 @@ class ShipSelectedForm(forms.Form):
 
 class ForgetCustomersForm(forms.Form):
     reason = forms.CharField(
-        max_length=500,
+        max_length=MAX_REASON_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=(
             "Why are they forgotten (e.g. the customer's request and its reference)? Recorded "

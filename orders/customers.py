@@ -41,13 +41,14 @@ class ForgetOutcome:
     forgotten_at: datetime
     position: int
     first: bool  # this call forgot them (False: they were forgotten before; the first's answer)
-    read_models_scrubbed: bool  # the read models applied the forget before the answer
 
 
 def forget_customer(
-    customer_id: str, reason: str, *, actor: str, correlation_id: str
+    customer_id: str, reason: str, *, actor: str, correlation_id: str, wait: bool = True
 ) -> ForgetOutcome:
-    """Forget ``customer_id`` (again: the first forget's answer, nothing written)."""
+    """Forget ``customer_id`` (again: the first forget's answer, nothing written); with
+    ``wait``, return once the read models have scrubbed them (bounded). A caller forgetting
+    several waits once, for the last one's position (``wait_for_read_models``)."""
     if not reason or len(reason) > MAX_REASON_LENGTH:
         raise ValueError(f"A reason of 1..{MAX_REASON_LENGTH} characters is needed")
     command_id = str(uuid.uuid4())
@@ -85,9 +86,6 @@ def forget_customer(
             COMMANDS.labels("ForgetCustomer", outcome).inc()
             logger.info("command %s", outcome, extra={"outcome": outcome})
     assert done.position is not None  # set with the forget, in its transaction
-    scrubbed = wait_for_read_models(done.position, settings.BACKOFFICE_CONSISTENCY_TIMEOUT)
-    return ForgetOutcome(customer_id, done.forgotten_at, done.position, done.first, scrubbed)
-
-
-def is_forgotten(customer_id: str) -> bool:
-    return store.forgotten(customer_id) is not None
+    if wait:
+        wait_for_read_models(done.position, settings.BACKOFFICE_CONSISTENCY_TIMEOUT)
+    return ForgetOutcome(customer_id, done.forgotten_at, done.position, done.first)

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Generic, TypeVar
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
@@ -25,6 +26,7 @@ from backoffice.dashboard import currencies_in_use
 from backoffice.display import amount_in, count, moment
 from backoffice.forms import ForgetCustomersForm, action_form
 from common.admin import ReadOnlyAdmin
+from common.waits import wait_for_read_models
 from orders.customers import forget_customer
 from projections.engine.generations import active_generation, active_state
 from projections.read_models.models import CustomerSummary, DailySales, OrderView
@@ -227,13 +229,16 @@ class CustomerSummaryAdmin(PartsAdmin[CustomerSummary]):
         if isinstance(form, TemplateResponse):
             return form
         reason = form.cleaned_data["reason"]
+        last = 0
         for customer in customers:
             done = forget_customer(
                 customer.customer_id,
                 reason,
                 actor=request.user.get_username(),
                 correlation_id=str(uuid.uuid4()),
+                wait=False,  # once for all of them, below
             )
+            last = max(last, done.position)
             when = moment(done.forgotten_at)
             if done.first:
                 self.message_user(
@@ -247,6 +252,13 @@ class CustomerSummaryAdmin(PartsAdmin[CustomerSummary]):
                     f"Customer {customer.customer_id} was forgotten already ({when}).",
                     messages.WARNING,
                 )
+        if not wait_for_read_models(last, settings.BACKOFFICE_CONSISTENCY_TIMEOUT):
+            self.message_user(
+                request,
+                "The read models are still scrubbing: their pages may show the old addresses "
+                "for a few moments more.",
+                messages.INFO,
+            )
         return None
 
 
