@@ -196,7 +196,8 @@ def _append(  # noqa: PLR0917 - append_to_stream's arguments, passed on
         )
     keys = personal.append_keys
     if store.checks_sealing_keys:
-        key = keys.get(subject) or personal.new_key()
+        kept = keys.get(subject)
+        key = kept or personal.new_key()
         try:
             result = store.append(
                 stream_id,
@@ -206,6 +207,7 @@ def _append(  # noqa: PLR0917 - append_to_stream's arguments, passed on
                 expected_version,
                 record=record,
                 sealed_with=(subject, key),
+                key_stored=kept is not None,
             )
             keys.put(subject, key)
             return result
@@ -224,6 +226,7 @@ def _append(  # noqa: PLR0917 - append_to_stream's arguments, passed on
             expected_version,
             record=record,
             sealed_with=(subject, key) if store.checks_sealing_keys else None,
+            key_stored=True,
         )
     except SealingKeyRejected:  # forgotten between the two statements
         raise SubjectForgotten(subject) from None

@@ -86,18 +86,6 @@ def unregister_stream_upcaster(event_type: str, from_version: int) -> None:
         _stream_reads.update(upcaster.reads)
 
 
-def needs_stream(event_type: str, schema_version: int) -> bool:
-    """Whether upcasting this event calls for its stream's earlier events."""
-    if not _stream_upcasters:
-        return False
-    while True:
-        if (event_type, schema_version) in _stream_upcasters:
-            return True
-        if (event_type, schema_version) not in _upcasters:
-            return False
-        schema_version += 1
-
-
 # What an upcaster raises for a payload it cannot read (a field missing, a value of another
 # type): the event is then given as far as it was upcast, and its reader's fold refuses it
 # (an order that cannot be read, a poison event for a projection), as it would any payload

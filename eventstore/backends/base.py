@@ -48,9 +48,12 @@ class EventStoreBackend(ABC):
         *,
         record: CommandRecord | None,
         sealed_with: tuple[str, bytes] | None = None,
+        key_stored: bool = False,
     ) -> AppendResult:
         """Insert ``events`` as the stream's next versions, inside an open transaction, and
         ``record`` in the same statement if this backend can (AppendResult.record_written).
+        ``key_stored``: the ``sealed_with`` key was the subject's stored key when last seen
+        (it is checked all the same; only its first insert is left out).
 
         ``expected`` is the stream's version the caller expects (None: whatever it is);
         ConcurrencyError (naming ``expected_version``) when it is not, and nothing stored.
@@ -195,10 +198,18 @@ class EventStoreBackend(ABC):
         )
         return None if data is None else personal.subject_of_sealed(data)
 
-    def events_of(self, rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+    def events_of(
+        self, rows: Sequence[Sequence[Any]], *, keep_keys: bool = False
+    ) -> list[RecordedEvent]:
         """``row_to_event`` of each row (in the read's order), personal fields opened with keys
-        read once, payloads upcast."""
+        read once, payloads upcast. ``keep_keys`` (a stream's read, as a command's load): the
+        keys read are kept for this process's next appends (personal.append_keys, a hint the
+        append checks), so the command's append need not guess its customer's key."""
         keys = self._keys_for(rows, 7)
+        if keep_keys:
+            for subject, key in keys.items():
+                if key is not None:
+                    personal.append_keys.put(subject, key)
         upcasting = self.upcasting()
         return [row_to_event(row, upcasting, keys) for row in rows]
 

@@ -63,15 +63,21 @@ _SEALING_KEY: Final = """sealing_key AS (
 _SEALING_KEY_GUARD: Final = """
   AND %s::bytea = coalesce((SELECT key FROM sealing_key),
                            (SELECT key FROM eventstore_personal_key WHERE subject_id = %s::text))"""
+# The key is stored already (this process appended with it): the check alone, no INSERT.
+_STORED_KEY_GUARD: Final = """
+  AND %s::bytea = (SELECT key FROM eventstore_personal_key WHERE subject_id = %s::text)"""
 _PERSONAL_KEYS: Final = (
     "SELECT subject_id, key FROM eventstore_personal_key WHERE subject_id = ANY(%s::text[])"
 )
 
 
 @cache
-def append_sql(count: int, record_table: str | None = None, keyed: bool = False) -> str:
-    """One text per count, record table and keyed (see _SEALING_KEY)."""
-    guard = _SEALING_KEY_GUARD if keyed else ""
+def append_sql(
+    count: int, record_table: str | None = None, keyed: bool = False, stored: bool = False
+) -> str:
+    """One text per count, record table, keyed and stored (see _SEALING_KEY)."""
+    guard = (_STORED_KEY_GUARD if stored else _SEALING_KEY_GUARD) if keyed else ""
+    keyed = keyed and not stored  # the key's INSERT, when it may be the subject's first
     insert = f"""
 INSERT INTO eventstore_event (event_id, stream_id, stream_type, version, event_type,
                               schema_version, data, metadata, recorded_at, tx_id)
@@ -356,11 +362,12 @@ class PostgresBackend(EventStoreBackend):
         *,
         record: CommandRecord | None,
         sealed_with: tuple[str, bytes] | None = None,
+        key_stored: bool = False,
     ) -> AppendResult:
         start = self.current_version(stream_id) if expected is None else expected
         now = timezone.now()
         params: list[Any] = []
-        if sealed_with is not None:
+        if sealed_with is not None and not key_stored:
             params += [sealed_with[0], sealed_with[1], now]
         params += [stream_id, stream_type, now, stream_id]
         for version, e in enumerate(events, start=start + 1):
@@ -379,7 +386,8 @@ class PostgresBackend(EventStoreBackend):
         if record is not None:
             params += record_parameters(record)
             table = connection.ops.quote_name(record.table._meta.db_table)
-        rows = fetch(append_sql(len(events), table, sealed_with is not None), params)
+        keyed = sealed_with is not None
+        rows = fetch(append_sql(len(events), table, keyed, keyed and key_stored), params)
         if not rows:  # the stream is not at the expected version, or the key is not the subject's
             actual = self.current_version(stream_id)
             if sealed_with is not None and actual == start:
@@ -430,7 +438,7 @@ class PostgresBackend(EventStoreBackend):
             rows = fetch(_READ_STREAM_SQL[metadata], params)
         else:
             rows = fetch(_READ_STREAM_ALSO_SQL[metadata], [stream_id, also, *params])
-        return self.events_of(rows)
+        return self.events_of(rows, keep_keys=True)
 
     def read_stream_payloads(
         self, stream_id: str, from_version: int, to_version: int | None

@@ -70,6 +70,7 @@ class SQLiteBackend(EventStoreBackend):
         *,
         record: CommandRecord | None,  # not written here: the caller writes it itself
         sealed_with: tuple[str, bytes] | None = None,  # never given: checks_sealing_keys
+        key_stored: bool = False,
     ) -> AppendResult:
         current = self.current_version(stream_id)
         if expected is not None and current != expected:
