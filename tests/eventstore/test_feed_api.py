@@ -379,7 +379,8 @@ def test_a_long_poll_answers_soon_after_a_commit_in_this_process(client: APIClie
     committed: list[float] = []
 
     def later() -> None:
-        time.sleep(0.3)  # the workload: a command arriving while the client waits
+        # The workload: a command arriving while the client waits.
+        wait_until(lambda: feed._slots.held == 1, what="the long poll to wait")
         append("s")
         committed.append(time.monotonic())
 
