@@ -184,10 +184,11 @@ def _append(  # noqa: PLR0917 - append_to_stream's arguments, passed on
     """The backend's append, the events' personal fields sealed first.
 
     Where the backend checks keys in its append statement (PostgreSQL), the key is this
-    process's last one for the subject (a fresh one the first time, which the statement stores
-    if the subject has none): one statement still. A key the statement rejects (another
-    process made the subject's first, or the subject was forgotten) is read from the key table
-    and the append tried again. Elsewhere the key is read (or made) first.
+    process's last one for the subject, which the statement only checks (a fresh one the first
+    time, which the statement stores if the subject has none): one statement still. A key the
+    statement rejects (another process made the subject's first, or the subject was
+    forgotten) is read from the key table and the append tried again. Elsewhere the key is
+    read (or made) first.
     """
     subject = _subject_of(store, stream_id, events)
     if subject is None:
@@ -196,23 +197,27 @@ def _append(  # noqa: PLR0917 - append_to_stream's arguments, passed on
         )
     keys = personal.append_keys
     if store.checks_sealing_keys:
+        # The key this process last saw stored (only checked by the statement), then, if it
+        # is refused or there is none, a fresh one (stored by the statement when the subject
+        # has none yet: a database whose key table lost the kept one, or a first order).
         kept = keys.get(subject)
-        key = kept or personal.new_key()
-        try:
-            result = store.append(
-                stream_id,
-                stream_type,
-                _sealed(events, subject, key),
-                expected,
-                expected_version,
-                record=record,
-                sealed_with=(subject, key),
-                key_stored=kept is not None,
-            )
-            keys.put(subject, key)
-            return result
-        except SealingKeyRejected:
-            keys.drop(subject)
+        tries = [(kept, True)] if kept is not None else []
+        for key, stored in [*tries, (personal.new_key(), False)]:
+            try:
+                result = store.append(
+                    stream_id,
+                    stream_type,
+                    _sealed(events, subject, key),
+                    expected,
+                    expected_version,
+                    record=record,
+                    sealed_with=(subject, key),
+                    key_stored=stored,
+                )
+                keys.put(subject, key)
+                return result
+            except SealingKeyRejected:
+                keys.drop(subject)
     found = store.sealing_key(subject)
     if found is None:
         raise SubjectForgotten(subject)

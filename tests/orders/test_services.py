@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection, transaction
 
+from eventstore import personal
 from eventstore.models import Event
 from orders.idempotency import result_body
 from orders.models import IdempotencyRecord
@@ -27,12 +28,16 @@ def stored_body(key: str) -> dict[str, object]:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("stale_key", [False, True])
 def test_a_keyed_command_alone_opens_no_transaction_and_records_its_answer(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, stale_key: bool
 ) -> None:
     def no_block(*args: object, **kwargs: object) -> None:
         raise AssertionError("a transaction block was opened")
 
+    personal.append_keys.drop("cust-1")
+    if stale_key:  # kept by this process from a database whose key table no longer has it
+        personal.append_keys.put("cust-1", personal.new_key())
     monkeypatch.setattr(transaction, "atomic", no_block)
 
     first = run("k-1")
